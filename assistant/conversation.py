@@ -1,0 +1,224 @@
+"""Follow-up questions: turn "and after that?" into a standalone query, without an LLM.
+
+Three kinds of follow-up are recognised by generic discourse cues, never by known questions:
+- ordinal ("say more about the first one", "the last point"): the n-th item of the previous
+  answer becomes the query;
+- sequence ("and after that?", "what comes next?"): the passage that follows, in document
+  order, the last one the previous answer quoted becomes the query;
+- elliptic ("and for PhD holders?", "what about hourly?", short or pronoun-led questions):
+  the previous question supplies the topic.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from assistant.text import content_words, normalize
+from assistant.types import InvalidQuestion
+
+_ORDINALS = {
+    "first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3,
+    "fifth": 4, "5th": 4, "sixth": 5, "6th": 5, "seventh": 6, "eighth": 7, "ninth": 8,
+    "tenth": 9, "last": -1, "final": -1, "latter": -1, "former": 0,
+}
+_ORDINAL = re.compile(
+    r"\b(" + "|".join(_ORDINALS) + r")\b(?:\s+(?:one|item|point|thing|bullet|of (?:these|those|them)))?"
+    r"|\b(?:number|no\.?|#)\s*(\d{1,2})\b", re.IGNORECASE)
+_SEQUENCE = re.compile(
+    r"\b(after (?:that|this|it)|afterwards?|what(?:'s| is| comes)? next|next (?:step|stage|level|one)"
+    r"|and then|then what|the one after|beyond that|what follows|after those)\b", re.IGNORECASE)
+_ELLIPTIC_START = re.compile(
+    r"^(?:and|but|or|also|so|what about|how about|what of|and what about|same for|then)\b",
+    re.IGNORECASE)
+_PRONOUN = re.compile(r"\b(it|its|that|this|they|them|those|these|there|one|ones|he|she)\b",
+                      re.IGNORECASE)
+_MORE = re.compile(r"\b(more|elaborate|expand|details?|explain (?:that|it|this))\b", re.IGNORECASE)
+_ITEM = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+(.*\S)\s*$")
+_MARKUP = re.compile(r"\[\d+\]|\*\*|__|`")
+
+
+@dataclass
+class Message:
+    """One turn of the conversation."""
+
+    role: str  # "user" | "assistant"
+    content: str
+
+
+@dataclass
+class Resolved:
+    """A question made standalone for retrieval."""
+
+    question: str  # the user's question, cleaned
+    query: str  # what retrieval searches for
+    kind: str = ""  # "" | ordinal | sequence | elliptic
+    focus: list[str] = field(default_factory=list)  # unit texts the query is about
+    avoid: list[str] = field(default_factory=list)  # passage texts already shown
+    coverage_text: str = ""  # the words whose coverage decides abstention
+
+
+def parse_history(history: Sequence[Any] | None, max_turns: int, max_chars: int) -> list[Message]:
+    """Accept [{"role", "content"}], [(user, assistant)] pairs or plain user strings."""
+    if not history:
+        return []
+    if isinstance(history, (str, bytes)):
+        raise InvalidQuestion("history must be a list of messages, not a string")
+    messages: list[Message] = []
+    for item in history:
+        if isinstance(item, Message):
+            messages.append(item)
+        elif isinstance(item, dict):
+            role, content = item.get("role"), item.get("content")
+            if role not in ("user", "assistant") or not isinstance(content, str):
+                raise InvalidQuestion(
+                    "each history message needs role 'user' or 'assistant' and text content")
+            messages.append(Message(role, content))
+        elif isinstance(item, (list, tuple)) and len(item) == 2:
+            user, bot = item
+            if isinstance(user, str) and user:
+                messages.append(Message("user", user))
+            if isinstance(bot, str) and bot:
+                messages.append(Message("assistant", bot))
+        elif isinstance(item, str):
+            messages.append(Message("user", item))
+        else:
+            raise InvalidQuestion(f"history entries must be messages, got {type(item).__name__}")
+    messages = messages[-max_turns:] if max_turns else []
+    total = 0
+    kept: list[Message] = []
+    for message in reversed(messages):  # keep the most recent turns within the size cap
+        total += len(message.content)
+        if total > max_chars:
+            break
+        lines = (normalize(line) for line in message.content[:8000].splitlines())
+        kept.append(Message(message.role, "\n".join(line for line in lines if line)))
+    return list(reversed(kept))
+
+
+def answer_items(answer: str) -> list[str]:
+    """The list items of a previous answer, in order, without markup or [n] markers."""
+    items = []
+    for line in answer.splitlines():
+        match = _ITEM.match(line)
+        if match:
+            text = _MARKUP.sub("", match.group(1)).strip()
+            if text:
+                items.append(text)
+    return items
+
+
+def _is_elliptic(question: str) -> bool:
+    words = content_words(question)
+    if _ELLIPTIC_START.search(question):
+        return True
+    if len(words) <= 1:
+        return True
+    return bool(_PRONOUN.search(question)) and len(words) <= 3
+
+
+def resolve(question: str, history: list[Message], units: UnitLookup | None = None) -> Resolved:
+    """Make `question` standalone using the conversation so far."""
+    users = [m.content for m in history if m.role == "user"]
+    last_answer = next((m.content for m in reversed(history) if m.role == "assistant"), "")
+    if not users:
+        return Resolved(question, question, coverage_text=question)
+    topic = _topic(users)
+    items = answer_items(last_answer)
+    words = content_words(question)
+    short = len(question.split()) <= 14
+
+    ordinal = _ORDINAL.search(question)
+    if ordinal and items and short:
+        index = _ORDINALS.get((ordinal.group(1) or "").lower())
+        if index is None and ordinal.group(2):
+            index = int(ordinal.group(2)) - 1
+        if index is not None and -len(items) <= index < len(items):
+            item = items[index]
+            return Resolved(question, f"{item} ({topic})", "ordinal", focus=[item],
+                            avoid=_quoted(last_answer, units), coverage_text=item)
+
+    if _SEQUENCE.search(question) and short and units is not None and last_answer:
+        following = units.following(last_answer)
+        if following:
+            return Resolved(question, " ".join(following), "sequence", focus=following,
+                            coverage_text=" ".join(following))
+
+    if short and _is_elliptic(question):
+        avoid = _quoted(last_answer, units) if _MORE.search(question) and len(words) <= 2 else []
+        return Resolved(question, f"{topic} {question}", "elliptic", avoid=avoid,
+                        coverage_text=question)
+    return Resolved(question, question, coverage_text=question)
+
+
+def _topic(users: list[str]) -> str:
+    """The latest user question that stands on its own, plus any follow-ups after it."""
+    for i in range(len(users) - 1, -1, -1):
+        if not _is_elliptic(users[i]) or i == 0:
+            return " ".join(users[i:])[-600:]
+    return users[-1]
+
+
+def _quoted(answer: str, units: UnitLookup | None) -> list[str]:
+    if units is None or not answer:
+        return []
+    return units.chunks_quoted(answer)
+
+
+class UnitLookup:
+    """Find which indexed units an earlier answer quoted, and what follows them."""
+
+    def __init__(self, unit_texts: list[str], unit_meta: list[dict[str, Any]]):
+        self.texts = unit_texts
+        self.meta = unit_meta
+        self.body = [i for i, m in enumerate(unit_meta) if m.get("kind") != "title"]
+        self.by_text: dict[str, list[int]] = {}
+        for i in self.body:
+            self.by_text.setdefault(_key(unit_texts[i]), []).append(i)
+
+    def quoted(self, answer: str) -> list[int]:
+        """Indices (corpus order) of units whose text the answer quotes as a list item."""
+        found: list[int] = []
+        for item in answer_items(answer):
+            for i in self.by_text.get(_key(item), []):
+                if i not in found:
+                    found.append(i)
+        return sorted(found)
+
+    def chunks_quoted(self, answer: str) -> list[str]:
+        return sorted({self.meta[i]["chunk_id"] for i in self.quoted(answer)})
+
+    def following(self, answer: str) -> list[str]:
+        """Texts of the group that follows the last quoted unit in document order."""
+        quoted = self.quoted(answer)
+        if not quoted:
+            return []
+        last = quoted[-1]
+        position = self.body.index(last)
+        rest = self.body[position + 1:]
+        source = self.meta[last]["source"]
+        rest = [i for i in rest if self.meta[i]["source"] == source
+                and self.meta[i]["kind"] not in ("item", "heading")
+                and " > " in self.meta[i]["section"]]  # skip section overviews and summaries
+        if not rest:
+            return []
+        label = self.meta[last].get("label") or (
+            self.texts[last] if self.meta[last]["kind"] == "label" else "")
+        if label:  # inside a labelled group: the next group is the next label and its bullets
+            nxt = next((i for i in rest if self.meta[i]["kind"] == "label"
+                        and self.meta[i]["chunk_id"] == self.meta[last]["chunk_id"]), None)
+            if nxt is not None:
+                group = [nxt] + [i for i in rest if self.meta[i].get("label") == self.texts[nxt]
+                                 and self.meta[i]["chunk_id"] == self.meta[nxt]["chunk_id"]]
+                return [self.texts[i] for i in group]
+        first = rest[0]
+        if self.meta[first]["chunk_id"] != self.meta[last]["chunk_id"] or not label:
+            same = [i for i in rest if self.meta[i]["chunk_id"] == self.meta[first]["chunk_id"]]
+            return [self.texts[i] for i in same]
+        return [self.texts[first]]
+
+
+def _key(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", normalize(text).lower()).strip()

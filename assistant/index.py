@@ -1,0 +1,463 @@
+"""Chunks -> embeddings -> Chroma, built aside and switched atomically; one writer at a time.
+
+Layout of a local index (index_dir):
+    current                 the name of the build in service (replaced atomically)
+    builds/<name>/chroma/   one Chroma persistent store per build
+    .lock                   held by the one process that is building
+With `chroma_host` set, builds are collections on a `chroma run` server and the pointer is the
+metadata of a small pointer collection there. Every build records a manifest (settings and a
+sha256 per source file), so rebuilding an unchanged corpus embeds nothing and returns at once,
+and embeddings of unchanged chunks are copied from the build in service by content hash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistant.chunking import chunk_recursive, chunk_sections, unit_embed_text
+from assistant.loading import SourceDocument, corpus_files, parse, read_text
+from assistant.settings import Settings
+from assistant.text import content_words
+from assistant.types import Chunk, CorpusError, IndexBusy, IndexMissing
+
+log = logging.getLogger(__name__)
+
+BATCH = 256
+
+
+@dataclass
+class BuildReport:
+    """What a build did, for the CLI and tests."""
+
+    build: str
+    up_to_date: bool
+    files: int
+    chunks: int
+    embedded: int  # texts sent to the embedding model in this build
+    reused: int  # embeddings copied from the previous build
+    removed_sources: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+@dataclass
+class Records:
+    """Rows of one collection."""
+
+    ids: list[str] = field(default_factory=list)
+    documents: list[str] = field(default_factory=list)
+    metadatas: list[dict[str, Any]] = field(default_factory=list)
+    embeddings: list[list[float]] = field(default_factory=list)
+
+    def add(self, id_: str, document: str, metadata: dict[str, Any]) -> None:
+        self.ids.append(id_)
+        self.documents.append(document)
+        self.metadatas.append(metadata)
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# where builds live
+
+
+class Store:
+    """Chroma clients and the pointer to the build in service."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.index_dir = settings.index_dir
+        self._server = None
+
+    # pointer -----------------------------------------------------------------------------
+    def current(self) -> str | None:
+        if self.settings.chroma_host:
+            try:
+                pointer = self.server().get_collection(f"{self.settings.collection}-pointer")
+            except Exception:  # noqa: BLE001 - chromadb raises several types for "not found"
+                return None
+            return (pointer.metadata or {}).get("current")
+        try:
+            name = (self.index_dir / "current").read_text().strip()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return name if name and (self.index_dir / "builds" / name).is_dir() else None
+
+    def switch(self, name: str) -> None:
+        """Put build `name` in service atomically."""
+        if self.settings.chroma_host:
+            pointer = self.server().get_or_create_collection(f"{self.settings.collection}-pointer")
+            pointer.modify(metadata={"current": name, "switched": time.time()})
+            return
+        tmp = self.index_dir / f".current.{os.getpid()}.tmp"
+        tmp.write_text(name)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.index_dir / "current")
+
+    def version(self) -> str:
+        """Cheap token that changes whenever a new build is switched in."""
+        if self.settings.chroma_host:
+            return self.current() or ""
+        try:
+            stat = (self.index_dir / "current").stat()
+        except FileNotFoundError:
+            return ""
+        return f"{stat.st_mtime_ns}:{stat.st_ino}"
+
+    # clients -----------------------------------------------------------------------------
+    def server(self):  # type: ignore[no-untyped-def]
+        if self._server is None:
+            import chromadb
+
+            self._server = chromadb.HttpClient(
+                host=self.settings.chroma_host, port=self.settings.chroma_port,
+                settings=chromadb.Settings(anonymized_telemetry=False),
+            )
+        return self._server
+
+    def client(self, name: str):  # type: ignore[no-untyped-def]
+        if self.settings.chroma_host:
+            return self.server()
+        import chromadb
+
+        path = self.index_dir / "builds" / name / "chroma"
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(
+            path=str(path), settings=chromadb.Settings(anonymized_telemetry=False)
+        )
+
+    def collection_name(self, name: str, part: str) -> str:
+        if self.settings.chroma_host:
+            return f"{self.settings.collection}-{name}-{part}"
+        return f"{self.settings.collection}-{part}"
+
+    def collections(self, name: str):  # type: ignore[no-untyped-def]
+        client = self.client(name)
+        return {part: client.get_collection(self.collection_name(name, part))
+                for part in ("chunks", "units", "terms")}
+
+    def drop(self, name: str) -> None:
+        if self.settings.chroma_host:
+            for part in ("chunks", "units", "terms"):
+                with contextlib.suppress(Exception):
+                    self.server().delete_collection(self.collection_name(name, part))
+        else:
+            shutil.rmtree(self.index_dir / "builds" / name, ignore_errors=True)
+
+    def builds(self) -> list[str]:
+        if self.settings.chroma_host:
+            prefix = f"{self.settings.collection}-"
+            names = {c.name for c in self.server().list_collections()}
+            return sorted({n[len(prefix):-len("-chunks")] for n in names
+                           if n.startswith(prefix) and n.endswith("-chunks")})
+        root = self.index_dir / "builds"
+        return sorted(p.name for p in root.iterdir()) if root.is_dir() else []
+
+    @contextlib.contextmanager
+    def writer_lock(self) -> Iterator[None]:
+        """Hold the one-writer lock, or fail at once with IndexBusy."""
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(self.index_dir / ".lock", "a+")
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise IndexBusy(
+                    "Another process is building the index right now; try again when it has "
+                    "finished (the index in service keeps answering meanwhile)."
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            yield
+        finally:
+            handle.close()
+
+
+def get_all(collection, include_embeddings: bool = True) -> Records:  # type: ignore[no-untyped-def]
+    """Every row of a collection."""
+    include = ["documents", "metadatas"] + (["embeddings"] if include_embeddings else [])
+    data = collection.get(include=include)
+    records = Records(list(data["ids"]), list(data["documents"] or []),
+                      [dict(m) for m in (data["metadatas"] or [])])
+    if include_embeddings:
+        records.embeddings = [list(map(float, e)) for e in data["embeddings"]]
+    return records
+
+
+# ---------------------------------------------------------------------------------------------
+# building
+
+
+def manifest_of(settings: Settings, files: dict[str, str]) -> dict[str, Any]:
+    return {"settings": settings.fingerprint(), "files": dict(sorted(files.items()))}
+
+
+def build_index(
+    settings: Settings,
+    embeddings_factory: Callable[[], Any] | None = None,
+    progress: bool = False,
+    force: bool = False,
+) -> BuildReport:
+    """Bring the index in line with the corpus; see the module docstring for the guarantees."""
+    started = time.perf_counter()
+    store = Store(settings)
+    with store.writer_lock():
+        report = _build(settings, store, embeddings_factory, progress, force)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _read_manifest(store: Store, name: str | None) -> tuple[dict[str, Any] | None, Any]:
+    if name is None:
+        return None, None
+    try:
+        collections = store.collections(name)
+        manifest = json.loads((collections["chunks"].metadata or {}).get("manifest", "null"))
+        return manifest, collections
+    except Exception as exc:  # noqa: BLE001 - a damaged build is rebuilt from scratch
+        log.warning("build %s cannot be read (%s); rebuilding from scratch", name, exc)
+        return None, None
+
+
+def _build(
+    settings: Settings,
+    store: Store,
+    embeddings_factory: Callable[[], Any] | None,
+    progress: bool,
+    force: bool,
+) -> BuildReport:
+    previous = store.current()
+    old_manifest, old = _read_manifest(store, previous)
+    files: dict[str, str] = {}
+    texts: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for path in corpus_files(settings.corpus_dir):
+        source = path.relative_to(settings.corpus_dir).as_posix()
+        try:
+            texts[source], files[source] = read_text(path)
+        except CorpusError as exc:
+            errors[source] = exc.message
+            log.warning("%s", exc.message)
+    # A file that exists but cannot be read keeps what was indexed from it before.
+    kept = {s: old_manifest["files"][s] for s in errors
+            if old_manifest and old_manifest.get("settings") == settings.fingerprint()
+            and s in old_manifest.get("files", {})}
+    manifest = manifest_of(settings, {**files, **kept})
+    removed = sorted(set((old_manifest or {}).get("files", {})) - set(manifest["files"]))
+    if not force and old_manifest == manifest and previous:
+        chunk_count = old["chunks"].count() if old else 0
+        _collect_garbage(store, previous)
+        return BuildReport(previous, True, len(manifest["files"]), chunk_count, 0, 0,
+                           errors=errors)
+
+    chunks: list[Chunk] = []
+    for source, text in texts.items():
+        document = SourceDocument(source, files[source])
+        if settings.chunking == "recursive":
+            chunks.extend(chunk_recursive(document, text, settings))
+        else:
+            document.sections = parse(text, source, Path(source).suffix.lower())
+            chunks.extend(chunk_sections(document, settings))
+    if not chunks and not kept:
+        raise CorpusError(
+            f"No readable documents in {settings.corpus_dir}: nothing to index."
+            + ("" if not errors else " " + " ".join(errors.values()))
+        )
+
+    rows = {part: Records() for part in ("chunks", "units", "terms")}
+    embed_texts: dict[str, list[str]] = {part: [] for part in rows}
+    for chunk in chunks:
+        meta = chunk.metadata() | {"content_hash": _sha(chunk.embed_text)}
+        rows["chunks"].add(chunk.id, chunk.text, meta)
+        embed_texts["chunks"].append(chunk.embed_text)
+        for k, unit in enumerate(chunk.units):
+            text = unit_embed_text(unit, chunk.section)
+            rows["units"].add(f"{chunk.id}-u{k:03d}", unit.text, {
+                "chunk_id": chunk.id, "source": chunk.source, "section": chunk.section,
+                "kind": unit.kind, "label": unit.label, "line": unit.line,
+                "order": chunk.order * 1000 + k, "content_hash": _sha(text),
+            })
+            embed_texts["units"].append(text)
+        # the section's own title, embedded alone: questions often paraphrase a heading
+        title = chunk.section.split(" > ")[-1]
+        rows["units"].add(f"{chunk.id}-title", title, {
+            "chunk_id": chunk.id, "source": chunk.source, "section": chunk.section,
+            "kind": "title", "label": "", "line": chunk.line_start,
+            "order": chunk.order * 1000 + 999, "content_hash": _sha(title),
+        })
+        embed_texts["units"].append(title)
+    if kept and old is not None:  # carry rows of unreadable files over unchanged
+        for part in ("chunks", "units"):
+            carried = get_all(old[part])
+            for i, meta in enumerate(carried.metadatas):
+                if meta.get("source") in kept:
+                    rows[part].add(carried.ids[i], carried.documents[i], meta)
+                    rows[part].embeddings.append(carried.embeddings[i])
+    vocabulary = sorted({w for doc in rows["chunks"].documents for w in content_words(doc)
+                         if w.isalpha() and len(w) > 2})
+    for word in vocabulary:
+        rows["terms"].add(word, word, {"content_hash": _sha(word)})
+        embed_texts["terms"].append(word)
+
+    cache: dict[str, list[float]] = {}
+    if old is not None:
+        for part in rows:
+            try:
+                records = get_all(old[part])
+            except Exception:  # noqa: BLE001
+                continue
+            for meta, vector in zip(records.metadatas, records.embeddings, strict=True):
+                cache[meta.get("content_hash", "")] = vector
+    missing = sorted({t for part in rows for t in embed_texts[part] if _sha(t) not in cache})
+    if missing:
+        model = embeddings_factory() if embeddings_factory else _default_embeddings(settings)
+        for start in _progress(range(0, len(missing), 64), progress, len(missing)):
+            batch = missing[start:start + 64]
+            for text, vector in zip(batch, model.embed_documents(batch), strict=True):
+                cache[_sha(text)] = list(map(float, vector))
+    reused = sum(len(embed_texts[p]) for p in rows) - len(missing)
+    for part in rows:
+        rows[part].embeddings[:0] = [cache[_sha(t)] for t in embed_texts[part]]
+
+    name = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    try:
+        _write(store, name, rows, manifest)
+        store.switch(name)
+    except BaseException:
+        store.drop(name)
+        raise
+    _collect_garbage(store, name, keep=previous)
+    return BuildReport(name, False, len(manifest["files"]), len(rows["chunks"].ids), len(missing),
+                       max(reused, 0), removed, errors)
+
+
+def _progress(iterable: range, enabled: bool, total: int):  # type: ignore[no-untyped-def]
+    if not enabled:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=f"Embedding {total} new texts", unit="batch")
+
+
+def _default_embeddings(settings: Settings):  # type: ignore[no-untyped-def]
+    from assistant.embeddings import make_embeddings
+
+    return make_embeddings(settings)
+
+
+def _write(store: Store, name: str, rows: dict[str, Records], manifest: dict[str, Any]) -> None:
+    client = store.client(name)
+    for part, records in rows.items():
+        metadata: dict[str, Any] = {"hnsw:space": "cosine"}
+        if part == "chunks":
+            metadata["manifest"] = json.dumps(manifest)
+        collection = client.create_collection(store.collection_name(name, part), metadata=metadata)
+        for start in range(0, len(records.ids), BATCH):
+            end = start + BATCH
+            collection.add(
+                ids=records.ids[start:end], documents=records.documents[start:end],
+                metadatas=records.metadatas[start:end], embeddings=records.embeddings[start:end],
+            )
+
+
+def _collect_garbage(store: Store, current: str, keep: str | None = None) -> None:
+    """Remove builds that are neither in service nor the one before it (half-built ones too)."""
+    for name in store.builds():
+        if name not in (current, keep):
+            log.info("removing old build %s", name)
+            store.drop(name)
+
+
+def require_current(settings: Settings) -> str:
+    """The build in service, or IndexMissing with what to do about it."""
+    name = Store(settings).current()
+    if name is None:
+        where = (f"Chroma at {settings.chroma_host}:{settings.chroma_port}"
+                 if settings.chroma_host else str(settings.index_dir))
+        raise IndexMissing(f"There is no index in {where} yet. Build it with `assistant index`.")
+    return name
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+
+
+@dataclass
+class IndexSnapshot:
+    """One build in service, loaded for retrieval: chunks, units and vocabulary in memory."""
+
+    build: str
+    client: Any
+    chunk_collection: str
+    chunks: dict[str, dict[str, Any]]  # chunk_id -> metadata + "text"
+    chunk_order: list[str]  # chunk ids in corpus order
+    unit_ids: list[str]
+    unit_texts: list[str]
+    unit_meta: list[dict[str, Any]]
+    unit_vectors: Any  # numpy (n_units, dim), normalised
+    terms: list[str]
+    term_vectors: Any  # numpy (n_terms, dim), normalised
+    manifest: dict[str, Any]
+
+
+def open_index(settings: Settings) -> IndexSnapshot:
+    """Load the build in service (IndexMissing if there is none)."""
+    import numpy as np
+
+    store = Store(settings)
+    name = require_current(settings)
+    try:
+        collections = store.collections(name)
+    except Exception as exc:  # noqa: BLE001
+        raise IndexMissing(
+            f"The index build {name} cannot be opened ({exc}); rebuild it with "
+            "`assistant index --force`."
+        ) from exc
+    chunk_rows = get_all(collections["chunks"], include_embeddings=False)
+    chunks = {}
+    for id_, text, meta in zip(chunk_rows.ids, chunk_rows.documents, chunk_rows.metadatas,
+                               strict=True):
+        chunks[id_] = meta | {"text": text}
+    order = sorted(chunks, key=lambda c: (chunks[c]["source"], chunks[c]["order"]))
+    units = get_all(collections["units"])
+    ranked = sorted(range(len(units.ids)),
+                    key=lambda i: (units.metadatas[i]["source"], units.metadatas[i]["order"]))
+    terms = get_all(collections["terms"])
+    manifest = json.loads((collections["chunks"].metadata or {}).get("manifest", "{}"))
+
+    def matrix(rows: list[list[float]]) -> Any:
+        array = np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
+        norms = np.linalg.norm(array, axis=1, keepdims=True) if len(rows) else 1.0
+        return array / np.maximum(norms, 1e-9)
+
+    return IndexSnapshot(
+        build=name,
+        client=store.client(name),
+        chunk_collection=store.collection_name(name, "chunks"),
+        chunks=chunks,
+        chunk_order=order,
+        unit_ids=[units.ids[i] for i in ranked],
+        unit_texts=[units.documents[i] for i in ranked],
+        unit_meta=[units.metadatas[i] for i in ranked],
+        unit_vectors=matrix([units.embeddings[i] for i in ranked]),
+        terms=terms.ids,
+        term_vectors=matrix(terms.embeddings),
+        manifest=manifest,
+    )

