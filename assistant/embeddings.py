@@ -33,6 +33,10 @@ def resolve_model_path(model: str) -> str:
 def _sentence_transformers(settings: Settings) -> Embeddings:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     from langchain_huggingface import HuggingFaceEmbeddings
 
     path = resolve_model_path(settings.embedding_model)

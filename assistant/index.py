@@ -35,6 +35,8 @@ from assistant.types import Chunk, CorpusError, IndexBusy, IndexMissing
 log = logging.getLogger(__name__)
 
 BATCH = 256
+# Bump when what a build stores changes shape, so that old builds are rebuilt, not misread.
+INDEX_FORMAT = 2
 
 
 @dataclass
@@ -206,7 +208,8 @@ def get_all(collection, include_embeddings: bool = True) -> Records:  # type: ig
 
 
 def manifest_of(settings: Settings, files: dict[str, str]) -> dict[str, Any]:
-    return {"settings": settings.fingerprint(), "files": dict(sorted(files.items()))}
+    return {"format": INDEX_FORMAT, "settings": settings.fingerprint(),
+            "files": dict(sorted(files.items()))}
 
 
 def build_index(

@@ -1,0 +1,135 @@
+"""Command line: `assistant index | ask | serve | eval | report`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markdown import Markdown
+
+from assistant.settings import Settings
+from assistant.types import AssistantError
+
+app = typer.Typer(
+    help="Grounded, cited answers about the Senior Machine Learning Scientist role, offline.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except Exception as exc:  # noqa: BLE001 - show configuration errors without a traceback
+        err.print(f"[red]Invalid settings:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[red]{message}[/red]")
+    raise typer.Exit(code)
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False) -> None:
+    """Configure logging for every command."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+CorpusOpt = Annotated[Path | None, typer.Option(help="Corpus folder (default: corpus/).")]
+IndexOpt = Annotated[Path | None, typer.Option(help="Index folder (default: index/).")]
+
+
+@app.command()
+def index(
+    corpus_dir: CorpusOpt = None,
+    index_dir: IndexOpt = None,
+    force: Annotated[bool, typer.Option(help="Rebuild even if nothing changed.")] = False,
+) -> None:
+    """Build or update the Chroma index from the corpus (unchanged files are not re-embedded)."""
+    from assistant.index import build_index
+
+    settings = _settings(corpus_dir=corpus_dir, index_dir=index_dir)
+    try:
+        report = build_index(settings, progress=sys.stderr.isatty(), force=force)
+    except AssistantError as exc:
+        _fail(exc.message)
+        return
+    for source, message in report.errors.items():
+        err.print(f"[yellow]warning:[/yellow] {message} (kept what was indexed from {source} before, "
+                  "if anything)")
+    if report.up_to_date:
+        console.print(f"Index is up to date: {report.files} file(s), {report.chunks} chunks, "
+                      f"build {report.build} ({report.seconds:.2f}s, nothing re-embedded).")
+    else:
+        console.print(f"Indexed {report.files} file(s) into {report.chunks} chunks: "
+                      f"{report.embedded} texts embedded, {report.reused} reused; build "
+                      f"{report.build} is now in service ({report.seconds:.1f}s).")
+        for source in report.removed_sources:
+            console.print(f"Removed {source} (no longer in the corpus).")
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="Your question about the role.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full reply as JSON.")] = False,
+    history: Annotated[Path | None, typer.Option(
+        help="JSON file with earlier turns: [{\"role\": \"user\", \"content\": \"...\"}, ...]")] = None,
+    corpus_dir: CorpusOpt = None,
+    index_dir: IndexOpt = None,
+) -> None:
+    """Answer one question from the documents, with citations."""
+    from assistant.core import Assistant
+
+    settings = _settings(corpus_dir=corpus_dir, index_dir=index_dir)
+    turns = None
+    if history is not None:
+        try:
+            turns = json.loads(history.read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            _fail(f"Cannot read history file {history}: {exc}")
+    try:
+        bot = Assistant.from_settings(settings)
+        reply = bot.ask(question, history=turns)
+    except AssistantError as exc:
+        _fail(exc.message)
+        return
+    if as_json:
+        console.print_json(json.dumps(reply.to_dict(), ensure_ascii=False))
+        return
+    console.print(Markdown(reply.answer))
+    if reply.citations:
+        console.print("\n[bold]Sources[/bold]")
+        for c in reply.citations:
+            console.print(f"  [{c.n}] {c.source} — {c.section} (lines {c.line_start}-{c.line_end})",
+                          markup=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
+    corpus_dir: CorpusOpt = None,
+    index_dir: IndexOpt = None,
+) -> None:
+    """Start the chat server (builds the index first if there is none)."""
+    from assistant.server import run
+
+    settings = _settings(corpus_dir=corpus_dir, index_dir=index_dir)
+    try:
+        run(settings, host=host, port=port)
+    except AssistantError as exc:
+        _fail(exc.message)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
