@@ -82,32 +82,44 @@ class ExtractiveAnswerer:
                          or _key(data.unit_meta[i].get("label", "")) in focus]
                 if units and document.metadata["chunk_id"] not in data.avoid:
                     return [_Group(document, self._with_labels(units, data, by_chunk, document))]
-        primary = documents[0]
-        units = by_chunk.get(primary.metadata["chunk_id"], [])
-        if not units:
+
+        def passages(document: Document) -> list[list[int]]:
+            """The chunk's units grouped by their own section (a packed chunk has several)."""
+            groups: dict[str, list[int]] = {}
+            for i in by_chunk.get(document.metadata["chunk_id"], []):
+                if data.unit_meta[i]["kind"] != "heading":
+                    groups.setdefault(data.unit_meta[i]["section"], []).append(i)
+            return list(groups.values())
+
+        def best(units: list[int]) -> float:
+            return max(float(scores[i]) for i in units)
+
+        primary_doc = documents[0]
+        candidates = passages(primary_doc)
+        if not candidates:
             return []
-        best = max(float(scores[i]) for i in units)
-        body = [i for i in units if data.unit_meta[i]["kind"] not in ("heading",)]
-        if primary.metadata.get("kind") == "overview" or len(body) <= 5:
-            chosen = body[:limit]
+        primary = max(candidates, key=best)
+        top = best(primary)
+        if primary_doc.metadata.get("kind") == "overview" or len(primary) <= 5:
+            chosen = primary[:limit]
         else:
-            chosen = self._focused(body, scores, best, limit, data)
-        groups = [_Group(primary, chosen)]
+            chosen = self._focused(primary, scores, top, limit, data)
+        groups = [_Group(primary_doc, chosen)]
         used = len(chosen)
         seen = {_key(data.unit_texts[i]) for i in chosen}
-        for document in documents[1:3]:
-            if used >= limit:
-                break
-            candidates = [i for i in by_chunk.get(document.metadata["chunk_id"], [])
-                          if data.unit_meta[i]["kind"] in ("bullet", "sentence")
-                          and float(scores[i]) >= best - 0.03
-                          and _key(data.unit_texts[i]) not in seen]
-            candidates = sorted(candidates, key=lambda i: -float(scores[i]))[:2]
-            if candidates:
-                extra = self._with_labels(sorted(candidates), data, by_chunk, document)
-                groups.append(_Group(document, extra))
-                used += len(extra)
-                seen |= {_key(data.unit_texts[i]) for i in extra}
+        for document in documents[:3]:
+            for passage in passages(document):
+                if used >= limit or passage is primary:
+                    continue
+                extra = [i for i in passage if data.unit_meta[i]["kind"] in ("bullet", "sentence")
+                         and float(scores[i]) >= top - 0.03
+                         and _key(data.unit_texts[i]) not in seen]
+                extra = sorted(extra, key=lambda i: -float(scores[i]))[:2]
+                if extra:
+                    extra = self._with_labels(sorted(extra), data, by_chunk, document)
+                    groups.append(_Group(document, extra))
+                    used += len(extra)
+                    seen |= {_key(data.unit_texts[i]) for i in extra}
         return groups
 
     def _focused(self, body: list[int], scores: Any, best: float, limit: int,
@@ -142,17 +154,39 @@ class ExtractiveAnswerer:
     def _render(self, groups: list[_Group], data: AnswerInput) -> Draft:
         parts: list[str] = []
         citations: list[Citation] = []
-        for n, group in enumerate(groups, start=1):
+        for group in groups:
             meta = group.document.metadata
+            section = data.unit_meta[group.units[0]]["section"] if group.units else meta["section"]
+            n = len(citations) + 1
             lines = []
             for i in group.units:
                 unit, kind = data.unit_texts[i], data.unit_meta[i]["kind"]
+                if kind == "sentence":
+                    lines.append(f"{unit} [{n}]")
+                    continue
                 indent = "  " if data.unit_meta[i].get("label") and kind == "bullet" else ""
                 lines.append(f"{indent}- {unit} [{n}]")
-            parts.append(f"**{meta['section']}**\n" + "\n".join(lines))
-            citations.append(Citation(n, meta["source"], meta["section"], group.document.page_content,
-                                      int(meta.get("line_start", 0)), int(meta.get("line_end", 0))))
+            parts.append(f"**{section}**\n" + "\n".join(lines))
+            passage = [i for i, m in enumerate(data.unit_meta)
+                       if m["chunk_id"] == meta["chunk_id"] and m["section"] == section
+                       and m["kind"] != "title"]
+            text = _passage_text(passage, data) or group.document.page_content
+            lines_of = [int(data.unit_meta[i].get("line", 0)) for i in passage] or [0]
+            citations.append(Citation(n, meta["source"], section, text,
+                                      min(lines_of), max(lines_of)))
         return Draft("\n\n".join(parts), citations)
+
+
+def _passage_text(units: list[int], data: AnswerInput) -> str:
+    """A section's passage as the documents show it (bullets keep their nesting)."""
+    lines = []
+    for i in units:
+        unit, meta = data.unit_texts[i], data.unit_meta[i]
+        if meta["kind"] == "sentence":
+            lines.append(unit)
+        else:
+            lines.append(("  - " if meta.get("label") and meta["kind"] == "bullet" else "- ") + unit)
+    return "\n".join(lines)
 
 
 def _key(text: str) -> str:

@@ -7,6 +7,7 @@ what is embedded so that "Percentile Breakdown (ZipRecruiter data)" helps find i
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from functools import lru_cache
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
@@ -47,7 +48,7 @@ def render_unit(unit: Unit) -> str:
 def unit_embed_text(unit: Unit, section: str) -> str:
     """What the embedding model sees for one unit: its section and label give it context."""
     body = f"{unit.label} {unit.text}" if unit.label else unit.text
-    return f"{section}: {body}"
+    return f"{unit.section or section}: {body}"
 
 
 def _hash(*parts: str) -> str:
@@ -60,7 +61,13 @@ def _render(section: Section, units: list[Unit]) -> str:
 
 
 def chunk_sections(document: SourceDocument, settings: Settings) -> list[Chunk]:
-    """Chunk one parsed document with the structure-aware strategy."""
+    """Chunk one parsed document with the structure-aware strategy.
+
+    A section overview (intro, list of sub-sections, closing summary) is a chunk of its own.
+    Consecutive sub-sections of one top-level section are packed together while they fit in
+    `chunk_max_tokens` (with `pack_sections`); a sub-section too big for one chunk is split by
+    LangChain's token splitter at bullet boundaries. Top-level sections never mix.
+    """
     splitter = RecursiveCharacterTextSplitter.from_tiktoken_encoder(
         encoding_name=settings.encoding,
         chunk_size=settings.chunk_max_tokens,
@@ -68,17 +75,66 @@ def chunk_sections(document: SourceDocument, settings: Settings) -> list[Chunk]:
         separators=["\n", ". ", "; ", ", ", " "],
         keep_separator="end",
     )
+    limit = settings.chunk_max_tokens
     chunks: list[Chunk] = []
+    pending: list[tuple[Section, str, list[Unit]]] = []
+
+    def tokens(text: str) -> int:
+        return count_tokens(text, settings.encoding)
+
+    def flush() -> None:
+        if pending:
+            chunks.append(_make_packed(document.source, pending, len(chunks)))
+            pending.clear()
+
     for section in document.sections:
-        units = [u for u in section.units if u.kind != "heading"] or section.units
+        units = [replace(u, section=section.path_str) for u in section.units
+                 if u.kind != "heading"] or [replace(u, section=section.path_str)
+                                             for u in section.units]
         text = _render(section, units)
-        if count_tokens(f"{section.path_str}\n{text}", settings.encoding) <= settings.chunk_max_tokens:
+        if tokens(f"{section.path_str}\n{text}") <= limit:
             pieces = [(text, units)]
         else:
             pieces = _split(text, units, splitter)
         for piece_text, piece_units in pieces:
-            chunks.append(_make_chunk(document.source, section, piece_text, piece_units, len(chunks)))
+            if section.kind != "section" or not settings.pack_sections:
+                flush()
+                chunks.append(_make_chunk(document.source, section, piece_text, piece_units,
+                                          len(chunks)))
+                continue
+            if pending and (pending[0][0].path[0] != section.path[0] or tokens(
+                    _packed_embed_text(pending + [(section, piece_text, piece_units)])) > limit):
+                flush()
+            pending.append((section, piece_text, piece_units))
+        if section.kind != "section":
+            flush()
+    flush()
     return chunks
+
+
+def _packed_embed_text(parts: list[tuple[Section, str, list[Unit]]]) -> str:
+    top = parts[0][0].path[0]
+    names = "; ".join(dict.fromkeys(p[0].path[-1] for p in parts))
+    body = "\n".join(f"{p[0].path[-1]}\n{p[1]}" for p in parts)
+    return f"{top} > {names}\n{body}"
+
+
+def _make_packed(source: str, parts: list[tuple[Section, str, list[Unit]]], order: int) -> Chunk:
+    if len(parts) == 1:
+        section, text, units = parts[0]
+        return _make_chunk(source, section, text, units, order)
+    top = parts[0][0].path[0]
+    names = "; ".join(dict.fromkeys(p[0].path[-1] for p in parts))
+    text = "\n\n".join(f"{p[0].path[-1]}\n{p[1]}" for p in parts)
+    units = [u for p in parts for u in p[2]]
+    lines = [u.line for u in units]
+    path = f"{top} > {names}"
+    return Chunk(
+        id=f"{_hash(source)[:8]}-{order:04d}-{_hash(path, text)[:12]}",
+        source=source, section=path, top_section=top, kind="section", text=text,
+        embed_text=_packed_embed_text(parts), line_start=min(lines), line_end=max(lines),
+        units=units, order=order,
+    )
 
 
 def _split(

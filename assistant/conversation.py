@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.text import content_words, normalize
+from assistant.text import content_words, normalize, stems
 from assistant.types import InvalidQuestion
 
 _ORDINALS = {
@@ -33,8 +33,14 @@ _SEQUENCE = re.compile(
 _ELLIPTIC_START = re.compile(
     r"^(?:and|but|or|also|so|what about|how about|what of|and what about|same for|then)\b",
     re.IGNORECASE)
-_PRONOUN = re.compile(r"\b(it|its|that|this|they|them|those|these|there|one|ones|he|she)\b",
-                      re.IGNORECASE)
+_PRONOUN = re.compile(
+    r"\b(it|its|that|this|they|them|those|these|there|one|ones|he|she)\b"
+    r"(?!\s+(?:role|job|position|field|career|work|kind of role|company|team)\b)", re.IGNORECASE)
+_INTERJECTION = re.compile(
+    r"^(?:(?:ok(?:ay)?|so|hmm+|right|cool|great|thanks|thank you|got it|i see|nice|sure|well)"
+    r"[\s,.!:;-]+)+", re.IGNORECASE)
+_NAMED_ONE = re.compile(r"\bthe ([a-z][a-z-]+(?: [a-z][a-z-]+)?) (?:one|item|point|part|bit)\b"
+                        r"|\bthe (?:one|item|point|part) (?:about|on|for) ([a-z][a-z -]+)", re.IGNORECASE)
 _MORE = re.compile(r"\b(more|elaborate|expand|details?|explain (?:that|it|this))\b", re.IGNORECASE)
 _ITEM = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+(.*\S)\s*$")
 _MARKUP = re.compile(r"\[\d+\]|\*\*|__|`")
@@ -54,6 +60,7 @@ class Resolved:
 
     question: str  # the user's question, cleaned
     query: str  # what retrieval searches for
+    queries: list[str] = field(default_factory=list)  # more queries whose rankings are fused
     kind: str = ""  # "" | ordinal | sequence | elliptic
     focus: list[str] = field(default_factory=list)  # unit texts the query is about
     avoid: list[str] = field(default_factory=list)  # passage texts already shown
@@ -98,59 +105,96 @@ def parse_history(history: Sequence[Any] | None, max_turns: int, max_chars: int)
     return list(reversed(kept))
 
 
-def answer_items(answer: str) -> list[str]:
-    """The list items of a previous answer, in order, without markup or [n] markers."""
-    items = []
+def answer_items(answer: str, enumerated: bool = False) -> list[str]:
+    """The list items of a previous answer, in order, without markup or [n] markers.
+
+    With `enumerated`, only the longest run of sibling items (same indentation, one after
+    another): the list a person means by "the first one".
+    """
+    items: list[tuple[int, str]] = []
     for line in answer.splitlines():
         match = _ITEM.match(line)
         if match:
             text = _MARKUP.sub("", match.group(1)).strip()
             if text:
-                items.append(text)
-    return items
+                items.append((len(line) - len(line.lstrip()), text))
+        elif line.strip():
+            items.append((-1, ""))  # a heading or sentence ends a run
+    if not enumerated:
+        return [text for _, text in items if text]
+    runs: list[list[str]] = []
+    previous = None
+    for indent, text in items:
+        if not text:
+            previous = None
+            continue
+        if previous is None or indent != previous:
+            runs.append([])
+        if indent < (previous if previous is not None else indent):
+            runs.append([])
+        runs[-1].append(text)
+        previous = indent
+    return max(runs, key=len) if runs else []
 
 
 def _is_elliptic(question: str) -> bool:
     words = content_words(question)
-    if _ELLIPTIC_START.search(question):
+    if _ELLIPTIC_START.search(question) or len(words) <= 1:
         return True
-    if len(words) <= 1:
-        return True
-    return bool(_PRONOUN.search(question)) and len(words) <= 3
+    return bool(_PRONOUN.search(question))
 
 
-def resolve(question: str, history: list[Message], units: UnitLookup | None = None) -> Resolved:
+def resolve(question: str, history: list[Message], units: "UnitLookup | None" = None) -> Resolved:
     """Make `question` standalone using the conversation so far."""
     users = [m.content for m in history if m.role == "user"]
     last_answer = next((m.content for m in reversed(history) if m.role == "assistant"), "")
     if not users:
         return Resolved(question, question, coverage_text=question)
     topic = _topic(users)
-    items = answer_items(last_answer)
-    words = content_words(question)
-    short = len(question.split()) <= 14
+    items = answer_items(last_answer, enumerated=True)
+    bare = _INTERJECTION.sub("", question).strip() or question
+    short = len(bare.split()) <= 20
+    more = bool(_MORE.search(bare))
 
+    item = _referenced_item(bare, items) if short else None
+    if item is not None:
+        avoid = _quoted(last_answer, units) if more else []
+        rest = _ORDINAL.sub(" ", bare)
+        query = f"{item}. {rest}" if len(content_words(rest)) > 2 and not more else item
+        return Resolved(question, query, [f"{item} ({topic})"], "ordinal", focus=[item],
+                        avoid=avoid, coverage_text=item)
+
+    if _SEQUENCE.search(bare) and short and units is not None and last_answer:
+        following = units.following(last_answer)
+        if following:
+            return Resolved(question, " ".join(following), [], "sequence", focus=following,
+                            coverage_text=" ".join(following))
+
+    if short and _is_elliptic(bare):
+        avoid = _quoted(last_answer, units) if more and len(content_words(bare)) <= 2 else []
+        return Resolved(question, f"{topic} {bare}", [bare], "elliptic", avoid=avoid,
+                        coverage_text=bare)
+    return Resolved(question, question, coverage_text=question)
+
+
+def _referenced_item(question: str, items: list[str]) -> str | None:
+    """The previous answer's item that "the first one" or "the bias one" points at."""
+    if not items:
+        return None
     ordinal = _ORDINAL.search(question)
-    if ordinal and items and short:
+    if ordinal:
         index = _ORDINALS.get((ordinal.group(1) or "").lower())
         if index is None and ordinal.group(2):
             index = int(ordinal.group(2)) - 1
         if index is not None and -len(items) <= index < len(items):
-            item = items[index]
-            return Resolved(question, f"{item} ({topic})", "ordinal", focus=[item],
-                            avoid=_quoted(last_answer, units), coverage_text=item)
-
-    if _SEQUENCE.search(question) and short and units is not None and last_answer:
-        following = units.following(last_answer)
-        if following:
-            return Resolved(question, " ".join(following), "sequence", focus=following,
-                            coverage_text=" ".join(following))
-
-    if short and _is_elliptic(question):
-        avoid = _quoted(last_answer, units) if _MORE.search(question) and len(words) <= 2 else []
-        return Resolved(question, f"{topic} {question}", "elliptic", avoid=avoid,
-                        coverage_text=question)
-    return Resolved(question, question, coverage_text=question)
+            return items[index]
+    named = _NAMED_ONE.search(question)
+    if named:
+        wanted = set(stems(named.group(1) or named.group(2) or ""))
+        matches = [item for item in items if wanted and wanted <= set(stems(item))]
+        if matches:
+            return matches[0]
+    return None
 
 
 def _topic(users: list[str]) -> str:

@@ -20,7 +20,7 @@ from assistant.answering import AnswerInput, make_answerer
 from assistant.conversation import UnitLookup, parse_history, resolve
 from assistant.grounding import CoverageChecker, decide, proper_names
 from assistant.index import IndexSnapshot, Store, build_index, open_index
-from assistant.retrieval import HybridRetriever
+from assistant.retrieval import HybridRetriever, fuse
 from assistant.settings import Settings
 from assistant.text import correct_spelling, normalize, stopwords, words
 from assistant.texts import load_texts
@@ -143,6 +143,9 @@ class Assistant:
         resolved = data["resolved"]
         retriever = state.retriever.with_config(run_name="hybrid_retriever")
         documents = retriever.invoke(resolved.query, config=config)
+        if resolved.queries:  # follow-ups: fuse the rankings of every reading of the question
+            rankings = [documents] + [retriever.invoke(q, config=config) for q in resolved.queries]
+            documents = fuse(rankings, self.settings.rrf_k, self.settings.top_k)
         if resolved.avoid:  # "say more": passages already shown go after new ones
             documents = sorted(documents, key=lambda d: d.metadata["chunk_id"] in resolved.avoid)
         return data | {"documents": documents}

@@ -207,8 +207,19 @@ def get_all(collection, include_embeddings: bool = True) -> Records:  # type: ig
 # building
 
 
+def _code_version() -> str:
+    """Hash of the modules that decide what is stored: changing them forces a rebuild."""
+    import assistant.chunking
+    import assistant.loading
+
+    digest = hashlib.sha256(str(INDEX_FORMAT).encode())
+    for module in (assistant.loading, assistant.chunking):
+        digest.update(Path(module.__file__ or "").read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def manifest_of(settings: Settings, files: dict[str, str]) -> dict[str, Any]:
-    return {"format": INDEX_FORMAT, "settings": settings.fingerprint(),
+    return {"format": INDEX_FORMAT, "code": _code_version(), "settings": settings.fingerprint(),
             "files": dict(sorted(files.items()))}
 
 
@@ -293,19 +304,21 @@ def _build(
         for k, unit in enumerate(chunk.units):
             text = unit_embed_text(unit, chunk.section)
             rows["units"].add(f"{chunk.id}-u{k:03d}", unit.text, {
-                "chunk_id": chunk.id, "source": chunk.source, "section": chunk.section,
+                "chunk_id": chunk.id, "source": chunk.source,
+                "section": unit.section or chunk.section,
                 "kind": unit.kind, "label": unit.label, "line": unit.line,
                 "order": chunk.order * 1000 + k, "content_hash": _sha(text),
             })
             embed_texts["units"].append(text)
-        # the section's own title, embedded alone: questions often paraphrase a heading
-        title = chunk.section.split(" > ")[-1]
-        rows["units"].add(f"{chunk.id}-title", title, {
-            "chunk_id": chunk.id, "source": chunk.source, "section": chunk.section,
-            "kind": "title", "label": "", "line": chunk.line_start,
-            "order": chunk.order * 1000 + 999, "content_hash": _sha(title),
-        })
-        embed_texts["units"].append(title)
+        # each section's own title, embedded alone: questions often paraphrase a heading
+        titles = dict.fromkeys((u.section or chunk.section).split(" > ")[-1] for u in chunk.units)
+        for t, title in enumerate(titles):
+            rows["units"].add(f"{chunk.id}-t{t:02d}", title, {
+                "chunk_id": chunk.id, "source": chunk.source, "section": chunk.section,
+                "kind": "title", "label": "", "line": chunk.line_start,
+                "order": chunk.order * 1000 + 900 + t, "content_hash": _sha(title),
+            })
+            embed_texts["units"].append(title)
     if kept and old is not None:  # carry rows of unreadable files over unchanged
         for part in ("chunks", "units"):
             carried = get_all(old[part])

@@ -225,7 +225,15 @@ def _parse_plain(lines: list[tuple[int, str]], source: str) -> list[Section]:
             current.units.append(Unit(body, line, "bullet", label))
         if tail:
             summary.units.extend(Unit(s, line, "sentence") for s in _sentences(tail))
-    return [s for s in sections if s.units and not (s.kind == "summary" and not s.units)]
+    # A section's closing summary joins its overview (intro + list of sub-sections): one
+    # passage that answers "what does this section say overall", instead of two thin ones.
+    for i, section in enumerate(sections):
+        if section.kind == "summary" and section.units and i > 0:
+            overview = sections[i - 1]
+            if overview.kind == "overview" and overview.path == section.path:
+                overview.units.extend(section.units)
+                section.units = []
+    return [s for s in sections if s.units]
 
 
 # ---------------------------------------------------------------------------------------------

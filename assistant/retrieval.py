@@ -132,3 +132,19 @@ class HybridRetriever(BaseRetriever):
         q = np.asarray(vector, dtype=np.float32)
         q /= max(float(np.linalg.norm(q)), 1e-9)
         return self.snapshot.unit_vectors @ q
+
+
+def fuse(rankings: list[list[Document]], rrf_k: int, k: int) -> list[Document]:
+    """Reciprocal-rank fusion of several ranked lists of the same chunks (best relevance kept)."""
+    scores: dict[str, float] = {}
+    best: dict[str, Document] = {}
+    for ranking in rankings:
+        for rank, document in enumerate(ranking):
+            chunk_id = document.metadata["chunk_id"]
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (rrf_k + rank + 1)
+            kept = best.get(chunk_id)
+            if kept is None or document.metadata["relevance"] > kept.metadata["relevance"]:
+                best[chunk_id] = document
+    order = sorted(scores, key=lambda c: (-scores[c], -best[c].metadata["relevance"]))[:k]
+    return [Document(page_content=best[c].page_content,
+                     metadata=best[c].metadata | {"score": round(scores[c], 6)}) for c in order]

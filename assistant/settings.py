@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,6 +37,9 @@ class Settings(BaseSettings):
         "structure", description="'structure': one chunk per (sub)section, split by tokens when "
         "large; 'recursive': the naive RecursiveCharacterTextSplitter baseline.")
     chunk_max_tokens: int = Field(220, ge=32, le=2000, description="Largest chunk, in tiktoken tokens.")
+    pack_sections: bool = Field(
+        False, description="Pack consecutive sub-sections of one top-level section into a chunk "
+        "while they fit in chunk_max_tokens.")
     chunk_overlap_tokens: int = Field(0, ge=0, le=500, description="Token overlap when a section is split.")
     recursive_chunk_chars: int = Field(1000, ge=50, description="Chunk size for chunking='recursive'.")
     recursive_overlap_chars: int = Field(200, ge=0, description="Overlap for chunking='recursive'.")
@@ -86,6 +90,82 @@ class Settings(BaseSettings):
     texts_file: Path | None = Field(
         None, description="TOML file overriding user-facing texts (refusals, help, widget).")
 
+    # --- server and widget (HR) ---------------------------------------------------------------
+    widget_title: str | None = Field(
+        None, description="Title of the chat page and the widget panel (default: [widget] title "
+        "in the texts file).")
+    welcome_message: str | None = Field(
+        None, description="Markdown greeting shown in an empty chat (default: [widget] welcome "
+        "in the texts file).")
+    example_questions: list[str] | None = Field(
+        None, max_length=8, description="Example questions offered in an empty chat and after an "
+        "abstention (default: [widget] examples in the texts file).")
+    accent_color: str = Field(
+        "#4338ca", description="Brand colour of buttons, links and the widget, as #rgb or #rrggbb.")
+    allowed_origins: list[str] = Field(
+        ["http://127.0.0.1:*", "http://localhost:*"], description="Sites allowed to embed the "
+        "chat (CSP frame-ancestors) and call the API from a browser (CORS): scheme://host with "
+        "an optional :port or :* for any port (no port = the scheme's default port), or '*' for "
+        "any site. The server's own origin is always allowed.")
+    trust_client_id: bool = Field(
+        False, description="Rate-limit by the X-Client-Id request header when present, instead "
+        "of the client IP (only behind a gateway that sets it, or for load tests).")
+    rate_limit_per_minute: int = Field(
+        20, ge=0, description="Questions one client may ask per minute (0: no limit).")
+    queue_concurrency: int = Field(
+        2, ge=1, le=64, description="Questions answered at the same time (chat and API together).")
+    queue_max_size: int = Field(
+        64, ge=1, description="Questions allowed to wait for a free slot; more get a 'busy' reply.")
+    queue_timeout_seconds: float = Field(
+        20.0, gt=0, description="Longest wait for a free slot before a 'busy' reply.")
+    max_question_chars: int = Field(
+        1000, ge=1, description="Longest question the server accepts, in characters (checked "
+        "before max_question_tokens).")
+    max_history_messages: int = Field(
+        100, ge=0, description="Most history messages one /api/ask request may carry (the "
+        "assistant then uses the last max_history_turns of them).")
+    max_request_bytes: int = Field(
+        256 * 1024, ge=1024, description="Largest /api request body, in bytes.")
+    feedback_db: Path = Field(
+        Path("var/feedback.sqlite3"), description="SQLite file for thumbs up/down and "
+        "unanswered questions (read by `assistant report`).")
+    public_url: str | None = Field(
+        None, description="Address browsers use to reach this server (e.g. "
+        "https://chat.example.com), used in /embed snippets; default: the address /embed is "
+        "opened at.")
+
+    @field_validator("accent_color", mode="after")
+    @classmethod
+    def _hex_colour(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not re.fullmatch(r"#([0-9a-f]{3}|[0-9a-f]{6})", value):
+            raise ValueError(f"accent_color must be a hex colour like #4338ca, not {value!r}")
+        return value if len(value) == 7 else "#" + "".join(ch * 2 for ch in value[1:])
+
+    @field_validator("allowed_origins", mode="after")
+    @classmethod
+    def _origins(cls, values: list[str]) -> list[str]:
+        out: list[str] = []
+        for raw in values:
+            value = raw.strip().lower().rstrip("/")
+            if value != "*" and not re.fullmatch(
+                    r"https?://((\*\.)?([a-z0-9-]+\.)*[a-z0-9-]+|\[[0-9a-f:]+\])"
+                    r"(:(\d{1,5}|\*))?", value):
+                raise ValueError(f"allowed_origins entry {raw!r} is not an origin like "
+                                 "https://careers.example.com or http://localhost:8080 (no path)")
+            if value not in out:
+                out.append(value)
+        return out
+
+    @field_validator("public_url", mode="after")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value.strip()):
+            raise ValueError(f"public_url must be an http(s) address, not {value!r}")
+        return value.strip().rstrip("/")
+
     @field_validator("corpus_dir", "index_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path) -> Path:
@@ -115,6 +195,7 @@ class Settings(BaseSettings):
             "chunking": self.chunking,
             "chunk_max_tokens": self.chunk_max_tokens,
             "chunk_overlap_tokens": self.chunk_overlap_tokens,
+            "pack_sections": self.pack_sections,
             "recursive_chunk_chars": self.recursive_chunk_chars,
             "recursive_overlap_chars": self.recursive_overlap_chars,
             "encoding": self.encoding,

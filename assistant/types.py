@@ -14,6 +14,7 @@ class Unit:
     line: int
     kind: str = "bullet"  # bullet | label | item | heading | sentence
     label: str = ""  # the "Entry-Level (0-3 years):" bullet a nested bullet belongs to
+    section: str = ""  # the unit's own section path (a packed chunk spans several)
 
     @property
     def display(self) -> str:
