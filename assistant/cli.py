@@ -131,5 +131,36 @@ def serve(
         _fail(exc.message)
 
 
+@app.command("eval")
+def eval_(
+    dataset: Annotated[list[Path] | None, typer.Option(
+        help="JSONL question file(s); repeat for several (default: evals/dataset.jsonl).")] = None,
+    report: Annotated[Path | None, typer.Option(help="Write the JSON report here.")] = None,
+    html: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = None,
+    baseline: Annotated[Path | None, typer.Option(
+        help="An earlier JSON report: print metric deltas and the cases that flipped.")] = None,
+    config: Annotated[list[str] | None, typer.Option(
+        help="NAME=key=value,key=value or NAME=file.toml; repeat to compare side by side "
+        "(default: one config named 'default').")] = None,
+    thresholds: Annotated[Path | None, typer.Option(
+        help="Thresholds TOML for the first config (default: evals/thresholds.toml).")] = None,
+    no_thresholds: Annotated[bool, typer.Option(help="Report only; never fail.")] = False,
+    judge: Annotated[bool, typer.Option(help="Also score answers with the configured LLM judge.")] = False,
+    corpus_dir: CorpusOpt = None,
+    index_dir: IndexOpt = None,
+) -> None:
+    """Run grounded-answer tests on question sets and report (exit 1 below a threshold)."""
+    from assistant.eval_runner import run_eval
+
+    settings = _settings(corpus_dir=corpus_dir, index_dir=index_dir)
+    code = run_eval(
+        settings, datasets=dataset or [Path("evals/dataset.jsonl")], report=report, html=html,
+        baseline=baseline, configs=config or ["default="],
+        thresholds=None if no_thresholds else (thresholds or Path("evals/thresholds.toml")),
+        judge=judge, console=console, err=err,
+    )
+    raise typer.Exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -318,3 +318,68 @@ def check_thresholds(metrics: dict[str, dict[str, Any]], thresholds: dict[str, d
         if "max" in bound and value > bound["max"]:
             failures.append(f"{name} = {value:.3f} is above the maximum {bound['max']}")
     return failures
+
+
+# ---------------------------------------------------------------------------------------------
+# configurations and whole runs
+
+
+def parse_config(spec: str) -> tuple[str, dict[str, Any]]:
+    """"NAME=key=value,key=value" or "NAME=path/to/settings.toml" -> (name, overrides)."""
+    name, _, rest = spec.partition("=")
+    name = name.strip()
+    if not name:
+        raise ValueError(f"--config {spec!r}: expected NAME=SETTINGS")
+    rest = rest.strip()
+    if not rest:
+        return name, {}
+    if rest.endswith(".toml") and Path(rest).is_file():
+        return name, tomllib.loads(Path(rest).read_text("utf-8"))
+    overrides: dict[str, Any] = {}
+    for part in rest.split(","):
+        key, eq, value = part.partition("=")
+        if not eq:
+            raise ValueError(f"--config {spec!r}: {part!r} is not key=value")
+        overrides[key.strip()] = value.strip()
+    return name, overrides
+
+
+def run_config(
+    name: str, ask: AskFn, cases: list[Case], progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Run every case with one configuration; returns its section of the report."""
+    started = time.perf_counter()
+    records = []
+    for case in cases:
+        records.append(run_case(case, ask))
+        if progress:
+            progress(1)
+    latency = latency_summary(records)
+    for record in records:
+        record.pop("latency_ms", None)  # timings live in the report's "timing" block only
+    return {
+        "name": name,
+        "metrics": summarize(records),
+        "cases": records,
+        "_timing": latency | {"seconds": round(time.perf_counter() - started, 2)},
+    }
+
+
+def compare(current: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
+    """Metric deltas and the cases whose verdict flipped between two config runs."""
+    deltas = {}
+    for metric, now in current["metrics"].items():
+        before = baseline.get("metrics", {}).get(metric, {}).get("value")
+        if now["value"] is not None and before is not None:
+            deltas[metric] = {"before": before, "now": now["value"],
+                              "delta": round(now["value"] - before, 4)}
+    old = {c["id"]: c for c in baseline.get("cases", [])}
+    flipped = []
+    for case in current["cases"]:
+        previous = old.get(case["id"])
+        if previous is not None and previous.get("passed") != case.get("passed"):
+            failed_now = [k for k, v in case.get("checks", {}).items() if not v]
+            flipped.append({"id": case["id"], "was": "pass" if previous.get("passed") else "fail",
+                            "now": "pass" if case.get("passed") else "fail",
+                            "failing_checks": failed_now})
+    return {"deltas": deltas, "flipped": flipped}

@@ -1,44 +1,713 @@
-"""HTTP server: a Gradio chat for candidates (the full widget and API come with issue 4)."""
+"""One server process: the candidates' chat (Gradio), the HTTP API, metrics and the HR embed page.
+
+Routes (see `create_app`):
+    /               the chat (Gradio Blocks from assistant/ui.py; `?embed=1` hides its header)
+    POST /api/ask   a question and history in, the reply's fields out (OpenAPI at /api/docs)
+    POST /api/feedback, GET /api/health, GET /metrics (Prometheus text format)
+    /embed          snippets and live previews for HR; /widget.js, /widget.css, /widget/config
+                    make up the one-line careers-page widget; /gradio.js the web component.
+Embedding is limited to `Settings.allowed_origins`: CSP frame-ancestors on every response and
+CORS (plus a refusal of browser requests from other origins) on the API and the chat's calls.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import html
+import json
 import logging
-from typing import Any
+import re
+import string
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from assistant.feedback import FeedbackStore
 from assistant.settings import Settings
-from assistant.types import AssistantError
+from assistant.texts import load_texts
+from assistant.types import AssistantError, IndexBusy, IndexMissing, InvalidQuestion, Reply
 
 log = logging.getLogger(__name__)
 
-
-def render(reply: Any) -> str:
-    """The answer plus a numbered source list, as markdown."""
-    if not reply.citations:
-        return reply.answer
-    sources = "\n".join(f"[{c.n}] {c.source}, {c.section} (lines {c.line_start}-{c.line_end})"
-                        for c in reply.citations)
-    return f"{reply.answer}\n\n**Sources**\n\n{sources}"
+Channel = Literal["api", "ui"]
 
 
-def create_chat(bot: Any) -> Any:
-    """A plain Gradio chat around `bot.ask`."""
-    import gradio as gr
+class Busy(AssistantError):
+    """Every answering slot is taken and the wait would be too long."""
 
-    def respond(message: str, history: list[dict[str, Any]]) -> str:
-        turns = [{"role": m["role"], "content": m["content"] if isinstance(m["content"], str)
-                  else str(m["content"])} for m in history]
+
+class RateLimited(AssistantError):
+    """This client asked too many questions in the last minute."""
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class InternalError(AssistantError):
+    """Answering failed unexpectedly (logged with its traceback)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# origins: one list drives CSP frame-ancestors, CORS and the server-side refusal
+
+
+class Origins:
+    """The sites allowed to embed the chat, from Settings.allowed_origins (CSP source syntax)."""
+
+    def __init__(self, entries: list[str]):
+        self.entries = list(entries)
+        self.any = "*" in self.entries
+        patterns = []
+        for entry in self.entries:
+            if entry == "*":
+                continue
+            scheme, rest = entry.split("://", 1)
+            host, port = rest, ""
+            if re.search(r":(\d+|\*)$", rest):
+                host, _, port = rest.rpartition(":")
+            host_re = re.escape(host)
+            if host.startswith("*."):
+                host_re = r"(?:[a-z0-9-]+\.)+" + re.escape(host[2:])
+            port_re = r"(?::\d{1,5})?" if port == "*" else (f":{port}" if port else "")
+            patterns.append(f"{re.escape(scheme)}://{host_re}{port_re}")
+        self.regex = "|".join(f"(?:{p})" for p in patterns) or r"(?!)"
+        self._compiled = re.compile(self.regex)
+
+    def allows(self, origin: str | None) -> bool:
+        """Whether a browser page at `origin` may use the chat (an absent Origin is not a page)."""
+        if origin is None:
+            return True
+        return self.any or bool(self._compiled.fullmatch(origin.lower().rstrip("/")))
+
+    @property
+    def frame_ancestors(self) -> str:
+        return "frame-ancestors " + ("*" if self.any else " ".join(["'self'", *self.entries]))
+
+
+def same_origin(scope: Scope, origin: str) -> bool:
+    """Whether `origin` is this server as the browser addressed it (Host header)."""
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    host = headers.get("host", "")
+    scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
+    return origin.lower().rstrip("/") == f"{scheme}://{host}".lower()
+
+
+class GuardMiddleware:
+    """Headers and limits in front of every route (pure ASGI, so streaming is untouched).
+
+    - CSP frame-ancestors on every response: only allowed sites can frame the chat;
+    - a browser request whose Origin is neither this server nor an allowed site gets 403
+      (CORS alone only hides the response; this stops the question being asked at all);
+    - request bodies to /api/ above max_request_bytes get 413.
+    """
+
+    def __init__(self, app: ASGIApp, origins: Origins, max_bytes: int, texts: dict[str, str],
+                 public_url: str | None = None):
+        self.app = app
+        self.origins = origins
+        parts = urlsplit(public_url) if public_url else None
+        self.public_origin = f"{parts.scheme}://{parts.netloc}".lower() if parts else None
+        self.max_bytes = max_bytes
+        self.texts = texts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        origin = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"origin"), None)
+        path: str = scope["path"]
+        checked = path.startswith(("/api/", "/gradio_api/", "/widget/", "/config"))
+        if (checked and origin and not same_origin(scope, origin)
+                and origin.lower() != self.public_origin and not self.origins.allows(origin)):
+            await _json(403, "origin_refused", self.texts["origin_refused"])(scope, receive, send)
+            return
+        if path.startswith("/api/") and scope["method"] in ("POST", "PUT", "PATCH"):
+            length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+            if length is not None and length.isdigit() and int(length) > self.max_bytes:
+                await self._too_large(scope, receive, send)
+                return
+            receive = self._capped(receive)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                if b"content-security-policy" not in names:
+                    headers.append((b"content-security-policy",
+                                    self.origins.frame_ancestors.encode("latin-1")))
+                if b"x-content-type-options" not in names:
+                    headers.append((b"x-content-type-options", b"nosniff"))
+                headers.append((b"referrer-policy", b"strict-origin-when-cross-origin"))
+                message["headers"] = headers
+            await send(message)
+
         try:
-            return render(bot.ask(message, history=turns))
-        except AssistantError as exc:
-            return exc.message
+            await self.app(scope, receive, send_with_headers)
+        except _BodyTooLarge:
+            await self._too_large(scope, receive, send_with_headers)
 
-    return gr.ChatInterface(respond, title="Senior Machine Learning Scientist: ask the role docs")
+    def _capped(self, receive: Receive) -> Receive:
+        seen = 0
+
+        async def wrapped() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise _BodyTooLarge
+            return message
+
+        return wrapped
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        text = self.texts["request_too_large"].format(limit=self.max_bytes)
+        await _json(413, "too_large", text)(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _json(status: int, error: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse({"error": error, "message": message}, status_code=status, headers=headers)
+
+
+# ---------------------------------------------------------------------------------------------
+# limits
+
+
+class RateLimiter:
+    """At most `per_minute` questions per client in any sliding minute, kept in memory."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic):
+        self.per_minute = per_minute
+        self.clock = clock
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+        self._last_sweep = clock()
+
+    def hit(self, client: str) -> int:
+        """Count one question; 0 if allowed, else the seconds until the client may ask again."""
+        if self.per_minute <= 0:
+            return 0
+        now = self.clock()
+        with self._lock:
+            if now - self._last_sweep > 60:  # forget clients idle for a minute
+                self._hits = {k: q for k, q in self._hits.items() if q and now - q[-1] < 60}
+                self._last_sweep = now
+            hits = self._hits.setdefault(client, deque())
+            while hits and now - hits[0] >= 60:
+                hits.popleft()
+            if len(hits) >= self.per_minute:
+                return max(1, int(60 - (now - hits[0]) + 0.999))
+            hits.append(now)
+            return 0
+
+
+class Gate:
+    """At most `limit` questions answered at once; at most `max_waiting` queued behind them.
+
+    A question that cannot get a slot (queue full, or no slot within `timeout` seconds) fails
+    fast with Busy, so callers get a clear "try again" rather than a hang.
+    """
+
+    def __init__(self, limit: int, max_waiting: int, timeout: float, message: str):
+        self.limit = limit
+        self.max_waiting = max_waiting
+        self.timeout = timeout
+        self.message = message
+        self.active = 0
+        self.waiting = 0
+        self._semaphore: asyncio.Semaphore | None = None
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.limit)
+        semaphore = self._semaphore
+        if semaphore.locked() and self.waiting >= self.max_waiting:
+            raise Busy(self.message)
+        self.waiting += 1
+        try:
+            async with asyncio.timeout(self.timeout):
+                await semaphore.acquire()
+        except TimeoutError:
+            raise Busy(self.message) from None
+        finally:
+            self.waiting -= 1
+        self.active += 1
+        try:
+            yield
+        finally:
+            self.active -= 1
+            semaphore.release()
+
+
+# ---------------------------------------------------------------------------------------------
+# metrics
+
+
+class Metrics:
+    """Prometheus counters in a registry of this app's own (several apps can share a process)."""
+
+    def __init__(self, gate: Gate):
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "assistant_requests", "Questions received, by channel and outcome.",
+            ["channel", "outcome"], registry=self.registry)
+        self.latency = Histogram(
+            "assistant_request_latency_seconds", "Time to answer a question (answered or "
+            "abstained), including the wait for a slot.", ["channel"], registry=self.registry,
+            buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30))
+        self.abstentions = Counter(
+            "assistant_abstentions", "Questions the documents could not answer, by reason.",
+            ["reason"], registry=self.registry)
+        self.feedback = Counter(
+            "assistant_feedback", "Thumbs up/down on answers.", ["rating", "channel"],
+            registry=self.registry)
+        self.errors = Counter(
+            "assistant_errors", "Questions that got an error reply, by kind.", ["kind"],
+            registry=self.registry)
+        active = Gauge("assistant_questions_in_progress", "Questions being answered now.",
+                       registry=self.registry)
+        active.set_function(lambda: gate.active)
+        waiting = Gauge("assistant_questions_waiting", "Questions waiting for a free slot.",
+                        registry=self.registry)
+        waiting.set_function(lambda: gate.waiting)
+
+    def render(self) -> tuple[bytes, str]:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+# ---------------------------------------------------------------------------------------------
+# the service both the chat and the API call
+
+
+class Service:
+    """What the chat and the HTTP API share: the assistant, limits, metrics and the feedback log."""
+
+    def __init__(self, settings: Settings, assistant: Any):
+        self.settings = settings
+        self.bot = assistant
+        self.texts = load_texts(settings.texts_file)
+        self.widget_texts = widget_texts(settings, self.texts)
+        self.origins = Origins(settings.allowed_origins)
+        self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        self.gate = Gate(settings.queue_concurrency, settings.queue_max_size,
+                         settings.queue_timeout_seconds, self.texts["errors"]["busy"])
+        self.metrics = Metrics(self.gate)
+        self.store = FeedbackStore(settings.feedback_db)
+
+    def client_of(self, request: Any) -> str:
+        """The rate-limit key: the client IP, or X-Client-Id when the settings trust it."""
+        headers = getattr(request, "headers", None) or {}
+        if self.settings.trust_client_id:
+            client_id = headers.get("x-client-id")
+            if client_id:
+                return "id:" + client_id.strip()[:100]
+        client = getattr(request, "client", None)
+        host = getattr(client, "host", None) if client is not None else None
+        return f"ip:{host or 'unknown'}"
+
+    def check(self, question: Any, history: list[Any] | None) -> None:
+        """Server-side caps, before any work: question length and history size."""
+        widget = self.widget_texts
+        if isinstance(question, str) and len(question) > self.settings.max_question_chars:
+            raise InvalidQuestion(widget["question_too_long"].format(
+                chars=len(question), limit=self.settings.max_question_chars))
+        if history and len(history) > self.settings.max_history_messages:
+            raise InvalidQuestion(widget["history_too_long"].format(
+                count=len(history), limit=self.settings.max_history_messages))
+
+    async def ask(self, question: str, history: list[Any] | None, *, client: str,
+                  channel: Channel) -> Reply:
+        """Answer within the limits; raises an AssistantError whose message suits the user."""
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            retry_after = self.limiter.hit(client)
+            if retry_after:
+                outcome = "rate_limited"
+                raise RateLimited(self.texts["errors"]["rate_limited"].format(
+                    seconds=retry_after), retry_after)
+            try:
+                self.check(question, history)
+            except InvalidQuestion:
+                outcome = "invalid"
+                raise
+            try:
+                async with self.gate.slot():
+                    reply: Reply = await run_in_threadpool(self.bot.ask, question, history)
+            except Busy:
+                outcome = "busy"
+                raise
+            except InvalidQuestion:
+                outcome = "invalid"
+                raise
+            except (IndexMissing, IndexBusy):
+                outcome = "unavailable"
+                raise
+            except AssistantError:
+                raise
+            except Exception as exc:
+                log.exception("answering %r failed", question)
+                raise InternalError(self.texts["errors"]["internal"]) from exc
+            outcome = "abstained" if reply.abstained else "answered"
+            self.metrics.latency.labels(channel).observe(time.perf_counter() - started)
+            if reply.abstained:
+                self.metrics.abstentions.labels(reply.reason or "not_covered").inc()
+                await run_in_threadpool(self._store_safely, "abstained", reply.question,
+                                        reply.answer, [], reply.reason)
+            return reply
+        finally:
+            self.metrics.requests.labels(channel, outcome).inc()
+            if outcome not in ("answered", "abstained"):
+                self.metrics.errors.labels(outcome).inc()
+
+    async def feedback(self, rating: Literal["up", "down"], question: str, answer: str,
+                       citations: list[Any], *, channel: Channel) -> None:
+        """Store a thumbs up/down with the answer and its citations."""
+        self.metrics.feedback.labels(rating, channel).inc()
+        await run_in_threadpool(self._store_safely, rating, question, answer, citations, "")
+
+    def _store_safely(self, kind: Any, question: str, answer: str, citations: list[Any],
+                      reason: str) -> None:
+        try:
+            self.store.record(kind, question, answer, citations, reason)
+        except Exception:  # noqa: BLE001 - losing one feedback row must not fail the reply
+            log.exception("could not store %s feedback in %s", kind, self.store.path)
+
+
+def widget_texts(settings: Settings, texts: dict[str, Any]) -> dict[str, Any]:
+    """[widget] texts with HR's settings (title, welcome, examples, contact) applied."""
+    out = dict(texts["widget"])
+    if settings.widget_title:
+        out["title"] = settings.widget_title
+    if settings.welcome_message:
+        out["welcome"] = settings.welcome_message
+    if settings.example_questions is not None:
+        out["examples"] = [q for q in settings.example_questions if q.strip()]
+    out["disclaimer"] = out["disclaimer"].format(contact=settings.contact)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP API schema
+
+
+class HistoryMessage(BaseModel):
+    role: Literal["user", "assistant"] = Field(description="Who said it.")
+    content: str = Field(description="What was said (the assistant's answer as returned).")
+
+
+class AskRequest(BaseModel):
+    question: str = Field(description="The candidate's question.",
+                          examples=["What does the role pay?"])
+    history: list[HistoryMessage] = Field(
+        default_factory=list, description="Earlier turns, oldest first, for follow-ups.")
+
+
+class CitationOut(BaseModel):
+    n: int = Field(description="The number used by [n] markers in the answer.")
+    source: str
+    section: str
+    text: str = Field(description="The quoted passage.")
+    line_start: int
+    line_end: int
+
+
+class ContextOut(BaseModel):
+    text: str
+    source: str
+    section: str
+    score: float
+    relevance: float
+    line_start: int
+    line_end: int
+    chunk_id: str
+
+
+class AskReply(BaseModel):
+    question: str
+    answer: str = Field(description="Markdown with [n] citation markers.")
+    abstained: bool = Field(description="True when the documents could not answer.")
+    reason: str = Field(description="Why it abstained (not_covered, off_topic, instructions).")
+    citations: list[CitationOut]
+    contexts: list[ContextOut] = Field(description="Passages retrieved, best first.")
+    query: str = Field(description="The standalone query used after resolving follow-ups.")
+    latency_ms: float
+
+
+class FeedbackRequest(BaseModel):
+    rating: Literal["up", "down"]
+    question: str = Field(max_length=10_000)
+    answer: str = Field("", max_length=100_000)
+    citations: list[CitationOut] = Field(default_factory=list, max_length=50)
+
+
+class ErrorReply(BaseModel):
+    error: str = Field(description="Machine-readable kind: invalid_question, rate_limited, "
+                       "busy, unavailable, bad_json, too_large, origin_refused, internal.")
+    message: str = Field(description="A message fit to show the user.")
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorReply, "description": text} for code, text in {
+        400: "The body is not valid JSON.", 403: "Browser request from a site not allowed.",
+        413: "The body is too large.", 422: "The question or history is not acceptable.",
+        429: "Too many questions from this client; see Retry-After.",
+        503: "Busy, or the index is not ready; see Retry-After.",
+        500: "Unexpected failure."}.items()
+}
+
+
+def error_response(exc: AssistantError) -> Response:
+    """The HTTP status and body for an AssistantError."""
+    if isinstance(exc, RateLimited):
+        return _json(429, "rate_limited", exc.message, {"Retry-After": str(exc.retry_after)})
+    if isinstance(exc, Busy):
+        return _json(503, "busy", exc.message, {"Retry-After": "2"})
+    if isinstance(exc, (IndexMissing, IndexBusy)):
+        return _json(503, "unavailable", exc.message, {"Retry-After": "10"})
+    if isinstance(exc, InvalidQuestion):
+        return _json(422, "invalid_question", exc.message)
+    if isinstance(exc, InternalError):
+        return _json(500, "internal", exc.message)
+    return _json(400, "bad_request", exc.message)
+
+
+# ---------------------------------------------------------------------------------------------
+# the embed page
+
+
+@dataclass
+class Snippets:
+    web_component: str
+    iframe: str
+    script: str
+
+
+def snippets(base: str, title: str) -> Snippets:
+    """The three ways HR can put the chat on a page, for a server at `base`."""
+    t = html.escape(title, quote=True)
+    return Snippets(
+        web_component=(f'<script type="module" src="{base}/gradio.js"></script>\n'
+                       f'<gradio-app src="{base}/"></gradio-app>'),
+        iframe=(f'<iframe src="{base}/?embed=1&amp;__theme=light" title="{t}" '
+                'style="width:100%;max-width:720px;height:640px;border:0;border-radius:16px" '
+                'allow="clipboard-write"></iframe>'),
+        script=f'<script src="{base}/widget.js" async></script>',
+    )
+
+
+def _static(name: str) -> str:
+    return resources.files("assistant").joinpath(f"static/{name}").read_text("utf-8")
+
+
+def embed_page(service: Service, base: str) -> str:
+    """The /embed page: snippets to copy, the current HR settings and live previews."""
+    settings, texts = service.settings, service.widget_texts
+    snips = snippets(base, texts["title"])
+    origins = "".join(f"<li><code>{html.escape(o)}</code></li>" for o in settings.allowed_origins)
+    examples = "".join(f"<li>{html.escape(q)}</li>" for q in texts["examples"]) or "<li>none</li>"
+    values = {
+        "title": html.escape(texts["title"]),
+        "base": html.escape(base),
+        "accent": settings.accent_color,
+        "accent_dark": _shade(settings.accent_color),
+        "accent_soft": _tint(settings.accent_color),
+        "welcome": html.escape(texts["welcome"]),
+        "examples": examples,
+        "contact": html.escape(settings.contact),
+        "origins": origins,
+        "origins_count": html.escape(", ".join(settings.allowed_origins)),
+        "rate_limit": str(settings.rate_limit_per_minute or "no limit"),
+        "snippet_component": html.escape(snips.web_component),
+        "snippet_iframe": html.escape(snips.iframe),
+        "snippet_script": html.escape(snips.script),
+        "preview_iframe_js": _js(f"{base}/?embed=1&__theme=light"),
+        "widget_src": html.escape(f"{base}/widget.js"),
+        "component_js": _js(f"{base}/gradio.js"),
+        "base_js": _js(base),
+    }
+    return string.Template(_static("embed.html")).safe_substitute(values)
+
+
+def _js(value: str) -> str:
+    """A JavaScript string literal safe inside an HTML <script> element."""
+    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def _shade(colour: str) -> str:
+    from assistant.ui import palette
+
+    return palette(colour)["c800"]
+
+
+def _tint(colour: str) -> str:
+    from assistant.ui import palette
+
+    return palette(colour)["c50"]
+
+
+def base_url(settings: Settings, request: Request) -> str:
+    """Where browsers reach this server: Settings.public_url, else the address in use."""
+    if settings.public_url:
+        return settings.public_url
+    return str(request.base_url).rstrip("/")
+
+
+# ---------------------------------------------------------------------------------------------
+# the app
+
+
+def create_app(settings: Settings, assistant: Any = None) -> FastAPI:
+    """The whole server as one ASGI app; pass `assistant` to reuse one already loaded."""
+    import gradio as gr
+    from starlette.middleware.cors import CORSMiddleware
+
+    from assistant.ui import CSS, JS, create_ui, make_theme
+
+    if assistant is None:
+        from assistant.core import Assistant
+
+        assistant = Assistant.from_settings(settings)
+    service = Service(settings, assistant)
+    texts = service.widget_texts
+
+    app = FastAPI(
+        title="Role assistant API",
+        description="Grounded, cited answers about the Senior Machine Learning Scientist role.",
+        version="1.0", docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json",
+    )
+    app.state.service = service
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            detail = next(str(e.get("ctx", {}).get("error", e.get("msg")))
+                          for e in errors if e.get("type") == "json_invalid")
+            return _json(400, "bad_json", texts["bad_json"].format(detail=detail))
+        detail = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'body'}: "
+                           f"{e.get('msg')}" for e in errors[:5])
+        return _json(422, "invalid_request", texts["bad_request"].format(detail=detail))
+
+    @app.post("/api/ask", response_model=AskReply, responses=_ERRORS, tags=["chat"],
+              summary="Ask a question about the role")
+    async def api_ask(payload: AskRequest, request: Request) -> Any:
+        """Answer from the role documents, with numbered citations, or abstain."""
+        history = [m.model_dump() for m in payload.history]
+        try:
+            reply = await service.ask(payload.question, history,
+                                      client=service.client_of(request), channel="api")
+        except AssistantError as exc:
+            return error_response(exc)
+        return reply.to_dict()
+
+    @app.post("/api/feedback", status_code=204, responses=_ERRORS, tags=["chat"],
+              summary="Rate an answer (thumbs up or down)")
+    async def api_feedback(payload: FeedbackRequest) -> Response:
+        """Store the rating with the question, answer and citations (nothing about the user)."""
+        await service.feedback(payload.rating, payload.question, payload.answer,
+                               [c.model_dump() for c in payload.citations], channel="api")
+        return Response(status_code=204)
+
+    @app.get("/api/health", tags=["operations"], summary="Readiness")
+    async def api_health() -> Response:
+        """200 when the index is loaded and questions can be answered, else 503."""
+        try:
+            topics = await run_in_threadpool(lambda: service.bot.topics)
+        except AssistantError as exc:
+            return JSONResponse({"status": "unavailable", "message": exc.message},
+                                status_code=503)
+        return JSONResponse({"status": "ok", "topics": topics,
+                             "answering": service.gate.active, "waiting": service.gate.waiting})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        body, content_type = service.metrics.render()
+        return Response(body, media_type=content_type)
+
+    @app.get("/embed", response_class=HTMLResponse, include_in_schema=False)
+    async def embed(request: Request) -> HTMLResponse:
+        base = base_url(settings, request)
+        return HTMLResponse(embed_page(service, base),
+                            headers={"Cache-Control": "no-store"})
+
+    @app.get("/widget.js", include_in_schema=False)
+    async def widget_js() -> Response:
+        return Response(_static("widget.js"), media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "public, max-age=300"})
+
+    @app.get("/widget.css", include_in_schema=False)
+    async def widget_css() -> Response:
+        return Response(_static("widget.css"), media_type="text/css; charset=utf-8",
+                        headers={"Cache-Control": "public, max-age=300"})
+
+    @app.get("/widget/config", include_in_schema=False)
+    async def widget_config(request: Request) -> Response:
+        """Branding for /widget.js; CORS makes it readable only from allowed sites."""
+        base = base_url(settings, request)
+        return JSONResponse({
+            "title": texts["title"], "accent_color": settings.accent_color,
+            "chat_url": f"{base}/?embed=1&__theme=light",
+            "texts": {k: texts[k] for k in ("open_label", "close_label", "unavailable")},
+        }, headers={"Cache-Control": "no-store"})
+
+    @app.get("/gradio.js", include_in_schema=False)
+    async def gradio_js() -> Response:
+        """Gradio's web-component loader, served here: no CDN is reachable offline."""
+        loader = resources.files("gradio").joinpath("templates/frontend/gradio.js")
+        return Response(loader.read_text("utf-8"), media_type="text/javascript; charset=utf-8")
+
+    blocks = create_ui(service)
+    blocks.queue(default_concurrency_limit=settings.queue_concurrency,
+                 max_size=settings.queue_max_size, api_open=False)
+    gr.mount_gradio_app(
+        app, blocks, path="", footer_links=[], run_history=False, ssr_mode=False,
+        show_error=False, theme=make_theme(settings.accent_color), css=CSS, js=JS,
+        enable_monitoring=False, mcp_server=False,
+    )
+    # the outermost layers: the origin guard, then CORS for allowed sites (Gradio defers to it)
+    app.add_middleware(
+        CORSMiddleware, allow_origin_regex=service.origins.regex if not service.origins.any
+        else None, allow_origins=["*"] if service.origins.any else [],
+        allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["Content-Type", "X-Client-Id"],
+        allow_credentials=False, max_age=600,
+    )
+    app.add_middleware(GuardMiddleware, origins=service.origins,
+                       max_bytes=settings.max_request_bytes, texts=texts,
+                       public_url=settings.public_url)
+    return app
 
 
 def run(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
-    """Open (or build) the index and serve the chat until interrupted."""
-    from assistant.core import Assistant
+    """Open (or build) the index and serve chat, API, widget and metrics until interrupted."""
+    import uvicorn
 
-    bot = Assistant.from_settings(settings)
-    create_chat(bot).queue(default_concurrency_limit=4).launch(
-        server_name=host, server_port=port, share=False, show_api=False)
+    app = create_app(settings)
+    log.info("serving on http://%s:%s (embed page: /embed)", host, port)
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True,
+                timeout_graceful_shutdown=5)
+
+
+__all__ = ["Busy", "RateLimited", "Service", "create_app", "run", "snippets"]

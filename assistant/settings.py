@@ -83,6 +83,13 @@ class Settings(BaseSettings):
     contact: str = Field(
         "the recruiting team", description="Who to suggest when the documents cannot answer.")
 
+    # --- optional LLM backend (the evaluation's --judge) -------------------------------------
+    llm_base_url: str | None = Field(
+        None, description="OpenAI-compatible server for the optional LLM judge, e.g. "
+        "http://127.0.0.1:8080 (llama_cpp.server).")
+    llm_model: str = Field("local", description="Model name sent to the LLM server.")
+    llm_api_key: str | None = Field(None, description="API key for the LLM server, if it needs one.")
+
     # --- input limits -----------------------------------------------------------------------
     max_question_tokens: int = Field(200, ge=8, le=4000, description="Longest question, in tokens.")
     max_history_turns: int = Field(20, ge=0, le=200, description="Most history messages used.")

@@ -1,0 +1,366 @@
+"""Index: incremental builds, atomic switch, one writer, missing index, client/server mode."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from assistant.index import Records, Store, build_index, get_all, open_index, require_current
+from assistant.settings import Settings
+from assistant.types import CorpusError, IndexBusy, IndexMissing
+
+BAD_BYTES = b"\xff\xfe\x00bad"
+VENV_BIN = Path(sys.executable).parent
+
+
+def chunk_rows(settings: Settings) -> Records:
+    """Rows of the chunk collection of the build in service."""
+    store = Store(settings)
+    name = store.current()
+    assert name is not None
+    return get_all(store.collections(name)["chunks"], include_embeddings=False)
+
+
+def ids_by_source(rows: Records) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for id_, meta in zip(rows.ids, rows.metadatas, strict=True):
+        out.setdefault(meta["source"], []).append(id_)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def builds_on_disk(settings: Settings) -> list[str]:
+    root = settings.index_dir / "builds"
+    return sorted(p.name for p in root.iterdir()) if root.is_dir() else []
+
+
+# ---------------------------------------------------------------------------------------------
+# incremental builds
+
+
+@pytest.mark.slow
+def test_role_index_is_built_and_a_rebuild_embeds_nothing(role_settings, role_index, no_model):
+    assert not role_index.up_to_date
+    assert role_index.files == 1 and role_index.chunks > 40 and role_index.embedded > 0
+    assert role_index.errors == {}
+    again = build_index(role_settings, embeddings_factory=no_model)
+    assert again.up_to_date
+    assert again.embedded == 0
+    assert again.build == role_index.build
+    assert again.chunks == role_index.chunks
+    assert builds_on_disk(role_settings) == [role_index.build]
+
+
+@pytest.mark.slow
+def test_rebuild_of_an_unchanged_corpus_is_up_to_date(make_corpus, embeddings, no_model):
+    settings = make_corpus()
+    first = build_index(settings, embeddings_factory=lambda: embeddings)
+    assert (first.up_to_date, first.files) == (False, 3)
+    assert first.embedded > 0 and first.reused >= 0
+    assert Store(settings).current() == first.build
+    second = build_index(settings, embeddings_factory=no_model)
+    assert second.up_to_date
+    assert second.embedded == 0
+    assert (second.build, second.chunks, second.files) == (first.build, first.chunks, 3)
+    # different chunking settings are a different index
+    other = build_index(settings.model_copy(update={"chunk_max_tokens": 40}),
+                        embeddings_factory=lambda: embeddings)
+    assert not other.up_to_date and other.build != first.build
+
+
+@pytest.mark.slow
+def test_changing_one_file_reembeds_only_its_new_texts(make_corpus, small_files, embeddings,
+                                                       recording):
+    settings = make_corpus(small_files)
+    first = build_index(settings, embeddings_factory=lambda: embeddings)
+    before = ids_by_source(chunk_rows(settings))
+    assert set(before) == {"pay.md", "benefits.txt", "travel.md"}
+
+    path = settings.corpus_dir / "benefits.txt"
+    path.write_text(path.read_text().replace("Twenty days", "Thirty days"), encoding="utf-8")
+    second = build_index(settings, embeddings_factory=lambda: recording)
+
+    assert not second.up_to_date and second.build != first.build
+    rows = chunk_rows(settings)
+    after = ids_by_source(rows)
+    assert after["pay.md"] == before["pay.md"]
+    assert after["travel.md"] == before["travel.md"]
+    changed = set(after["benefits.txt"]) - set(before["benefits.txt"])
+    assert changed
+    assert len(after["benefits.txt"]) == len(before["benefits.txt"])
+    texts = dict(zip(rows.ids, rows.documents, strict=True))
+    assert all("Thirty days" in texts[c] for c in changed)
+    assert not any("Twenty days" in t for t in rows.documents)
+    # no duplicates, and only texts that did not exist before were embedded
+    assert len(rows.ids) == len(set(rows.ids)) == second.chunks
+    assert recording.documents and len(recording.documents) == second.embedded
+    assert all("thirty" in t.lower() for t in recording.documents), recording.documents
+    assert second.reused > second.embedded
+    # the previous build is kept as a fallback, nothing older
+    assert builds_on_disk(settings) == sorted([first.build, second.build])
+
+
+@pytest.mark.slow
+def test_removed_file_loses_its_chunks(make_corpus, embeddings, no_model):
+    settings = make_corpus()
+    first = build_index(settings, embeddings_factory=lambda: embeddings)
+    before = ids_by_source(chunk_rows(settings))
+    (settings.corpus_dir / "travel.md").unlink()
+    second = build_index(settings, embeddings_factory=no_model)
+    assert second.removed_sources == ["travel.md"]
+    assert second.embedded == 0 and not second.up_to_date
+    after = ids_by_source(chunk_rows(settings))
+    assert set(after) == {"pay.md", "benefits.txt"}
+    assert after == {k: v for k, v in before.items() if k != "travel.md"}
+    snap = open_index(settings)
+    assert all(m["source"] != "travel.md" for m in snap.unit_meta)
+    assert "conference" not in snap.terms  # its vocabulary goes too
+    third = build_index(settings, embeddings_factory=no_model)
+    assert third.up_to_date and third.removed_sources == []
+    assert first.build not in builds_on_disk(settings) or third.build == first.build
+
+
+@pytest.mark.slow
+def test_unreadable_file_keeps_what_was_indexed_from_it(make_corpus, embeddings, no_model):
+    settings = make_corpus()
+    build_index(settings, embeddings_factory=lambda: embeddings)
+    before = chunk_rows(settings)
+    benefits = sorted(i for i, m in zip(before.ids, before.metadatas, strict=True)
+                      if m["source"] == "benefits.txt")
+
+    (settings.corpus_dir / "benefits.txt").write_bytes(BAD_BYTES)
+    (settings.corpus_dir / "never.txt").write_bytes(BAD_BYTES)  # never indexed before
+    report = build_index(settings, embeddings_factory=no_model)
+    assert set(report.errors) == {"benefits.txt", "never.txt"}
+    assert "benefits.txt" in report.errors["benefits.txt"]
+    assert "UTF-8" in report.errors["benefits.txt"]
+    assert ids_by_source(chunk_rows(settings))["benefits.txt"] == benefits
+
+    # a real rebuild (another file changed) carries the unreadable file's rows over
+    pay = settings.corpus_dir / "pay.md"
+    pay.write_text(pay.read_text() + "- Relocation support: one month of rent\n", "utf-8")
+    rebuilt = build_index(settings, embeddings_factory=lambda: embeddings)
+    assert not rebuilt.up_to_date
+    assert set(rebuilt.errors) == {"benefits.txt", "never.txt"}
+    after = chunk_rows(settings)
+    by_source = ids_by_source(after)
+    assert by_source["benefits.txt"] == benefits
+    assert "never.txt" not in by_source
+    assert any("Relocation support" in d for d in after.documents)
+    snap = open_index(settings)
+    assert any(m["source"] == "benefits.txt" for m in snap.unit_meta)
+    assert snap.unit_vectors.shape[0] == len(snap.unit_ids)
+
+
+def test_corpus_without_readable_files_is_an_error(make_corpus, no_model):
+    settings = make_corpus({"bad.txt": BAD_BYTES})
+    with pytest.raises(CorpusError, match="nothing to index") as caught:
+        build_index(settings, embeddings_factory=no_model)
+    assert "bad.txt" in caught.value.message
+    assert Store(settings).current() is None
+
+
+# ---------------------------------------------------------------------------------------------
+# atomic switch and the writer lock
+
+
+def handbook(copies: int) -> dict[str, str]:
+    """Many files with the same text: big to write, but each text is embedded only once."""
+    sections = {
+        "Vacation": ["Twenty days of paid vacation each year", "Public holidays are free",
+                     "Unused days carry over to March", "Vacation is booked in the HR tool",
+                     "Sabbatical leave after five years", "Parental leave of sixteen weeks"],
+        "Equipment": ["A laptop of your choice", "Two external monitors",
+                      "A budget for a desk chair", "Headphones for calls",
+                      "Phone costs are reimbursed", "Hardware is renewed every three years"],
+        "Training": ["A yearly conference of your choice", "Books are reimbursed",
+                     "Internal reading groups every week", "Paid certification exams",
+                     "Mentoring by a senior scientist", "Time for research projects"],
+    }
+    lines = []
+    for title, bullets in sections.items():
+        lines += [f"# {title}", f"This part of the handbook describes {title.lower()}."]
+        lines += [f"- {b}" for b in bullets] + [""]
+    text = "\n".join(lines)
+    return {f"handbook-{i:03d}.md": text for i in range(copies)}
+
+
+BUILD_SCRIPT = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from assistant.index import build_index
+    from assistant.settings import Settings
+
+    def no_model():
+        raise SystemExit("the forced rebuild should reuse every embedding")
+
+    settings = Settings(corpus_dir=Path(sys.argv[1]), index_dir=Path(sys.argv[2]))
+    build_index(settings, embeddings_factory=no_model, force=True)
+    print("finished", flush=True)
+""")
+
+
+@pytest.mark.slow
+def test_interrupted_build_leaves_the_old_build_in_service(make_corpus, embeddings, no_model):
+    from assistant.core import Assistant
+
+    settings = make_corpus(handbook(100))
+    old = build_index(settings, embeddings_factory=lambda: embeddings)
+    builds = settings.index_dir / "builds"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", BUILD_SCRIPT, str(settings.corpus_dir), str(settings.index_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        orphan = None
+        while orphan is None and proc.poll() is None and time.monotonic() < deadline:
+            fresh = [p for p in builds.iterdir() if p.name != old.build]
+            if fresh:
+                orphan = fresh[0]
+                time.sleep(0.1)  # let it write part of the new build
+                os.kill(proc.pid, signal.SIGKILL)
+            else:
+                time.sleep(0.01)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert orphan is not None, f"no new build folder appeared: {proc.stderr.read()}"
+    assert proc.returncode == -signal.SIGKILL, (
+        "the build finished before it could be interrupted; make the corpus bigger")
+
+    # the pointer never moved, the half-built folder is there, the old build answers
+    assert (settings.index_dir / "current").read_text().strip() == old.build
+    assert Store(settings).current() == old.build
+    assert orphan.is_dir()
+    assert open_index(settings).build == old.build
+    bot = Assistant.from_settings(settings, embeddings=embeddings, build_if_missing=False)
+    reply = bot.ask("How many days of paid vacation do I get?")
+    assert not reply.abstained
+    assert "Twenty days of paid vacation each year" in reply.answer
+
+    # the next build (lock released by the dead process) removes the orphan
+    report = build_index(settings, embeddings_factory=no_model)
+    assert report.up_to_date and report.build == old.build
+    assert builds_on_disk(settings) == [old.build]
+
+
+LOCK_SCRIPT = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from assistant.index import Store
+    from assistant.settings import Settings
+
+    store = Store(Settings(corpus_dir=Path(sys.argv[1]), index_dir=Path(sys.argv[2])))
+    with store.writer_lock():
+        print("locked", flush=True)
+        time.sleep(120)
+""")
+
+
+def read_line(proc: subprocess.Popen, timeout: float) -> str:
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    return proc.stdout.readline().strip() if ready else ""
+
+
+@pytest.mark.slow
+def test_one_writer_at_a_time(make_corpus, embeddings, no_model):
+    settings = make_corpus({"pay.md": "# Pay\n- Base salary: $120,000 per year\n"})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LOCK_SCRIPT, str(settings.corpus_dir), str(settings.index_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = read_line(proc, 60)
+        assert line == "locked", proc.stderr.read() if proc.poll() is not None else line
+        started = time.monotonic()
+        with pytest.raises(IndexBusy) as caught:
+            build_index(settings, embeddings_factory=no_model)
+        assert time.monotonic() - started < 10  # fails at once instead of waiting
+        message = caught.value.message
+        assert "Another process is building the index" in message
+        assert "try again" in message
+        assert Store(settings).current() is None
+    finally:
+        proc.kill()
+        proc.wait()
+    # the lock dies with its holder
+    report = build_index(settings, embeddings_factory=lambda: embeddings)
+    assert Store(settings).current() == report.build
+
+
+def test_missing_index_says_how_to_build_it(tmp_path):
+    settings = Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
+    for call in (open_index, require_current):
+        with pytest.raises(IndexMissing) as caught:
+            call(settings)
+        assert "`assistant index`" in caught.value.message
+        assert str(settings.index_dir) in caught.value.message
+
+
+def test_dangling_pointer_counts_as_missing(tmp_path):
+    settings = Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
+    settings.index_dir.mkdir()
+    (settings.index_dir / "current").write_text("20200101-000000-abcdef")
+    with pytest.raises(IndexMissing, match="assistant index"):
+        open_index(settings)
+
+
+# ---------------------------------------------------------------------------------------------
+# client/server mode
+
+
+@pytest.mark.slow
+def test_build_and_ask_through_a_chroma_server(make_corpus, tmp_path, port, embeddings,
+                                               no_model):
+    from assistant.core import Assistant
+
+    chroma = VENV_BIN / "chroma"
+    assert chroma.exists(), "the chromadb wheel ships the `chroma` server binary"
+    log = (tmp_path / "chroma.log").open("w")
+    server = subprocess.Popen(
+        [str(chroma), "run", "--path", str(tmp_path / "server-data"), "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, (tmp_path / "chroma.log").read_text()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).is_success:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "chroma server did not start"
+            time.sleep(0.2)
+
+        settings = make_corpus(chroma_host="127.0.0.1", chroma_port=port)
+        with pytest.raises(IndexMissing, match=f"127.0.0.1:{port}"):
+            require_current(settings)
+        report = build_index(settings, embeddings_factory=lambda: embeddings)
+        assert not report.up_to_date and report.chunks > 0
+        assert not (settings.index_dir / "builds").exists()  # nothing stored locally
+        again = build_index(settings, embeddings_factory=no_model)
+        assert again.up_to_date and again.build == report.build
+
+        bot = Assistant.from_settings(settings, embeddings=embeddings, build_if_missing=False)
+        reply = bot.ask("How big is the annual bonus?")
+        assert not reply.abstained
+        assert "up to 15% of base salary" in reply.answer
+        assert reply.citations[0].source == "pay.md"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()

@@ -1,0 +1,91 @@
+"""Retrieval over the role index: the passage that answers ranks first; k; score order; dense."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.retrieval import HybridRetriever
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize(("question", "sections", "evidence"), [
+    ("What is the 75th percentile salary?", ["Percentile Breakdown (ZipRecruiter data)"],
+     "75th Percentile: $125,000"),
+    ("Which programming languages do I need?", ["Programming Skills", "Foundational Skills"],
+     "Python"),
+    ("What is the average salary?", ["Average and Range"], "$130,819"),
+    ("How many years of experience do I need?", ["Professional Experience"], "5+ years"),
+    ("Which cities pay the most?", ["Geographic Variations"], "Santa Clara, CA"),
+    ("What challenges around bias and fairness will I face?", ["Bias and Fairness"],
+     "mitigating biases"),
+    ("Is the job remote?", ["Work Environment"], "hybrid work model"),
+    ("What tools are used for model observability?", ["Model Deployment and Monitoring"],
+     "Arize"),
+])
+def test_the_answering_passage_ranks_first(bot, question, sections, evidence):
+    top = bot.retrieve(question, k=5)[0]
+    assert any(name in top.section for name in sections), (question, top.section)
+    assert evidence in top.text
+    assert top.source == "senior-machine-learning-scientist.txt"
+    assert 0 < top.line_start <= top.line_end
+
+
+@pytest.mark.parametrize("k", [1, 3, 7])
+def test_k_is_respected(bot, retriever, k):
+    assert len(bot.retrieve("What does the role pay?", k=k)) == k
+    assert len(retriever.search("What does the role pay?",
+                                retriever.embed("What does the role pay?"), k)) == k
+
+
+def test_retriever_invoke_returns_top_k_documents(retriever, role_settings):
+    documents = retriever.invoke("What are the best practices for deploying models?")
+    assert len(documents) == role_settings.top_k
+    assert len({d.metadata["chunk_id"] for d in documents}) == len(documents)
+    for d in documents:
+        assert {"source", "section", "line_start", "line_end", "score", "relevance"} \
+            <= set(d.metadata)
+
+
+@pytest.mark.parametrize("question", [
+    "What is the 75th percentile salary?",
+    "What soft skills matter?",
+    "How is demand for ML specialists expected to grow?",
+])
+def test_contexts_are_in_descending_score_order(bot, question):
+    scores = [c.score for c in bot.ask(question).contexts]
+    assert len(scores) == 5
+    assert scores == sorted(scores, reverse=True)
+    assert len(set(scores)) > 1  # the scores rank, they are not all equal
+
+
+def test_relevance_separates_on_and_off_topic(bot):
+    on = bot.retrieve("What is the average salary?", k=1)[0].relevance
+    off = bot.retrieve("What's the weather like in Paris today?", k=1)[0].relevance
+    assert on > 0.5
+    assert off < 0.3
+
+
+def test_dense_mode_returns_chromas_order(snapshot, embeddings, role_settings):
+    settings = role_settings.model_copy(update={"retrieval": "dense"})
+    dense = HybridRetriever(snapshot=snapshot, embeddings=embeddings, settings=settings, k=5)
+    collection = snapshot.client.get_collection(snapshot.chunk_collection)
+    for question in ("What is the 75th percentile salary?", "What soft skills matter?"):
+        documents = dense.invoke(question)
+        expected = collection.query(query_embeddings=[embeddings.embed_query(question)],
+                                    n_results=5)
+        assert [d.metadata["chunk_id"] for d in documents] == expected["ids"][0]
+        # the score is Chroma's cosine similarity (1 - distance)
+        for d, distance in zip(documents, expected["distances"][0], strict=True):
+            assert d.metadata["score"] == pytest.approx(1 - distance, abs=1e-4)
+
+
+def test_hybrid_ranking_differs_from_dense(snapshot, embeddings, role_settings, retriever):
+    """The fusion is not a no-op: it reorders Chroma's candidates."""
+    settings = role_settings.model_copy(update={"retrieval": "dense"})
+    dense = HybridRetriever(snapshot=snapshot, embeddings=embeddings, settings=settings, k=5)
+    question = "What is the 75th percentile salary?"
+    hybrid_ids = [d.metadata["chunk_id"] for d in retriever.invoke(question)]
+    dense_ids = [d.metadata["chunk_id"] for d in dense.invoke(question)]
+    assert hybrid_ids != dense_ids
+    assert "Percentile Breakdown" in snapshot.chunks[hybrid_ids[0]]["section"]
