@@ -81,6 +81,10 @@ class Assistant:
         """Top-level sections of the documents: what the assistant can help with."""
         return self._ensure_state().topics
 
+    def clear_caches(self) -> None:
+        """Forget cached query embeddings (benchmarks measure uncached questions)."""
+        self._ensure_state().retriever.clear_cache()
+
     def reload(self) -> None:
         """Re-read the index in service (after `assistant index`)."""
         with self._lock:
@@ -156,10 +160,14 @@ class Assistant:
         documents = data["documents"]
         relevance = max((float(d.metadata.get("relevance", 0.0)) for d in documents), default=0.0)
         text = resolved.coverage_text
-        uncovered = state.coverage.uncovered(text)
-        terms = state.coverage.measure(text, uncovered, state.retriever.embeddings.embed_documents,
-                                       proper_names(text))
         cfg = self.settings
+        uncovered = state.coverage.uncovered(text)
+        retriever = state.retriever
+        terms = state.coverage.measure(
+            text, uncovered, embed_words=lambda ws: [retriever.embed(w) for w in ws],
+            embed_texts=retriever.embeddings.embed_documents, text_vector=retriever.embed(text),
+            names=proper_names(text), min_similarity=cfg.min_term_similarity,
+            need_salience=cfg.min_relevance <= relevance < cfg.confident_relevance)
         decision = decide(data["question"], relevance, terms, cfg.min_relevance,
                           cfg.min_term_similarity, cfg.key_term_salience, cfg.confident_relevance)
         return data | {"decision": decision}

@@ -91,19 +91,32 @@ class CoverageChecker:
                 out.append(word)
         return out
 
-    def measure(self, text: str, words: list[str], embed: Any, names: set[str]) -> list[Term]:
-        """Synonym similarity and salience of each uncovered word (one batched embedding call)."""
+    def measure(self, text: str, words: list[str], embed_words: Any, embed_texts: Any,
+                text_vector: Any, names: set[str], min_similarity: float,
+                need_salience: bool) -> list[Term]:
+        """Synonym similarity of each uncovered word and, for words without a synonym, salience.
+
+        Salience costs one embedding per word, so it is measured only when it can change the
+        decision (`need_salience`).
+        """
         if not words:
             return []
-        reduced = [re.sub(rf"(?i)\b{re.escape(w)}\b", " ", text) for w in words]
-        vectors = np.asarray(embed([*words, text, *reduced]), dtype=np.float32)
-        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
-        word_vecs, full, rest = vectors[: len(words)], vectors[len(words)], vectors[len(words) + 1:]
+        word_vecs = _normalise(embed_words(words))
         synonym = (word_vecs @ self.term_vectors.T).max(axis=1) if len(self.terms) else \
             np.zeros(len(words))
-        salience = 1.0 - rest @ full
+        salience = np.zeros(len(words))
+        key = [i for i, s in enumerate(synonym) if s < min_similarity and words[i] not in names]
+        if need_salience and key:
+            reduced = [re.sub(rf"(?i)\b{re.escape(words[i])}\b", " ", text) for i in key]
+            full = _normalise([text_vector])[0]
+            salience[key] = 1.0 - _normalise(embed_texts(reduced)) @ full
         return [Term(w, round(float(a), 4), round(float(b), 4), w in names)
                 for w, a, b in zip(words, synonym, salience, strict=True)]
+
+
+def _normalise(vectors: Any) -> Any:
+    array = np.asarray(vectors, dtype=np.float32)
+    return array / np.maximum(np.linalg.norm(array, axis=1, keepdims=True), 1e-9)
 
 
 def decide(question: str, relevance: float, terms: list[Term], min_relevance: float,

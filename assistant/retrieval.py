@@ -67,6 +67,10 @@ class HybridRetriever(BaseRetriever):
     ) -> list[Document]:
         return self.search(query, self.embed(query), self.k)
 
+    def clear_cache(self) -> None:
+        """Drop cached query embeddings."""
+        self._vectors.clear()
+
     def embed(self, query: str) -> list[float]:
         """Embed a query once; the chain's later steps reuse the vector from a small cache."""
         vector = self._vectors.get(query)

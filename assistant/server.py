@@ -584,7 +584,7 @@ def create_app(settings: Settings, assistant: Any = None) -> FastAPI:
     import gradio as gr
     from starlette.middleware.cors import CORSMiddleware
 
-    from assistant.ui import CSS, JS, create_ui, make_theme
+    from assistant.ui import JS, chat_css, create_ui, make_theme
 
     if assistant is None:
         from assistant.core import Assistant
@@ -684,7 +684,7 @@ def create_app(settings: Settings, assistant: Any = None) -> FastAPI:
                  max_size=settings.queue_max_size, api_open=False)
     gr.mount_gradio_app(
         app, blocks, path="", footer_links=[], run_history=False, ssr_mode=False,
-        show_error=False, theme=make_theme(settings.accent_color), css=CSS, js=JS,
+        show_error=False, theme=make_theme(settings.accent_color), css=chat_css(), js=JS,
         enable_monitoring=False, mcp_server=False,
     )
     # the outermost layers: the origin guard, then CORS for allowed sites (Gradio defers to it)

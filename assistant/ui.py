@@ -3,15 +3,15 @@
 A thin client of the server's `Service` (which calls `Assistant.ask`): no retrieval or answering
 logic lives here, only presentation. Everything shown from the documents passes through
 `safe_markdown`, so a passage can never inject HTML, scripts or remote images.
+(No `from __future__ import annotations`: Gradio reads gr.Request / gr.LikeData annotations.)
 """
-
-from __future__ import annotations
 
 import asyncio
 import html
 import logging
 import re
 from collections.abc import AsyncIterator, Iterator
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from assistant.types import AssistantError, Reply
@@ -44,7 +44,7 @@ def safe_markdown(text: str) -> str:
 
 def plain(text: str) -> str:
     """A one-line label (thought titles are shown as text): no markup characters."""
-    return re.sub(r"[<>`*_\[\]]", "", " ".join(text.split()))
+    return re.sub(r"[<>`*_]", "", " ".join(text.split()))
 
 
 def quote(text: str) -> str:
@@ -138,31 +138,10 @@ def make_theme(accent: str) -> Any:
     )
 
 
-CSS = """
-:root { --ra-accent: var(--color-accent); }
-footer, .footer { display: none !important; }
-.gradio-container { max-width: 880px !important; margin: 0 auto !important;
-  padding: 16px 16px 8px !important; }
-#ra-header { display: flex; align-items: center; gap: 14px; padding: 16px 20px;
-  border-radius: 16px; color: #fff;
-  background: linear-gradient(135deg, var(--primary-600), var(--primary-800)); }
-#ra-header .ra-logo { flex: none; width: 44px; height: 44px; border-radius: 12px;
-  display: grid; place-items: center; background: rgba(255,255,255,.16); }
-#ra-header h1 { margin: 0; font-size: 1.2rem; font-weight: 650; line-height: 1.3; color: #fff; }
-#ra-header p { margin: 2px 0 0; font-size: .9rem; opacity: .88; color: #fff; }
-#ra-chat { border: 1px solid var(--border-color-primary); border-radius: 16px;
-  background: var(--background-fill-primary); box-shadow: 0 1px 2px rgba(16,24,40,.04); }
-#ra-chat .placeholder-content, #ra-chat .placeholder { text-align: left; }
-#ra-input { align-items: stretch; gap: 8px; }
-#ra-input textarea { font-size: 1rem; }
-#ra-clear { flex: none; min-width: 0; align-self: center; }
-#ra-note { text-align: center; font-size: .78rem; color: var(--body-text-color-subdued);
-  margin: 0 0 4px; }
-#ra-note p { margin: 0; }
-.ra-embedded .gradio-container { max-width: none !important; padding: 8px 10px 4px !important; }
-.ra-embedded #ra-header { display: none !important; }
-.ra-embedded #ra-chat { border-radius: 12px; }
-"""
+def chat_css() -> str:
+    """The chat's stylesheet (assistant/static/chat.css); colours come from the theme."""
+    return resources.files("assistant").joinpath("static/chat.css").read_text("utf-8")
+
 
 # add the "ra-embedded" class when the chat is shown in the widget or an iframe (?embed=1)
 JS = """
@@ -187,7 +166,7 @@ def header_html(title: str, subtitle: str) -> str:
 # the app
 
 
-def create_ui(service: Service) -> gr.Blocks:
+def create_ui(service: "Service") -> "gr.Blocks":
     """The chat page; `service` answers, limits, counts and stores feedback."""
     import gradio as gr
 

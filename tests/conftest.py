@@ -206,6 +206,12 @@ def role_path() -> Path:
     return ROLE_PATH
 
 
+@pytest.fixture(scope="session")
+def small_corpus() -> dict[str, str]:
+    """The small corpus: name -> text."""
+    return dict(SMALL_CORPUS)
+
+
 @pytest.fixture
 def small_files() -> dict[str, str | bytes]:
     """A copy of the small corpus that a test may change before writing it."""

@@ -1,0 +1,112 @@
+"""The extractive answerer: quotes the passages' own units, each marked with its citation."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from assistant.answering import AnswerInput, Draft, ExtractiveAnswerer, make_answerer
+from assistant.conversation import answer_items
+from assistant.grounding import citation_markers, ungrounded_numbers
+from assistant.settings import Settings
+
+QUOTED = re.compile(r"^\s*(?:- )?(?P<text>.*\S) \[(?P<n>\d+)\]$")
+
+QUESTIONS = [
+    "What is the 75th percentile salary?",
+    "What is the average salary?",
+    "Which programming languages do I need?",
+    "What does the career progression look like?",
+    "How fast is demand for ML specialists growing?",
+    "What soft skills matter for this role?",
+    "What are the common challenges?",
+    "Which cities pay the most?",
+]
+
+
+def draft_for(question: str, retriever, snapshot, settings: Settings, **extra) -> Draft:
+    documents = retriever.invoke(question)
+    return ExtractiveAnswerer(settings)(AnswerInput(
+        question=question, query=question, documents=documents,
+        unit_scores=retriever.unit_scores(retriever.embed(question)),
+        unit_texts=snapshot.unit_texts, unit_meta=snapshot.unit_meta, **extra))
+
+
+def quoted_lines(answer: str) -> list[tuple[str, int]]:
+    """(text, n) of every answer line that quotes a passage; headers are skipped."""
+    out = []
+    for line in answer.splitlines():
+        if not line.strip() or (line.startswith("**") and line.rstrip().endswith("**")):
+            continue
+        match = QUOTED.match(line)
+        assert match, f"answer line without a citation: {line!r}"
+        out.append((match["text"], int(match["n"])))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_answer_quotes_only_its_cited_passages(question, retriever, snapshot, role_settings,
+                                               role_lines):
+    draft = draft_for(question, retriever, snapshot, role_settings)
+    assert draft.answer and draft.citations
+    assert [c.n for c in draft.citations] == list(range(1, len(draft.citations) + 1))
+    assert set(citation_markers(draft.answer)) == {c.n for c in draft.citations}
+    by_n = {c.n: c for c in draft.citations}
+    for text, n in quoted_lines(draft.answer):  # the answerer adds no words of its own
+        assert text in by_n[n].text, (text, by_n[n].text)
+    assert ungrounded_numbers(draft.answer, [c.text for c in draft.citations]) == []
+    for c in draft.citations:  # each citation points at real lines of its source
+        assert c.source == "senior-machine-learning-scientist.txt"
+        span = role_lines[c.line_start - 1:c.line_end]
+        for line in c.text.splitlines():
+            body = line.strip().removeprefix("- ")
+            assert any(body in file_line for file_line in span), (body, c.line_start, c.line_end)
+        assert f"**{c.section}**" in draft.answer
+
+
+@pytest.mark.slow
+def test_answer_to_a_percentile_question_quotes_the_figure(retriever, snapshot, role_settings):
+    draft = draft_for("What is the 75th percentile salary?", retriever, snapshot, role_settings)
+    assert "75th Percentile: $125,000" in answer_items(draft.answer)
+    assert "Percentile Breakdown (ZipRecruiter data)" in draft.citations[0].section
+    assert (draft.citations[0].line_start, draft.citations[0].line_end) == (151, 155)
+
+
+@pytest.mark.slow
+def test_focus_quotes_exactly_the_item_asked_about(retriever, snapshot, role_settings):
+    item = "Strong problem-solving abilities and analytical thinking."
+    draft = draft_for(item, retriever, snapshot, role_settings, focus=[item])
+    assert answer_items(draft.answer) == [item]
+    assert "Soft Skills" in draft.citations[0].section
+
+
+@pytest.mark.slow
+def test_a_labelled_group_is_quoted_whole(retriever, snapshot, role_settings):
+    draft = draft_for("What does the career progression look like?", retriever, snapshot,
+                      role_settings)
+    items = answer_items(draft.answer)
+    assert items[:3] == ["Entry-Level (0-3 years):", "Work on projects under guidance",
+                         "Focus on data preprocessing, model training, basic algorithm development"]
+    assert "  - Work on projects under guidance [1]" in draft.answer.splitlines()
+
+
+@pytest.mark.slow
+def test_max_answer_units_limits_a_flat_list(retriever, snapshot, role_settings):
+    question = "What are the common challenges?"
+    wide = draft_for(question, retriever, snapshot, role_settings)
+    narrow = draft_for(question, retriever, snapshot,
+                       role_settings.model_copy(update={"max_answer_units": 2}))
+    assert len(quoted_lines(narrow.answer)) <= 2 < len(quoted_lines(wide.answer))
+
+
+def test_no_passages_no_answer():
+    draft = ExtractiveAnswerer(Settings())(AnswerInput("q", "q", [], [], [], []))
+    assert draft.answer == "" and draft.citations == []
+
+
+def test_answerers_are_named_by_string():
+    assert isinstance(make_answerer(Settings()), ExtractiveAnswerer)
+    with pytest.raises(ValueError, match="Unknown answerer 'llm-nope'.*extractive"):
+        make_answerer(Settings(answerer="llm-nope"))
