@@ -162,5 +162,64 @@ def eval_(
     raise typer.Exit(code)
 
 
+@app.command()
+def report(
+    limit: Annotated[int, typer.Option(help="Most questions to list (0: all).")] = 20,
+    since_days: Annotated[float | None, typer.Option(
+        "--since-days", help="Only questions asked in the last N days.")] = None,
+    disliked: Annotated[bool, typer.Option(
+        help="Also count questions whose answer got a thumbs down.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    db: Annotated[Path | None, typer.Option(
+        help="Feedback database (default: the feedback_db setting, var/feedback.sqlite3).")] = None,
+) -> None:
+    """What candidates asked that the documents could not answer, most frequent first."""
+    import time
+
+    from assistant.feedback import FeedbackStore
+
+    settings = _settings(feedback_db=db)
+    path = settings.feedback_db
+    if not path.is_file():
+        if as_json:
+            console.print_json(json.dumps({"database": str(path), "counts": {}, "gaps": []}))
+        else:
+            console.print(f"No feedback recorded yet ({path} does not exist). It fills up while "
+                          "`assistant serve` runs.")
+        return
+    store = FeedbackStore(path)
+    since = time.time() - since_days * 86400 if since_days else None
+    gaps = store.gaps(since=since, limit=limit or None, include_disliked=disliked)
+    counts = store.counts(since=since)
+    if as_json:
+        console.print_json(json.dumps({"database": str(path), "counts": counts,
+                                       "gaps": [g.to_dict() for g in gaps]}, ensure_ascii=False))
+        return
+    from rich.table import Table
+
+    period = f"in the last {since_days:g} days" if since_days else "so far"
+    console.print(f"Feedback {period}: {counts['up']} thumbs up, {counts['down']} thumbs down, "
+                  f"{counts['abstained']} unanswered questions.")
+    if not gaps:
+        console.print("Nothing unanswered: every question found its answer in the documents.")
+        return
+    table = Table(title="Questions the documents could not answer (most frequent first)",
+                  title_justify="left")
+    table.add_column("Asked", justify="right")
+    table.add_column("Question (most common wording)")
+    table.add_column("Why")
+    table.add_column("Last asked")
+    for gap in gaps:
+        why = ", ".join(f"{reason} ({n})" if len(gap.reasons) > 1 else reason
+                        for reason, n in gap.reasons.items())
+        wordings = f"\n[dim]+{len(gap.phrasings) - 1} other wording(s)[/dim]" \
+            if len(gap.phrasings) > 1 else ""
+        table.add_row(str(gap.count), gap.question.replace("[", "\\[") + wordings, why,
+                      time.strftime("%Y-%m-%d %H:%M", time.localtime(gap.last_asked)))
+    console.print(table)
+    console.print("Add a document that answers these to the corpus folder, then run "
+                  "`assistant index`.")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -680,6 +680,7 @@ def create_app(settings: Settings, assistant: Any = None) -> FastAPI:
         return Response(loader.read_text("utf-8"), media_type="text/javascript; charset=utf-8")
 
     blocks = create_ui(service)
+    app.state.blocks = blocks
     blocks.queue(default_concurrency_limit=settings.queue_concurrency,
                  max_size=settings.queue_max_size, api_open=False)
     gr.mount_gradio_app(

@@ -42,11 +42,6 @@ def safe_markdown(text: str) -> str:
     return _LINK_TARGET.sub("]\\(", text)  # [x](javascript:...) stays literal text
 
 
-def plain(text: str) -> str:
-    """A one-line label (thought titles are shown as text): no markup characters."""
-    return re.sub(r"[<>`*_]", "", " ".join(text.split()))
-
-
 def quote(text: str) -> str:
     """A passage as a markdown block quote."""
     lines = [line.rstrip() for line in safe_markdown(text).splitlines()]
@@ -58,12 +53,13 @@ def source_messages(reply: Reply, texts: dict[str, str]) -> list[dict[str, Any]]
     out = []
     for c in reply.citations:
         title = texts["source_title"].format(n=c.n, section=c.section.replace(" > ", " › "))
+        title = safe_markdown(" ".join(title.split()))  # titles are rendered as markdown too
         where = texts["source_where"].format(source=c.source, line_start=c.line_start,
                                              line_end=c.line_end)
         out.append({
             "role": "assistant",
             "content": f"{quote(c.text)}\n\n*{safe_markdown(where)}*",
-            "metadata": {"title": plain(title), "status": "done"},
+            "metadata": {"title": title, "status": "done"},
         })
     return out
 
@@ -143,11 +139,14 @@ def chat_css() -> str:
     return resources.files("assistant").joinpath("static/chat.css").read_text("utf-8")
 
 
-# add the "ra-embedded" class when the chat is shown in the widget or an iframe (?embed=1)
+# "ra-fill": the chat is the whole page (not a web component in a host page): fill the screen;
+# "ra-embedded": shown in the widget or an iframe (?embed=1): no header, tighter margins
 JS = """
 () => {
   const params = new URLSearchParams(window.location.search);
-  if (params.has("embed")) document.body.classList.add("ra-embedded");
+  const root = document.documentElement;
+  if (window.__gradio_mode__ === "app") root.classList.add("ra-fill");
+  if (params.has("embed")) root.classList.add("ra-embedded");
 }
 """
 
@@ -231,7 +230,7 @@ def create_ui(service: "Service") -> "gr.Blocks":
 
     with gr.Blocks(title=texts["title"], fill_height=True, analytics_enabled=False) as demo:
         gr.HTML(header_html(texts["title"], texts["subtitle"]), padding=False,
-                js_on_load=None)
+                js_on_load=None, elem_id="ra-top")
         chatbot = gr.Chatbot(
             elem_id="ra-chat", show_label=False, scale=1, height="100%", min_height=320,
             placeholder=texts["welcome"], examples=[{"text": q} for q in examples],

@@ -56,7 +56,8 @@ def test_answer_quotes_only_its_cited_passages(question, retriever, snapshot, ro
     by_n = {c.n: c for c in draft.citations}
     for text, n in quoted_lines(draft.answer):  # the answerer adds no words of its own
         assert text in by_n[n].text, (text, by_n[n].text)
-    assert ungrounded_numbers(draft.answer, [c.text for c in draft.citations]) == []
+    evidence = [f"{c.section}\n{c.text}" for c in draft.citations]  # headers name the section
+    assert ungrounded_numbers(draft.answer, evidence) == []
     for c in draft.citations:  # each citation points at real lines of its source
         assert c.source == "senior-machine-learning-scientist.txt"
         span = role_lines[c.line_start - 1:c.line_end]

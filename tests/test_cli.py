@@ -87,10 +87,9 @@ def test_ask_json(cli_index):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("question", ["", "   "])
-def test_ask_empty_question_fails_cleanly(cli_index, question):
+def test_ask_empty_question_fails_cleanly(cli_index):
     settings, _ = cli_index
-    result = run("ask", question, *dirs(settings), cwd=settings.index_dir.parent)
+    result = run("ask", "", *dirs(settings), cwd=settings.index_dir.parent)
     assert result.returncode != 0
     assert "Please type a question" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
