@@ -68,13 +68,6 @@ def chunk_sections(document: SourceDocument, settings: Settings) -> list[Chunk]:
     `chunk_max_tokens` (with `pack_sections`); a sub-section too big for one chunk is split by
     LangChain's token splitter at bullet boundaries. Top-level sections never mix.
     """
-    splitter = RecursiveCharacterTextSplitter.from_tiktoken_encoder(
-        encoding_name=settings.encoding,
-        chunk_size=settings.chunk_max_tokens,
-        chunk_overlap=settings.chunk_overlap_tokens,
-        separators=["\n", ". ", "; ", ", ", " "],
-        keep_separator="end",
-    )
     limit = settings.chunk_max_tokens
     chunks: list[Chunk] = []
     pending: list[tuple[Section, str, list[Unit]]] = []
@@ -92,10 +85,14 @@ def chunk_sections(document: SourceDocument, settings: Settings) -> list[Chunk]:
                  if u.kind != "heading"] or [replace(u, section=section.path_str)
                                              for u in section.units]
         text = _render(section, units)
-        if tokens(f"{section.path_str}\n{text}") <= limit:
+        header = f"{section.path_str}\nSection overview: "
+        if tokens(f"{header}{text}") <= limit:
             pieces = [(text, units)]
         else:
-            pieces = _split(text, units, splitter)
+            # what is embedded is header + piece (+ a repeated label): size pieces to leave room
+            labels = max((tokens(render_unit(u)) for u in units if u.kind == "label"), default=0)
+            budget = max(16, limit - tokens(header) - labels - 2)
+            pieces = _split(text, units, _splitter(settings, budget))
         for piece_text, piece_units in pieces:
             if section.kind != "section" or not settings.pack_sections:
                 flush()
@@ -110,6 +107,18 @@ def chunk_sections(document: SourceDocument, settings: Settings) -> list[Chunk]:
             flush()
     flush()
     return chunks
+
+
+def _splitter(settings: Settings, size: int) -> RecursiveCharacterTextSplitter:
+    """LangChain's token splitter, breaking at bullets first and keeping their indentation."""
+    return RecursiveCharacterTextSplitter.from_tiktoken_encoder(
+        encoding_name=settings.encoding,
+        chunk_size=size,
+        chunk_overlap=min(settings.chunk_overlap_tokens, size // 2),
+        separators=["\n", ". ", "; ", ", ", " "],
+        keep_separator="end",
+        strip_whitespace=False,
+    )
 
 
 def _packed_embed_text(parts: list[tuple[Section, str, list[Unit]]]) -> str:
@@ -162,7 +171,12 @@ def _split(
 
 def _make_chunk(source: str, section: Section, text: str, units: list[Unit], order: int) -> Chunk:
     path = section.path_str
-    lines = [u.line for u in (section.units if section.kind == "overview" else units)]
+    lines = [u.line for u in units]
+    first_body = next((u for u in section.units if u.kind != "heading"), None)
+    if section.units[0].kind == "heading" and units and first_body is not None \
+            and (units[0].line, units[0].text) == (first_body.line, first_body.text):
+        # the first piece of a section overview starts at the heading
+        lines.append(section.units[0].line)
     heading = "Section overview" if section.kind == "overview" else (
         "Section summary" if section.kind == "summary" else "")
     embed_text = f"{path}\n{heading + ': ' if heading else ''}{text}"
@@ -188,10 +202,10 @@ def chunk_recursive(document: SourceDocument, text: str, settings: Settings) -> 
     )
     by_line: dict[int, str] = {}
     top_by_line: dict[int, str] = {}
-    for section in parse(text, document.source):
-        for unit in section.units:
-            by_line.setdefault(unit.line, section.path_str)
-            top_by_line.setdefault(unit.line, section.path[0])
+    for parsed in parse(text, document.source):
+        for unit in parsed.units:
+            by_line.setdefault(unit.line, parsed.path_str)
+            top_by_line.setdefault(unit.line, parsed.path[0])
     starts = [0]
     for line in text.splitlines(keepends=True):
         starts.append(starts[-1] + len(line))

@@ -98,8 +98,9 @@ def ask(
         except (OSError, ValueError) as exc:
             _fail(f"Cannot read history file {history}: {exc}")
     try:
-        bot = Assistant.from_settings(settings)
-        reply = bot.ask(question, history=turns)
+        bot = Assistant(settings)
+        bot.clean_question(question)  # a bad question is told at once, before any index work
+        reply = bot.open().ask(question, history=turns)
     except AssistantError as exc:
         _fail(exc.message)
         return

@@ -144,7 +144,7 @@ def _is_elliptic(question: str) -> bool:
     return bool(_PRONOUN.search(question))
 
 
-def resolve(question: str, history: list[Message], units: "UnitLookup | None" = None) -> Resolved:
+def resolve(question: str, history: list[Message], units: UnitLookup | None = None) -> Resolved:
     """Make `question` standalone using the conversation so far."""
     users = [m.content for m in history if m.role == "user"]
     last_answer = next((m.content for m in reversed(history) if m.role == "assistant"), "")

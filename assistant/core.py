@@ -50,11 +50,14 @@ class Assistant:
     ) -> Assistant:
         """Open the index (building it first if there is none) and return a ready assistant."""
         settings = settings.model_copy(update=overrides) if settings else Settings(**overrides)
-        bot = cls(settings, embeddings=embeddings, answerer=answerer)
-        if bot._store.current() is None and build_if_missing:
-            build_index(settings, embeddings_factory=lambda: bot.embeddings)
-        bot._ensure_state()
-        return bot
+        return cls(settings, embeddings=embeddings, answerer=answerer).open(build_if_missing)
+
+    def open(self, build_if_missing: bool = True) -> Assistant:
+        """Load the index in service, building it first when there is none."""
+        if self._store.current() is None and build_if_missing:
+            build_index(self.settings, embeddings_factory=lambda: self.embeddings)
+        self._ensure_state()
+        return self
 
     # ------------------------------------------------------------------------------------
     @property

@@ -64,7 +64,8 @@ def _case(case: dict[str, Any]) -> str:
                            ("unsupported_sentences", "Unsupported sentences"),
                            ("ungrounded_numbers", "Numbers not in a cited passage")):
             if case.get(key):
-                parts.append(f"<p class='bad'><b>{title}:</b> {_e(json.dumps(case[key], ensure_ascii=False))}</p>")
+                detail = _e(json.dumps(case[key], ensure_ascii=False))
+                parts.append(f"<p class='bad'><b>{title}:</b> {detail}</p>")
         rows = "".join(
             f"<tr><td>{r['rank']}</td><td>{_e(r['section'])}</td><td>{r['score']:.3f}</td>"
             f"<td>{r['relevance']:.3f}</td><td>{'✔' if r['hit'] else ''}</td></tr>"

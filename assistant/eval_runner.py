@@ -74,7 +74,7 @@ def run_eval(
         if settings.embedding_model == base.embedding_model:
             shared_embeddings = bot.embeddings
         with console.status(f"Running {len(cases)} cases with config '{name}'..."):
-            result = run_config(name, lambda q, h, bot=bot: bot.ask(q, h), cases)
+            result = run_config(name, bot.ask, cases)
         result["settings"] = overrides
         if judge:
             _judge(result, settings, err)

@@ -103,13 +103,35 @@ class Store:
         """Put build `name` in service atomically."""
         if self.settings.chroma_host:
             pointer = self.server().get_or_create_collection(f"{self.settings.collection}-pointer")
-            pointer.modify(metadata={"current": name, "switched": time.time()})
+            before = (pointer.metadata or {}).get("current")
+            metadata: dict[str, Any] = {"current": name, "switched": time.time()}
+            if before and before != name:
+                metadata["previous"] = before
+            elif (pointer.metadata or {}).get("previous"):
+                metadata["previous"] = pointer.metadata["previous"]
+            pointer.modify(metadata=metadata)
             return
+        previous = self.current()
+        if previous and previous != name:  # the fallback build garbage collection keeps
+            (self.index_dir / "previous").write_text(previous)
         tmp = self.index_dir / f".current.{os.getpid()}.tmp"
         tmp.write_text(name)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, self.index_dir / "current")
+
+    def previous(self) -> str | None:
+        """The build that was in service before the current one (kept as a fallback)."""
+        if self.settings.chroma_host:
+            try:
+                pointer = self.server().get_collection(f"{self.settings.collection}-pointer")
+            except Exception:  # noqa: BLE001
+                return None
+            return (pointer.metadata or {}).get("previous")
+        try:
+            return (self.index_dir / "previous").read_text().strip() or None
+        except FileNotFoundError:
+            return None
 
     def version(self) -> str:
         """Cheap token that changes whenever a new build is switched in."""
@@ -277,7 +299,7 @@ def _build(
     removed = sorted(set((old_manifest or {}).get("files", {})) - set(manifest["files"]))
     if not force and old_manifest == manifest and previous:
         chunk_count = old["chunks"].count() if old else 0
-        _collect_garbage(store, previous)
+        _collect_garbage(store, previous, keep=store.previous())
         return BuildReport(previous, True, len(manifest["files"]), chunk_count, 0, 0,
                            errors=errors)
 

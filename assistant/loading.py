@@ -285,11 +285,13 @@ def _parse_markdown(lines: list[tuple[int, str]], source: str) -> list[Section]:
             flush()
             body = _strip_bullet(text).replace("**", "")
             indented = len(text) - len(text.lstrip()) >= 2
-            if body.endswith(":"):
+            if body.endswith(":") and not indented:
                 label = body
                 current.units.append(Unit(body, line, "label"))
             else:
-                current.units.append(Unit(body, line, "bullet", label if indented or label else ""))
+                if not indented:  # markdown nests by indentation: a flush bullet ends a group
+                    label = ""
+                current.units.append(Unit(body, line, "bullet", label if indented else ""))
         else:
             paragraph.append((line, text))
     flush()

@@ -89,7 +89,7 @@ class HybridRetriever(BaseRetriever):
         BM25 over stems of section path and text. The two rankings meet in weighted
         reciprocal rank fusion.
         """
-        snap, cfg = self.snapshot, self.settings
+        cfg = self.settings
         n = len(self._chunk_ids)
         if n == 0:
             return []
@@ -97,7 +97,6 @@ class HybridRetriever(BaseRetriever):
         dense = self._vectorstore.similarity_search_by_vector_with_relevance_scores(vector, k=fetch)
         # despite its name this method returns Chroma's cosine *distance*; similarity = 1 - d
         chunk_sim = {d.metadata["chunk_id"]: 1.0 - float(s) for d, s in dense}
-        index = {c: i for i, c in enumerate(self._chunk_ids)}
         if cfg.retrieval == "dense":  # the naive baseline: Chroma's order, nothing else
             return [self._document(c, sim, sim) for c, sim in list(chunk_sim.items())[:k]]
 

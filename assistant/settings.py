@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     chunking: Literal["structure", "recursive"] = Field(
         "structure", description="'structure': one chunk per (sub)section, split by tokens when "
         "large; 'recursive': the naive RecursiveCharacterTextSplitter baseline.")
-    chunk_max_tokens: int = Field(220, ge=32, le=2000, description="Largest chunk, in tiktoken tokens.")
+    chunk_max_tokens: int = Field(220, ge=40, le=2000, description="Largest chunk, in tiktoken tokens.")
     pack_sections: bool = Field(
         False, description="Pack consecutive sub-sections of one top-level section into a chunk "
         "while they fit in chunk_max_tokens.")

@@ -8,7 +8,8 @@ from functools import lru_cache
 from importlib import resources
 
 _WORD = re.compile(r"[a-z0-9]+(?:[''\-.][a-z0-9]+)*")
-_CONTROL = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+_CONTROL = re.compile(  # control characters, zero-width and bidirectional marks
+    r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
 
 
 @lru_cache(maxsize=1)
@@ -36,7 +37,7 @@ def normalize(text: str) -> str:
 
 
 def words(text: str) -> list[str]:
-    """Lower-case word tokens ("c++" and "$130,819" survive as "c" and "130,819" pieces)."""
+    """Lower-case word tokens; punctuation splits them ("$130,819" -> "130", "819")."""
     text = normalize(text).lower().replace("\u2019", "'")
     return [w.strip("'.-") for w in _WORD.findall(text) if w.strip("'.-")]
 

@@ -222,7 +222,7 @@ def test_broken_configuration_fails_the_thresholds(
     good, out = run(role_settings, capsys, datasets=[data], thresholds=thresholds)
     assert good == 0, out
     broken, out = run(role_settings, capsys, datasets=[data], thresholds=thresholds,
-                      configs=["broken=top_k=1,chunk_max_tokens=32,chunking=recursive,"
+                      configs=["broken=top_k=1,chunk_max_tokens=48,chunking=recursive,"
                                "recursive_chunk_chars=60,recursive_overlap_chars=0"])
     assert broken == 1
     assert "below the minimum" in out

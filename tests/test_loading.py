@@ -207,9 +207,6 @@ def test_markdown_headings_bullets_and_paragraphs():
     assert all(s.source == "handbook.md" for s in sections)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "loading.py _parse_markdown: `label if indented or label else ''` always keeps the label, "
-    "so an unindented bullet after a nested group is filed under that group's label"))
 def test_markdown_unindented_bullet_after_a_group_has_no_label():
     text = "# Levels\n- Junior:\n  - Learns the codebase\n- Seniors mentor the others\n"
     units = parse(text, "levels.md", ".md")[0].units
