@@ -167,7 +167,7 @@ class Assistant:
         uncovered = state.coverage.uncovered(text)
         retriever = state.retriever
         terms = state.coverage.measure(
-            text, uncovered, embed_words=lambda ws: [retriever.embed(w) for w in ws],
+            text, uncovered, embed_words=retriever.embed_many,
             embed_texts=retriever.embeddings.embed_documents, text_vector=retriever.embed(text),
             names=proper_names(text), min_similarity=cfg.min_term_similarity,
             need_salience=cfg.min_relevance <= relevance < cfg.confident_relevance)

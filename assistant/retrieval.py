@@ -71,14 +71,25 @@ class HybridRetriever(BaseRetriever):
         """Drop cached query embeddings."""
         self._vectors.clear()
 
+    def embed_many(self, texts: list[str]) -> list[list[float]]:
+        """Embed several short texts in one model call, reusing cached vectors."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if missing:
+            for text, vector in zip(missing, self.embeddings.embed_documents(missing), strict=True):
+                self._remember(text, vector)
+        return [self._vectors[t] for t in texts]
+
+    def _remember(self, text: str, vector: list[float]) -> None:
+        if len(self._vectors) >= 1024:
+            self._vectors.pop(next(iter(self._vectors)))
+        self._vectors[text] = vector
+
     def embed(self, query: str) -> list[float]:
         """Embed a query once; the chain's later steps reuse the vector from a small cache."""
         vector = self._vectors.get(query)
         if vector is None:
             vector = self.embeddings.embed_query(query)
-            if len(self._vectors) >= 256:
-                self._vectors.pop(next(iter(self._vectors)))
-            self._vectors[query] = vector
+            self._remember(query, vector)
         return vector
 
     def search(self, query: str, vector: list[float], k: int) -> list[Document]:
