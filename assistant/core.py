@@ -18,7 +18,13 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
 from assistant.answering import AnswerInput, make_answerer
 from assistant.conversation import UnitLookup, parse_history, resolve
-from assistant.grounding import CoverageChecker, decide, proper_names
+from assistant.grounding import (
+    CoverageChecker,
+    Decision,
+    decide,
+    figure_missing,
+    proper_names,
+)
 from assistant.index import IndexSnapshot, Store, build_index, open_index
 from assistant.retrieval import HybridRetriever, fuse
 from assistant.settings import Settings
@@ -193,6 +199,10 @@ class Assistant:
         if not draft.answer.strip():
             return Reply(data["question"], self._abstain_text(decision, state), True, [], contexts,
                          reason="not_covered", query=resolved.query)
+        if figure_missing(resolved.coverage_text, draft.answer):
+            decision = Decision(True, "no_figure", decision.relevance, decision.missing)
+            return Reply(data["question"], self._abstain_text(decision, state), True, [], contexts,
+                         reason="no_figure", query=resolved.query)
         return Reply(data["question"], draft.answer, False, draft.citations, contexts,
                      query=resolved.query)
 

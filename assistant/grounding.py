@@ -28,6 +28,12 @@ from assistant.text import content_words, normalize, stem
 
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 _CITATION = re.compile(r"\[(\d+)\]")
+_HOW_MANY = re.compile(r"\bhow many ((?:[a-z-]+ ){0,1}[a-z-]+)", re.IGNORECASE)
+_HOW_MUCH_IS = re.compile(r"\bhow much (?:is|are|was|were|will be) (?:the |a |an |my |your )?"
+                          r"((?:[a-z-]+ ){0,2}[a-z-]+)", re.IGNORECASE)
+_HOW_MUCH_PAY = re.compile(r"\bhow much (?:do|does|did|would|will|can|could)\b.{0,40}"
+                           r"\b(?:pay|paid|earn|make|cost|offer)", re.IGNORECASE)
+_PERCENT = re.compile(r"\bwhat (?:percentage|percent)\b|\bby how much\b", re.IGNORECASE)
 
 
 @dataclass
@@ -141,6 +147,27 @@ def decide(question: str, relevance: float, terms: list[Term], min_relevance: fl
 
 # ---------------------------------------------------------------------------------------------
 # checks on a finished answer (used by the answerer's self-check and by the evaluation suite)
+
+
+def figure_missing(question: str, answer: str) -> bool:
+    """True when the question asks for a figure and no answer line gives one for it.
+
+    "How many vacation days" needs a line with a number *and* "days"; "how much is the
+    bonus" a number on a line about the bonus; "how much does it pay" an amount in $;
+    "what percentage" a %. Answering such a question with other numbers answers another one.
+    """
+    lines = [line for line in answer.splitlines() if _NUMBER.search(_CITATION.sub("", line))]
+    if _PERCENT.search(question):
+        return not any("%" in line for line in lines)
+    if _HOW_MUCH_PAY.search(question):
+        return not any("$" in line for line in lines)
+    match = _HOW_MANY.search(question) or _HOW_MUCH_IS.search(question)
+    if not match:
+        return False
+    wanted = {stem(w) for w in content_words(match.group(1))}
+    if not wanted:
+        return False
+    return not any(wanted & {stem(w) for w in content_words(line)} for line in lines)
 
 
 def numbers(text: str) -> list[str]:

@@ -130,3 +130,18 @@ def test_decide_uncovered_key_term_unless_the_match_is_strong():
     synonym = decide("What is the wage?", 0.45, [term("wage", synonym=0.8, salience=0.6)],
                      **THRESHOLDS)
     assert not synonym.abstain
+
+
+def test_figure_missing_needs_a_number_about_what_was_asked():
+    from assistant.grounding import figure_missing
+
+    years = "- Typically 5+ years of industry experience [1]"
+    assert figure_missing("How many vacation days do I get?", years)
+    assert not figure_missing("How many years of experience do I need?", years)
+    salary = "- Salaries range from $164,034 to $210,000 [1]\n- including benefits and bonuses [1]"
+    assert figure_missing("Ok, and how much is the annual bonus exactly?", salary)
+    assert not figure_missing("How much do people in this job earn?", salary)
+    assert figure_missing("How much does it pay?", "- Competitive pay [1]")
+    assert figure_missing("What percentage of roles are remote?", years)
+    # not a request for a figure at all
+    assert not figure_missing("How much does time management matter?", "- Meet deadlines [1]")
