@@ -28,6 +28,9 @@ from assistant.text import content_words, normalize, stem
 
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 _CITATION = re.compile(r"\[(\d+)\]")
+_NUMBER_WORD = re.compile(
+    r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty"
+    r"|forty|fifty|sixty|hundred|thousand|million|dozen|half|double|triple)\b", re.IGNORECASE)
 _HOW_MANY = re.compile(r"\bhow many ((?:[a-z-]+ ){0,1}[a-z-]+)", re.IGNORECASE)
 _HOW_MUCH_IS = re.compile(r"\bhow much (?:is|are|was|were|will be) (?:the |a |an |my |your )?"
                           r"((?:[a-z-]+ ){0,2}[a-z-]+)", re.IGNORECASE)
@@ -156,7 +159,8 @@ def figure_missing(question: str, answer: str) -> bool:
     bonus" a number on a line about the bonus; "how much does it pay" an amount in $;
     "what percentage" a %. Answering such a question with other numbers answers another one.
     """
-    lines = [line for line in answer.splitlines() if _NUMBER.search(_CITATION.sub("", line))]
+    lines = [line for line in answer.splitlines()
+             if _NUMBER.search(_CITATION.sub("", line)) or _NUMBER_WORD.search(line)]
     if _PERCENT.search(question):
         return not any("%" in line for line in lines)
     if _HOW_MUCH_PAY.search(question):

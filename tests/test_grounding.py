@@ -145,3 +145,5 @@ def test_figure_missing_needs_a_number_about_what_was_asked():
     assert figure_missing("What percentage of roles are remote?", years)
     # not a request for a figure at all
     assert not figure_missing("How much does time management matter?", "- Meet deadlines [1]")
+    # a figure spelled out in words is a figure
+    assert not figure_missing("How many days of vacation?", "- Twenty days of paid vacation [1]")
