@@ -209,8 +209,8 @@ class Assistant:
     def _abstain_text(self, decision: Any, state: _State) -> str:
         template = self.texts["abstain"].get(decision.reason) or self.texts["abstain"]["not_covered"]
         missing = ", ".join(f'"{w}"' for w in decision.missing[:3]) or "this"
-        topics = ", ".join(state.topics[:-1])
-        topics = f"{topics} and {state.topics[-1]}" if len(state.topics) > 1 else topics
+        *rest, last = state.topics or ["the role"]
+        topics = f"{', '.join(rest)} and {last}" if rest else last
         return template.format(topics=topics, contact=self.settings.contact, missing=missing)
 
 

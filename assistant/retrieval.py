@@ -9,6 +9,7 @@ scores, and latency needs the single embedding, hence this small fusion of our o
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,7 @@ class HybridRetriever(BaseRetriever):
     _unit_chunk: Any = PrivateAttr(default=None)
     _is_body: Any = PrivateAttr(default=None)
     _vectors: dict[str, list[float]] = PrivateAttr(default_factory=dict)
+    _cache_lock: Any = PrivateAttr(default_factory=threading.Lock)
     _is_overview: Any = PrivateAttr(default=None)
 
     def model_post_init(self, __context: Any) -> None:
@@ -69,24 +71,31 @@ class HybridRetriever(BaseRetriever):
 
     def clear_cache(self) -> None:
         """Drop cached query embeddings."""
-        self._vectors.clear()
+        with self._cache_lock:
+            self._vectors.clear()
 
     def embed_many(self, texts: list[str]) -> list[list[float]]:
         """Embed several short texts in one model call, reusing cached vectors."""
-        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        with self._cache_lock:
+            known = {t: self._vectors[t] for t in texts if t in self._vectors}
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
         if missing:
             for text, vector in zip(missing, self.embeddings.embed_documents(missing), strict=True):
+                known[text] = vector
                 self._remember(text, vector)
-        return [self._vectors[t] for t in texts]
+        return [known[t] for t in texts]
 
     def _remember(self, text: str, vector: list[float]) -> None:
-        if len(self._vectors) >= 1024:
-            self._vectors.pop(next(iter(self._vectors)))
-        self._vectors[text] = vector
+        """Cache a vector (thread-safe; the server answers several questions at once)."""
+        with self._cache_lock:
+            if len(self._vectors) >= 1024:
+                self._vectors.pop(next(iter(self._vectors)), None)
+            self._vectors[text] = vector
 
     def embed(self, query: str) -> list[float]:
         """Embed a query once; the chain's later steps reuse the vector from a small cache."""
-        vector = self._vectors.get(query)
+        with self._cache_lock:
+            vector = self._vectors.get(query)
         if vector is None:
             vector = self.embeddings.embed_query(query)
             self._remember(query, vector)

@@ -120,7 +120,7 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         20, ge=0, description="Questions one client may ask per minute (0: no limit).")
     queue_concurrency: int = Field(
-        2, ge=1, le=64, description="Questions answered at the same time (chat and API together).")
+        4, ge=1, le=64, description="Questions answered at the same time (chat and API together).")
     queue_max_size: int = Field(
         64, ge=1, description="Questions allowed to wait for a free slot; more get a 'busy' reply.")
     queue_timeout_seconds: float = Field(

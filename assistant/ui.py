@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 STREAM_STEPS = 16  # an answer appears in about this many steps...
 STREAM_DELAY = 0.02  # ...this many seconds apart: well under half a second in all
-_LINK_TARGET = re.compile(r"\]\(\s*(?!https?://|mailto:|#)", re.IGNORECASE)
+_LINK_TARGET = re.compile(r"\]\((?!\s*(?:https?://|mailto:|#))", re.IGNORECASE)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -427,7 +427,61 @@ def test_gradio_queue_is_limited_and_not_shared(live_server: Any) -> None:
     blocks = live_server.app.state.blocks
     assert blocks._queue.max_size == settings.queue_max_size
     ask_fn = next(fn for fn in blocks.fns.values() if fn.api_name == "ask")
-    assert ask_fn.concurrency_limit == settings.queue_concurrency
+    assert ask_fn.concurrency_limit == "default"
+    assert blocks._queue.default_concurrency_limit == settings.queue_concurrency
     assert blocks.share is not True
     config = httpx.get(f"{live_server.url}/config", timeout=30).json()
     assert not config.get("share_url")
+
+
+@pytest.mark.slow
+def test_chat_streams_the_answer_progressively(live_server: Any) -> None:
+    from gradio_client import Client
+
+    client = Client(live_server.url, verbose=False)
+    job = client.submit("Which skills and experience are required?", [], api_name="/ask")
+    final, _ = job.result(timeout=60)
+    outputs = job.outputs()
+    lengths = [len(" ".join(p["text"] for p in chat[-1]["content"])) for chat, _ in outputs
+               if len(chat) >= 2 and chat[-1]["role"] == "assistant"
+               and not chat[-1].get("metadata")]
+    assert len(lengths) >= 3, "the answer should arrive in several steps"
+    assert lengths == sorted(lengths) and lengths[0] < lengths[-1]
+    assert any((m.get("metadata") or {}).get("title") for m in final)
+
+
+@pytest.mark.slow
+def test_chat_shows_limits_as_friendly_messages(server_settings: Any, served_bot: Any) -> None:
+    from conftest_server import start
+    from gradio_client import Client
+
+    def last_text(chat: list[dict[str, Any]]) -> str:
+        return " ".join(part["text"] for part in chat[-1]["content"])
+
+    # rate limit: the second question within the minute gets the rate-limit text
+    running = start(server_settings.model_copy(update={"rate_limit_per_minute": 1}), served_bot)
+    try:
+        client = Client(running.url, verbose=False)
+        client.predict("Is remote work possible?", [], api_name="/ask")
+        chat, _ = client.predict("What does the role pay?", [], api_name="/ask")
+        assert last_text(chat).startswith("You're sending questions faster than I can answer")
+    finally:
+        running.stop()
+
+    # busy: while an API question holds the only slot, the chat says so instead of hanging
+    settings = server_settings.model_copy(update={"queue_concurrency": 1,
+                                                  "queue_timeout_seconds": 0.3})
+    running = start(settings, SlowBot(served_bot, 1.5))
+    try:
+        holder = threading.Thread(target=lambda: httpx.post(
+            f"{running.url}/api/ask", json={"question": "Is remote work possible?"}, timeout=30))
+        holder.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        chat, _ = Client(running.url, verbose=False).predict("What does the role pay?", [],
+                                                             api_name="/ask")
+        holder.join()
+        assert last_text(chat) == TEXTS["errors"]["busy"]
+        assert time.monotonic() - started < 5
+    finally:
+        running.stop()

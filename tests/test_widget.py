@@ -1,0 +1,161 @@
+"""The careers-page widget in headless Chromium: host pages on other loopback origins.
+
+The chat server allows exactly one host origin (http://127.0.0.1:<allowed port>); a second host
+page on another port stands in for a site that is not on the allow-list.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest_plugins = ["conftest_server"]
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+
+def wait_for(*args: Any, **kwargs: Any) -> Any:
+    from conftest_server import wait_for as wait  # imported late: pytest loads the plugin first
+
+    return wait(*args, **kwargs)
+
+
+def ask_in_chat(*args: Any, **kwargs: Any) -> Any:
+    from conftest_server import ask_in_chat as ask
+
+    return ask(*args, **kwargs)
+
+
+def _by() -> Any:
+    from selenium.webdriver.common.by import By
+
+    return By
+
+
+def open_widget(browser: Any) -> Any:
+    By = _by()
+    launcher = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".ra-launcher"),
+                        message="the widget's button did not appear")
+    wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".ra-widget").get_attribute(
+        "data-state") != "loading", 20, "the widget did not load its configuration")
+    launcher.click()
+    return browser.find_element(By.CSS_SELECTOR, ".ra-panel")
+
+
+def test_one_line_script_opens_the_chat_and_answers_with_sources(
+        browser: Any, live_server: Any, host_pages: dict[str, Any], artifacts: Path) -> None:
+    By = _by()
+    host = host_pages["allowed"]
+    url = host.page("careers.html", f'<script src="{live_server.url}/widget.js" async></script>')
+    browser.get(url)
+    panel = open_widget(browser)
+    widget = browser.find_element(By.CSS_SELECTOR, ".ra-widget")
+    assert widget.get_attribute("data-state") == "ready"
+    assert panel.find_element(By.CSS_SELECTOR, ".ra-panel-title").text == \
+        "Ask about the ML Scientist role"  # widget_title from the server's settings
+    launcher_colour = browser.execute_script(
+        "return getComputedStyle(document.querySelector('.ra-launcher')).backgroundColor")
+    assert launcher_colour == "rgb(15, 118, 110)"  # accent_color #0f766e
+    frame = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".ra-panel iframe"))
+    assert frame.get_attribute("src").startswith(f"{live_server.url}/?embed=1")
+
+    browser.switch_to.frame(frame)
+    try:
+        row = ask_in_chat(browser, "What does the role pay?")
+        assert "[1]" in row.text and "$164,034" in row.text
+        source = row.find_element(By.CSS_SELECTOR, ".thought-group .title")
+        assert source.text.startswith("[1] ")
+        source.click()
+        wait_for(browser, lambda d: "lines 180" in row.text, 10, "the source did not open")
+        # embedded: no page header, the panel has its own
+        assert not browser.find_element(By.CSS_SELECTOR, "#ra-header").is_displayed()
+    finally:
+        browser.switch_to.default_content()
+    time.sleep(0.3)
+    browser.save_screenshot(str(artifacts / "widget-answer.png"))
+
+    # Escape closes the panel; the page can reopen it through the widget's small API
+    from selenium.webdriver.common.keys import Keys
+
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+    assert not panel.is_displayed()
+    browser.execute_script("window.RoleAssistant.open()")
+    wait_for(browser, lambda d: panel.is_displayed(), 5, "RoleAssistant.open() did not open")
+
+
+def test_a_site_not_on_the_allow_list_is_refused(
+        browser: Any, live_server: Any, host_pages: dict[str, Any], artifacts: Path) -> None:
+    By = _by()
+    chat = f"{live_server.url}/?embed=1"
+    body = (f'<iframe id="direct" src="{chat}" style="width:480px;height:260px;border:1px solid '
+            f'#ccc"></iframe><script src="{live_server.url}/widget.js" async></script>')
+    refused = host_pages["refused"].page("careers.html", body)
+    allowed = host_pages["allowed"].page("direct.html", body)
+
+    def direct_frame_shows_chat() -> bool:
+        frame = wait_for(browser, lambda d: d.find_element(By.ID, "direct"))
+        time.sleep(1.5)  # let the frame load or be refused
+        browser.switch_to.frame(frame)
+        try:
+            return bool(browser.execute_script(
+                "return !!document.querySelector('gradio-app') && "
+                "location.href.startsWith('http')"))
+        finally:
+            browser.switch_to.default_content()
+
+    # positive control: the very same markup on the allowed origin shows the chat
+    browser.get(allowed)
+    wait_for(browser, lambda d: direct_frame_shows_chat(), 20,
+             "the chat did not load in a frame on the allowed origin")
+
+    browser.get(refused)
+    panel = open_widget(browser)
+    widget = browser.find_element(By.CSS_SELECTOR, ".ra-widget")
+    assert widget.get_attribute("data-state") == "unavailable"
+    assert panel.find_element(By.CSS_SELECTOR, ".ra-unavailable").text == \
+        "The chat isn't available on this page."
+    assert panel.find_elements(By.TAG_NAME, "iframe") == []
+    # Chromium itself refuses to frame the chat here (CSP frame-ancestors)
+    assert not direct_frame_shows_chat()
+    logs = " ".join(entry["message"] for entry in browser.get_log("browser"))
+    assert "frame-ancestors" in logs or "Refused to frame" in logs or "refused" in logs.lower()
+    browser.save_screenshot(str(artifacts / "widget-refused.png"))
+
+
+def test_web_component_snippet_renders_the_chat_in_the_page(
+        browser: Any, live_server: Any, host_pages: dict[str, Any], artifacts: Path) -> None:
+    By = _by()
+    snippet = (f'<div style="max-width:760px;margin:0 auto 40px;padding:0 24px">'
+               f'<script type="module" src="{live_server.url}/gradio.js"></script>'
+               f'<gradio-app src="{live_server.url}/"></gradio-app></div>')
+    browser.get(host_pages["allowed"].page("component.html", snippet))
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "gradio-app #ra-chat"), 40,
+             "the <gradio-app> web component did not render the chat")
+    row = ask_in_chat(browser, "Is remote work possible?")
+    assert "hybrid" in row.text.lower() and "[1]" in row.text
+    browser.save_screenshot(str(artifacts / "web-component.png"))
+
+
+def test_embed_page_offers_three_snippets_with_live_preview(
+        browser: Any, live_server: Any, artifacts: Path) -> None:
+    By = _by()
+    browser.get(f"{live_server.url}/embed")
+    snippets = {el.get_attribute("id"): el.text
+                for el in browser.find_elements(By.CSS_SELECTOR, "pre[id^=snippet-]")}
+    assert snippets["snippet-script"] == f'<script src="{live_server.url}/widget.js" async></script>'
+    assert f'<gradio-app src="{live_server.url}/"></gradio-app>' in snippets["snippet-component"]
+    assert snippets["snippet-iframe"].startswith(f'<iframe src="{live_server.url}/?embed=1&')
+    browser.save_screenshot(str(artifacts / "embed-page.png"))
+    # the floating button on the page is the script snippet, running
+    open_widget(browser)
+    frame = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".ra-panel iframe"))
+    browser.switch_to.frame(frame)
+    try:
+        wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#ra-chat .example"), 30)
+    finally:
+        browser.switch_to.default_content()
+    time.sleep(0.5)
+    browser.save_screenshot(str(artifacts / "embed-page-preview.png"))
+    browser.get("about:blank")
