@@ -112,7 +112,7 @@ class ExtractiveAnswerer:
                 if used >= limit or passage is primary:
                     continue
                 extra = [i for i in passage if data.unit_meta[i]["kind"] in ("bullet", "sentence")
-                         and float(scores[i]) >= top - 0.03
+                         and float(scores[i]) >= top - self.settings.secondary_margin
                          and _key(data.unit_texts[i]) not in seen]
                 extra = sorted(extra, key=lambda i: -float(scores[i]))[:2]
                 if extra:

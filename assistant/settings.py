@@ -67,6 +67,9 @@ class Settings(BaseSettings):
 
     # --- answering --------------------------------------------------------------------------
     answerer: str = Field("extractive", description="Answer provider: 'extractive' (no LLM).")
+    secondary_margin: float = Field(
+        0.03, ge=0, le=1, description="Bullets from other passages join the answer when they score "
+        "within this of the best bullet.")
     max_answer_units: int = Field(8, ge=1, le=40, description="Most bullets/sentences in an answer.")
     min_relevance: float = Field(
         0.36, ge=-1, le=1, description="Abstain when the best passage's cosine similarity to the "
