@@ -72,7 +72,7 @@ def _case(case: dict[str, Any]) -> str:
             for r in case.get("retrieved", []))
         parts.append("<table><tr><th>rank</th><th>retrieved section</th><th>score</th>"
                      f"<th>relevance</th><th>evidence</th></tr>{rows}</table>")
-    return (f"<details><summary><b>{_e(case['id'])}</b> ({_e(case['kind'])}) failed: "
+    return (f"<details open><summary><b>{_e(case['id'])}</b> ({_e(case['kind'])}) failed: "
             f"{_e(', '.join(failing))}</summary>{''.join(parts)}</details>")
 
 
