@@ -100,8 +100,9 @@ def parse_history(history: Sequence[Any] | None, max_turns: int, max_chars: int)
         total += len(message.content)
         if total > max_chars:
             break
-        lines = (normalize(line) for line in message.content[:8000].splitlines())
-        kept.append(Message(message.role, "\n".join(line for line in lines if line)))
+        lines = [" " * (len(line) - len(line.lstrip(" "))) + normalize(line)  # keep nesting
+                 for line in message.content[:8000].splitlines() if normalize(line)]
+        kept.append(Message(message.role, "\n".join(lines)))
     return list(reversed(kept))
 
 
@@ -122,19 +123,18 @@ def answer_items(answer: str, enumerated: bool = False) -> list[str]:
             items.append((-1, ""))  # a heading or sentence ends a run
     if not enumerated:
         return [text for _, text in items if text]
-    runs: list[list[str]] = []
+    runs: list[tuple[int, list[str]]] = []  # (indentation, items) of sibling runs
     previous = None
     for indent, text in items:
         if not text:
             previous = None
             continue
         if previous is None or indent != previous:
-            runs.append([])
-        if indent < (previous if previous is not None else indent):
-            runs.append([])
-        runs[-1].append(text)
+            runs.append((indent, []))
+        runs[-1][1].append(text)
         previous = indent
-    return max(runs, key=len) if runs else []
+    # the longest run; on a tie the nested one (a "Label:" bullet announces the list)
+    return max(runs, key=lambda run: (len(run[1]), run[0]))[1] if runs else []
 
 
 def _is_elliptic(question: str) -> bool:

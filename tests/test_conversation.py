@@ -182,3 +182,15 @@ def test_say_more_about_the_first_soft_skill(bot):
     # the follow-up quotes something about the item that the first answer did not show
     new = set(answer_items(follow.answer)) - set(answer_items(first.answer))
     assert new
+
+
+def test_history_keeps_the_nesting_of_list_items():
+    """'The first one' after a nested list means its first nested item, even through history."""
+    from assistant.conversation import answer_items, parse_history
+
+    answer = ("**Geographic Variations**\n- Significant salary differences [1]\n"
+              "- High-paying cities: [1]\n  - San Buenaventura, CA [1]\n  - Santa Clara, CA [1]")
+    history = parse_history([{"role": "user", "content": "Which cities pay most?"},
+                             {"role": "assistant", "content": answer}], 20, 20000)
+    assert answer_items(history[1].content, enumerated=True) == [
+        "San Buenaventura, CA", "Santa Clara, CA"]
