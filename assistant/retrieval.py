@@ -42,7 +42,7 @@ class HybridRetriever(BaseRetriever):
     _is_body: Any = PrivateAttr(default=None)
     _vectors: dict[str, list[float]] = PrivateAttr(default_factory=dict)
     _cache_lock: Any = PrivateAttr(default_factory=threading.Lock)
-    _is_overview: Any = PrivateAttr(default=None)
+    _children: dict[int, Any] = PrivateAttr(default_factory=dict)
 
     def model_post_init(self, __context: Any) -> None:
         from langchain_chroma import Chroma
@@ -60,8 +60,14 @@ class HybridRetriever(BaseRetriever):
         index = {c: i for i, c in enumerate(self._chunk_ids)}
         self._unit_chunk = np.array([index[m["chunk_id"]] for m in snap.unit_meta], dtype=np.int64)
         self._is_body = np.array([m["kind"] != "title" for m in snap.unit_meta], dtype=bool)
-        self._is_overview = np.array(
-            [snap.chunks[c]["kind"] == "overview" for c in self._chunk_ids], dtype=np.float32)
+        self._children = {}
+        for i, c in enumerate(self._chunk_ids):
+            if snap.chunks[c]["kind"] == "overview":
+                top = (snap.chunks[c]["source"], snap.chunks[c]["top_section"])
+                self._children[i] = np.array(
+                    [j for j, d in enumerate(self._chunk_ids) if snap.chunks[d]["kind"] != "overview"
+                     and (snap.chunks[d]["source"], snap.chunks[d]["top_section"]) == top],
+                    dtype=np.int64)
 
     # ------------------------------------------------------------------------------------
     def _get_relevant_documents(
@@ -128,7 +134,8 @@ class HybridRetriever(BaseRetriever):
         floor = min(chunk_sim.values()) if chunk_sim else 0.0
         chunk = np.array([chunk_sim.get(c, floor) for c in self._chunk_ids], dtype=np.float32)
         composite = (cfg.weight_dense * chunk + cfg.weight_units * best_unit
-                     + cfg.weight_title * title - cfg.overview_penalty * self._is_overview)
+                     + cfg.weight_title * title)
+        composite = self._prefer_specific(composite, cfg.overview_penalty)
         fused = np.zeros(n, dtype=np.float64)
         for rank, i in enumerate(np.argsort(-composite, kind="stable")[:fetch]):
             fused[i] += 1.0 / (cfg.rrf_k + rank + 1)
@@ -141,6 +148,20 @@ class HybridRetriever(BaseRetriever):
         best = [i for i in np.argsort(-fused, kind="stable")[:k] if fused[i] > 0]
         return [self._document(self._chunk_ids[i], float(fused[i]),
                                max(float(chunk[i]), float(best_unit[i]))) for i in best]
+
+    def _prefer_specific(self, composite: np.ndarray, margin: float) -> np.ndarray:
+        """A section overview yields to its own sub-sections when one scores within `margin`.
+
+        Only to its own: against other sections the overview keeps its full score, so a broad
+        question ("what are the challenges?") still gets the overview that lists them all.
+        """
+        out = composite.copy()
+        for o, children in self._children.items():
+            if children.size:
+                best = float(composite[children].max())
+                if best >= composite[o] - margin:
+                    out[o] = min(composite[o], best - 1e-4)
+        return out
 
     def _document(self, chunk_id: str, score: float, relevance: float) -> Document:
         meta = self.snapshot.chunks[chunk_id]

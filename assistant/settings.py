@@ -62,7 +62,8 @@ class Settings(BaseSettings):
     weight_units: float = Field(0.5, ge=0, description="Weight of the best bullet's similarity.")
     weight_title: float = Field(0.25, ge=0, description="Weight of the section title's similarity.")
     overview_penalty: float = Field(
-        0.1, ge=0, description="Taken off section-overview chunks so specific passages win ties.")
+        0.1, ge=0, description="A section overview yields to one of its own sub-sections that "
+        "scores within this margin (specific passages win near-ties).")
     weight_bm25: float = Field(0.2, ge=0, description="Fusion weight of the BM25 keyword ranking.")
 
     # --- answering --------------------------------------------------------------------------
