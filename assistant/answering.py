@@ -57,15 +57,18 @@ class ExtractiveAnswerer:
     def __call__(self, data: AnswerInput) -> Draft:
         if not data.documents:
             return Draft("", [])
+        retrieved = {d.metadata["chunk_id"] for d in data.documents}
         by_chunk: dict[str, list[int]] = {}
         for i, meta in enumerate(data.unit_meta):
-            if meta.get("kind") != "title":
+            if meta["chunk_id"] in retrieved and meta.get("kind") != "title":
                 by_chunk.setdefault(meta["chunk_id"], []).append(i)
+        # a small bonus for the question's own words, on the retrieved passages' units only
         query_stems = set(stems(data.query))
         scores = np.asarray(data.unit_scores, dtype=np.float32).copy()
-        for i in {i for units in by_chunk.values() for i in units}:
-            overlap = query_stems & set(stems(data.unit_texts[i]))
-            scores[i] += 0.05 * min(len(overlap), 3)
+        for units in by_chunk.values():
+            for i in units:
+                overlap = query_stems & set(stems(data.unit_texts[i]))
+                scores[i] += 0.05 * min(len(overlap), 3)
 
         groups = self._select(data, by_chunk, scores)
         return self._render(groups, data)

@@ -30,7 +30,7 @@ from assistant.retrieval import HybridRetriever, fuse
 from assistant.settings import Settings
 from assistant.text import correct_spelling, normalize, stopwords, words
 from assistant.texts import load_texts
-from assistant.types import Context, IndexMissing, InvalidQuestion, Reply
+from assistant.types import Context, InvalidQuestion, Reply
 
 log = logging.getLogger(__name__)
 
@@ -244,4 +244,4 @@ def _context(document: Any) -> Context:
     )
 
 
-__all__ = ["Assistant", "IndexMissing"]
+__all__ = ["Assistant"]

@@ -16,10 +16,6 @@ class Unit:
     label: str = ""  # the "Entry-Level (0-3 years):" bullet a nested bullet belongs to
     section: str = ""  # the unit's own section path (a packed chunk spans several)
 
-    @property
-    def display(self) -> str:
-        return self.text
-
 
 @dataclass
 class Section:
