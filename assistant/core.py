@@ -188,7 +188,8 @@ class Assistant:
         documents = data["documents"]
         contexts = [_context(d) for d in documents]
         if decision.abstain:
-            return Reply(data["question"], self._abstain_text(decision, state), True, [], contexts,
+            return Reply(data["question"], self._abstain_text(decision, state, contexts), True, [],
+                         contexts,
                          reason=decision.reason, query=resolved.query)
         unit_scores = state.retriever.unit_scores(state.retriever.embed(resolved.query))
         draft = self._answerer(AnswerInput(
@@ -197,21 +198,33 @@ class Assistant:
             unit_meta=state.snapshot.unit_meta, focus=resolved.focus, avoid=resolved.avoid,
         ))
         if not draft.answer.strip():
-            return Reply(data["question"], self._abstain_text(decision, state), True, [], contexts,
+            return Reply(data["question"], self._abstain_text(decision, state, contexts), True, [],
+                         contexts,
                          reason="not_covered", query=resolved.query)
         if figure_missing(resolved.coverage_text, draft.answer):
             decision = Decision(True, "no_figure", decision.relevance, decision.missing)
-            return Reply(data["question"], self._abstain_text(decision, state), True, [], contexts,
+            return Reply(data["question"], self._abstain_text(decision, state, contexts), True, [],
+                         contexts,
                          reason="no_figure", query=resolved.query)
         return Reply(data["question"], draft.answer, False, draft.citations, contexts,
                      query=resolved.query)
 
-    def _abstain_text(self, decision: Any, state: _State) -> str:
-        template = self.texts["abstain"].get(decision.reason) or self.texts["abstain"]["not_covered"]
+    def _abstain_text(self, decision: Any, state: _State, contexts: list[Context]) -> str:
+        texts = self.texts["abstain"]
+        template = texts.get(decision.reason) or texts["not_covered"]
         missing = ", ".join(f'"{w}"' for w in decision.missing[:3]) or "this"
         *rest, last = state.topics or ["the role"]
         topics = f"{', '.join(rest)} and {last}" if rest else last
-        return template.format(topics=topics, contact=self.settings.contact, missing=missing)
+        text = template.format(topics=topics, contact=self.settings.contact, missing=missing)
+        # A near miss (not an attack, not off-topic) points at the closest section, by name
+        # only: the candidate may find what they meant there, and nothing is claimed from it.
+        floor = self.settings.min_relevance - 0.1
+        near = [c.section for c in contexts[:1] if c.relevance >= floor]
+        if near and decision.reason in ("not_covered", "no_figure") and texts.get("closest"):
+            first, _, others = text.partition("\n\n")
+            text = "\n\n".join(p for p in (first, texts["closest"].format(section=near[0]), others)
+                                 if p)
+        return text
 
 
 class _State:

@@ -241,3 +241,21 @@ def test_a_new_build_is_picked_up_without_restarting(make_corpus, small_files, e
     reply = bot.ask("How many days of paid vacation do I get?")
     assert "Thirty days of paid vacation each year" in reply.answer
     assert "Twenty" not in reply.answer
+
+
+@pytest.mark.slow
+def test_a_near_miss_abstention_names_the_closest_section_but_cites_nothing(bot):
+    from assistant.grounding import Decision
+    from assistant.types import Context
+
+    state = bot._ensure_state()
+    near = [Context("- Use tools like Arize", "doc.txt", "Best Practices > Monitoring", 0.2,
+                    relevance=bot.settings.min_relevance - 0.05)]
+    far = [Context("- Twenty days", "doc.txt", "Benefits", 0.2, relevance=0.05)]
+    text = bot._abstain_text(Decision(True, "not_covered", 0.3, ["tabs"]), state, near)
+    assert 'closest the documents come is the section "Best Practices > Monitoring"' in text
+    assert text.index("closest") < text.index("I can help with")
+    assert "closest" not in bot._abstain_text(Decision(True, "not_covered", 0.1), state, far)
+    assert "closest" not in bot._abstain_text(Decision(True, "instructions", 0.3), state, near)
+    reply = bot.ask("What's the weather in Paris today?")  # off-topic: no pointer at all
+    assert reply.abstained and reply.citations == [] and "closest" not in reply.answer
