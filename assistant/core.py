@@ -216,11 +216,13 @@ class Assistant:
         *rest, last = state.topics or ["the role"]
         topics = f"{', '.join(rest)} and {last}" if rest else last
         text = template.format(topics=topics, contact=self.settings.contact, missing=missing)
-        # A near miss (not an attack, not off-topic) points at the closest section, by name
-        # only: the candidate may find what they meant there, and nothing is claimed from it.
+        # A near miss, refused only because the best passage matched a little too weakly (no
+        # uncovered key term, no attack), points at that passage's section by name only: the
+        # candidate may find what they meant there, and nothing is claimed from it.
         floor = self.settings.min_relevance - 0.1
         near = [c.section for c in contexts[:1] if c.relevance >= floor]
-        if near and decision.reason in ("not_covered", "no_figure") and texts.get("closest"):
+        weak_match = floor <= decision.relevance < self.settings.min_relevance
+        if near and weak_match and decision.reason == "not_covered" and texts.get("closest"):
             first, _, others = text.partition("\n\n")
             text = "\n\n".join(p for p in (first, texts["closest"].format(section=near[0]), others)
                                  if p)

@@ -138,9 +138,9 @@ def decide(question: str, relevance: float, terms: list[Term], min_relevance: fl
     names = [t.word for t in terms if t.name]
     if names:
         return Decision(True, "not_covered", relevance, names)
-    if relevance < min_relevance:
+    if relevance < min_relevance:  # no passage matches well; which word is to blame is unknown
         return Decision(True, "off_topic" if relevance < min_relevance - 0.1 else "not_covered",
-                        relevance, missing)
+                        relevance, [])
     key = [t.word for t in terms if t.synonym < min_term_similarity
            and t.salience >= key_term_salience]
     if key and relevance < confident_relevance:

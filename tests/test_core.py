@@ -252,10 +252,14 @@ def test_a_near_miss_abstention_names_the_closest_section_but_cites_nothing(bot)
     near = [Context("- Use tools like Arize", "doc.txt", "Best Practices > Monitoring", 0.2,
                     relevance=bot.settings.min_relevance - 0.05)]
     far = [Context("- Twenty days", "doc.txt", "Benefits", 0.2, relevance=0.05)]
-    text = bot._abstain_text(Decision(True, "not_covered", 0.3, ["tabs"]), state, near)
+    weak = bot.settings.min_relevance - 0.05
+    text = bot._abstain_text(Decision(True, "not_covered", weak, ["tabs"]), state, near)
     assert 'closest the documents come is the section "Best Practices > Monitoring"' in text
     assert text.index("closest") < text.index("I can help with")
     assert "closest" not in bot._abstain_text(Decision(True, "not_covered", 0.1), state, far)
-    assert "closest" not in bot._abstain_text(Decision(True, "instructions", 0.3), state, near)
+    assert "closest" not in bot._abstain_text(Decision(True, "instructions", weak), state, near)
+    # refused for an uncovered key term despite a good match ("interview"): no pointer
+    key_term = Decision(True, "not_covered", bot.settings.min_relevance + 0.1, ["interview"])
+    assert "closest" not in bot._abstain_text(key_term, state, near)
     reply = bot.ask("What's the weather in Paris today?")  # off-topic: no pointer at all
     assert reply.abstained and reply.citations == [] and "closest" not in reply.answer
