@@ -7,7 +7,6 @@ each marked [n]. Numbers can only come from the documents because nothing else i
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,9 +14,10 @@ from typing import Any
 import numpy as np
 from langchain_core.documents import Document
 
+from assistant.chunking import render_unit
 from assistant.settings import Settings
-from assistant.text import stems
-from assistant.types import Citation
+from assistant.text import match_key, stems
+from assistant.types import Citation, Unit
 
 
 @dataclass
@@ -78,11 +78,11 @@ class ExtractiveAnswerer:
         limit = self.settings.max_answer_units
         documents = data.documents
         if data.focus:  # a follow-up that names what it is about: quote exactly that
-            focus = {_key(f) for f in data.focus}
+            focus = {match_key(f) for f in data.focus}
             for document in documents:
                 units = [i for i in by_chunk.get(document.metadata["chunk_id"], [])
-                         if _key(data.unit_texts[i]) in focus
-                         or _key(data.unit_meta[i].get("label", "")) in focus]
+                         if match_key(data.unit_texts[i]) in focus
+                         or match_key(data.unit_meta[i].get("label", "")) in focus]
                 if units and document.metadata["chunk_id"] not in data.avoid:
                     return [_Group(document, self._with_labels(units, data, by_chunk, document))]
 
@@ -109,20 +109,20 @@ class ExtractiveAnswerer:
             chosen = self._focused(primary, scores, top, limit, data)
         groups = [_Group(primary_doc, chosen)]
         used = len(chosen)
-        seen = {_key(data.unit_texts[i]) for i in chosen}
+        seen = {match_key(data.unit_texts[i]) for i in chosen}
         for document in documents[:3]:
             for passage in passages(document):
                 if used >= limit or passage is primary:
                     continue
                 extra = [i for i in passage if data.unit_meta[i]["kind"] in ("bullet", "sentence")
                          and float(scores[i]) >= top - self.settings.secondary_margin
-                         and _key(data.unit_texts[i]) not in seen]
+                         and match_key(data.unit_texts[i]) not in seen]
                 extra = sorted(extra, key=lambda i: -float(scores[i]))[:2]
                 if extra:
                     extra = self._with_labels(sorted(extra), data, by_chunk, document)
                     groups.append(_Group(document, extra))
                     used += len(extra)
-                    seen |= {_key(data.unit_texts[i]) for i in extra}
+                    seen |= {match_key(data.unit_texts[i]) for i in extra}
         return groups
 
     def _focused(self, body: list[int], scores: Any, best: float, limit: int,
@@ -161,14 +161,7 @@ class ExtractiveAnswerer:
             meta = group.document.metadata
             section = data.unit_meta[group.units[0]]["section"] if group.units else meta["section"]
             n = len(citations) + 1
-            lines = []
-            for i in group.units:
-                unit, kind = data.unit_texts[i], data.unit_meta[i]["kind"]
-                if kind == "sentence":
-                    lines.append(f"{unit} [{n}]")
-                    continue
-                indent = "  " if data.unit_meta[i].get("label") and kind == "bullet" else ""
-                lines.append(f"{indent}- {unit} [{n}]")
+            lines = [f"{_render_unit(i, data)} [{n}]" for i in group.units]
             parts.append(f"**{section}**\n" + "\n".join(lines))
             passage = [i for i, m in enumerate(data.unit_meta)
                        if m["chunk_id"] == meta["chunk_id"] and m["section"] == section
@@ -180,20 +173,15 @@ class ExtractiveAnswerer:
         return Draft("\n\n".join(parts), citations)
 
 
+def _render_unit(i: int, data: AnswerInput) -> str:
+    meta = data.unit_meta[i]
+    return render_unit(Unit(data.unit_texts[i], int(meta.get("line", 0)), meta["kind"],
+                            meta.get("label", "")))
+
+
 def _passage_text(units: list[int], data: AnswerInput) -> str:
     """A section's passage as the documents show it (bullets keep their nesting)."""
-    lines = []
-    for i in units:
-        unit, meta = data.unit_texts[i], data.unit_meta[i]
-        if meta["kind"] == "sentence":
-            lines.append(unit)
-        else:
-            lines.append(("  - " if meta.get("label") and meta["kind"] == "bullet" else "- ") + unit)
-    return "\n".join(lines)
-
-
-def _key(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+    return "\n".join(_render_unit(i, data) for i in units)
 
 
 ANSWERERS: dict[str, Callable[[Settings], Callable[[AnswerInput], Draft]]] = {

@@ -177,9 +177,8 @@ def _make_chunk(source: str, section: Section, text: str, units: list[Unit], ord
             and (units[0].line, units[0].text) == (first_body.line, first_body.text):
         # the first piece of a section overview starts at the heading
         lines.append(section.units[0].line)
-    heading = "Section overview" if section.kind == "overview" else (
-        "Section summary" if section.kind == "summary" else "")
-    embed_text = f"{path}\n{heading + ': ' if heading else ''}{text}"
+    heading = "Section overview: " if section.kind == "overview" else ""
+    embed_text = f"{path}\n{heading}{text}"
     return Chunk(
         id=f"{_hash(source)[:8]}-{order:04d}-{_hash(path, text)[:12]}",
         source=source,

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.text import content_words, normalize, stems
+from assistant.text import content_words, match_key, normalize, stems
 from assistant.types import InvalidQuestion
 
 _ORDINALS = {
@@ -220,13 +220,13 @@ class UnitLookup:
         self.body = [i for i, m in enumerate(unit_meta) if m.get("kind") != "title"]
         self.by_text: dict[str, list[int]] = {}
         for i in self.body:
-            self.by_text.setdefault(_key(unit_texts[i]), []).append(i)
+            self.by_text.setdefault(match_key(unit_texts[i]), []).append(i)
 
     def quoted(self, answer: str) -> list[int]:
         """Indices (corpus order) of units whose text the answer quotes as a list item."""
         found: list[int] = []
         for item in answer_items(answer):
-            for i in self.by_text.get(_key(item), []):
+            for i in self.by_text.get(match_key(item), []):
                 if i not in found:
                     found.append(i)
         return sorted(found)
@@ -262,7 +262,3 @@ class UnitLookup:
             same = [i for i in rest if self.meta[i]["chunk_id"] == self.meta[first]["chunk_id"]]
             return [self.texts[i] for i in same]
         return [self.texts[first]]
-
-
-def _key(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", normalize(text).lower()).strip()

@@ -86,18 +86,24 @@ class Store:
         self._server = None
 
     # pointer -----------------------------------------------------------------------------
-    def current(self) -> str | None:
+    def _pointer(self, key: str) -> str | None:
+        """A build name the pointer records under `key` ("current" or "previous")."""
         if self.settings.chroma_host:
             try:
                 pointer = self.server().get_collection(f"{self.settings.collection}-pointer")
             except Exception:  # noqa: BLE001 - chromadb raises several types for "not found"
                 return None
-            return (pointer.metadata or {}).get("current")
+            return (pointer.metadata or {}).get(key)
         try:
-            name = (self.index_dir / "current").read_text().strip()
+            return (self.index_dir / key).read_text().strip() or None
         except (FileNotFoundError, NotADirectoryError):
             return None
-        return name if name and (self.index_dir / "builds" / name).is_dir() else None
+
+    def current(self) -> str | None:
+        name = self._pointer("current")
+        if name and not self.settings.chroma_host and not (self.index_dir / "builds" / name).is_dir():
+            return None
+        return name
 
     def switch(self, name: str) -> None:
         """Put build `name` in service atomically."""
@@ -122,16 +128,7 @@ class Store:
 
     def previous(self) -> str | None:
         """The build that was in service before the current one (kept as a fallback)."""
-        if self.settings.chroma_host:
-            try:
-                pointer = self.server().get_collection(f"{self.settings.collection}-pointer")
-            except Exception:  # noqa: BLE001
-                return None
-            return (pointer.metadata or {}).get("previous")
-        try:
-            return (self.index_dir / "previous").read_text().strip() or None
-        except FileNotFoundError:
-            return None
+        return self._pointer("previous")
 
     def version(self) -> str:
         """Cheap token that changes whenever a new build is switched in."""
@@ -341,9 +338,16 @@ def _build(
                 "order": chunk.order * 1000 + 900 + t, "content_hash": _sha(title),
             })
             embed_texts["units"].append(title)
-    if kept and old is not None:  # carry rows of unreadable files over unchanged
+    previous_rows: dict[str, Records] = {}
+    if old is not None:  # read once: carried-over rows and the embedding cache both use it
+        for part in rows:
+            try:
+                previous_rows[part] = get_all(old[part])
+            except Exception:  # noqa: BLE001 - an unreadable part just means re-embedding
+                continue
+    if kept:  # carry rows of unreadable files over unchanged
         for part in ("chunks", "units"):
-            carried = get_all(old[part])
+            carried = previous_rows.get(part, Records())
             for i, meta in enumerate(carried.metadatas):
                 if meta.get("source") in kept:
                     rows[part].add(carried.ids[i], carried.documents[i], meta)
@@ -355,14 +359,9 @@ def _build(
         embed_texts["terms"].append(word)
 
     cache: dict[str, list[float]] = {}
-    if old is not None:
-        for part in rows:
-            try:
-                records = get_all(old[part])
-            except Exception:  # noqa: BLE001
-                continue
-            for meta, vector in zip(records.metadatas, records.embeddings, strict=True):
-                cache[meta.get("content_hash", "")] = vector
+    for records in previous_rows.values():
+        for meta, vector in zip(records.metadatas, records.embeddings, strict=True):
+            cache[meta.get("content_hash", "")] = vector
     missing = sorted({t for part in rows for t in embed_texts[part] if _sha(t) not in cache})
     if missing:
         model = embeddings_factory() if embeddings_factory else _default_embeddings(settings)

@@ -36,6 +36,11 @@ def normalize(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+def match_key(text: str) -> str:
+    """Case-, punctuation- and unicode-insensitive form, to match quoted text to its source."""
+    return re.sub(r"[^a-z0-9]+", " ", normalize(text).lower()).strip()
+
+
 def words(text: str) -> list[str]:
     """Lower-case word tokens; punctuation splits them ("$130,819" -> "130", "819")."""
     text = normalize(text).lower().replace("\u2019", "'")

@@ -101,7 +101,7 @@ class Reply:
     abstained: bool
     citations: list[Citation]
     contexts: list[Context]
-    reason: str = ""  # why it abstained (not_covered, off_topic, instructions) or ""
+    reason: str = ""  # why it abstained (not_covered, no_figure, off_topic, instructions) or ""
     query: str = ""  # the standalone query used for retrieval after resolving follow-ups
     latency_ms: float = 0.0
 
