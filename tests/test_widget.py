@@ -114,8 +114,10 @@ def test_a_site_not_on_the_allow_list_is_refused(
     panel = open_widget(browser)
     widget = browser.find_element(By.CSS_SELECTOR, ".ra-widget")
     assert widget.get_attribute("data-state") == "unavailable"
-    assert panel.find_element(By.CSS_SELECTOR, ".ra-unavailable").text == \
-        "The chat isn't available on this page."
+    # the panel fades in (opacity animation), and Selenium reads no text while it is invisible
+    notice = "The chat isn't available on this page."
+    wait_for(browser, lambda d: panel.find_element(By.CSS_SELECTOR, ".ra-unavailable").text
+             == notice, 5, "the widget did not show that the chat is unavailable here")
     assert panel.find_elements(By.TAG_NAME, "iframe") == []
     # Chromium itself refuses to frame the chat here (CSP frame-ancestors)
     assert not direct_frame_shows_chat()
