@@ -7,6 +7,7 @@ what is embedded so that "Percentile Breakdown (ZipRecruiter data)" helps find i
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import replace
 from functools import lru_cache
 
@@ -49,6 +50,27 @@ def unit_embed_text(unit: Unit, section: str) -> str:
     """What the embedding model sees for one unit: its section and label give it context."""
     body = f"{unit.label} {unit.text}" if unit.label else unit.text
     return f"{unit.section or section}: {body}"
+
+
+# Clause boundaries inside one bullet: list commas, semicolons, colons, brackets, "and"/"or".
+# LangChain's splitters cut by size, not by clause, so this one small regex is our own.
+_CLAUSE = re.compile(r"\s*[,;:]\s+(?:(?:and|or)\s+)?|\s+(?:and|or)\s+|\s*[()]\s*")
+
+
+def unit_phrases(unit: Unit) -> list[str]:
+    """The clauses of a long bullet, each embedded on its own for retrieval.
+
+    A bullet such as "Guide teams ..., oversee project direction, manage operating budgets,
+    and ensure ..." mixes several duties; its single embedding is an average that a question
+    about just one of them ("would I handle money?") barely matches. Each clause alone does.
+    Bullets with one clause return nothing: the unit itself already stands for them. Headings,
+    labels and an overview's list of sub-section names are names, not duties: no clauses.
+    """
+    if unit.kind not in ("bullet", "sentence"):
+        return []
+    parts = [p.strip(" .") for p in _CLAUSE.split(unit.text)]
+    parts = [p for p in parts if len(p.split()) >= 2]
+    return list(dict.fromkeys(parts)) if len(parts) >= 2 else []
 
 
 def _hash(*parts: str) -> str:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.chunking import chunk_recursive, chunk_sections, unit_embed_text
+from assistant.chunking import chunk_recursive, chunk_sections, unit_embed_text, unit_phrases
 from assistant.loading import SourceDocument, corpus_files, parse, read_text
 from assistant.settings import Settings
 from assistant.text import content_words
@@ -329,6 +329,13 @@ def _build(
                 "order": chunk.order * 1000 + k, "content_hash": _sha(text),
             })
             embed_texts["units"].append(text)
+            for j, phrase in enumerate(unit_phrases(unit)):  # retrieval only, never shown
+                rows["units"].add(f"{chunk.id}-u{k:03d}-p{j:02d}", phrase, {
+                    "chunk_id": chunk.id, "source": chunk.source,
+                    "section": unit.section or chunk.section, "kind": "phrase", "label": "",
+                    "line": unit.line, "order": chunk.order * 1000 + k, "content_hash": _sha(phrase),
+                })
+                embed_texts["units"].append(phrase)
         # each section's own title, embedded alone: questions often paraphrase a heading
         titles = dict.fromkeys((u.section or chunk.section).split(" > ")[-1] for u in chunk.units)
         for t, title in enumerate(titles):
@@ -449,6 +456,8 @@ class IndexSnapshot:
     unit_texts: list[str]
     unit_meta: list[dict[str, Any]]
     unit_vectors: Any  # numpy (n_units, dim), normalised
+    phrase_chunks: list[str]  # the chunk each clause of a long bullet belongs to
+    phrase_vectors: Any  # numpy (n_phrases, dim), normalised
     terms: list[str]
     term_vectors: Any  # numpy (n_terms, dim), normalised
     manifest: dict[str, Any]
@@ -474,13 +483,16 @@ def open_index(settings: Settings) -> IndexSnapshot:
         chunks[id_] = meta | {"text": text}
     order = sorted(chunks, key=lambda c: (chunks[c]["source"], chunks[c]["order"]))
     units = get_all(collections["units"])
-    ranked = sorted(range(len(units.ids)),
+    phrases = [i for i, m in enumerate(units.metadatas) if m["kind"] == "phrase"]
+    ranked = sorted((i for i, m in enumerate(units.metadatas) if m["kind"] != "phrase"),
                     key=lambda i: (units.metadatas[i]["source"], units.metadatas[i]["order"]))
     terms = get_all(collections["terms"])
     manifest = json.loads((collections["chunks"].metadata or {}).get("manifest", "{}"))
 
-    def matrix(rows: list[list[float]]) -> Any:
-        array = np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
+    dim = len(units.embeddings[0]) if len(units.embeddings) else 0
+
+    def matrix(rows: list[list[float]]) -> Any:  # (0, dim) when a corpus has no long bullets
+        array = np.asarray(rows, dtype=np.float32).reshape(len(rows), dim if not rows else -1)
         norms = np.linalg.norm(array, axis=1, keepdims=True) if len(rows) else 1.0
         return array / np.maximum(norms, 1e-9)
 
@@ -494,6 +506,8 @@ def open_index(settings: Settings) -> IndexSnapshot:
         unit_texts=[units.documents[i] for i in ranked],
         unit_meta=[units.metadatas[i] for i in ranked],
         unit_vectors=matrix([units.embeddings[i] for i in ranked]),
+        phrase_chunks=[units.metadatas[i]["chunk_id"] for i in phrases],
+        phrase_vectors=matrix([units.embeddings[i] for i in phrases]),
         terms=terms.ids,
         term_vectors=matrix(terms.embeddings),
         manifest=manifest,

@@ -40,6 +40,7 @@ class HybridRetriever(BaseRetriever):
     _chunk_ids: list[str] = PrivateAttr(default_factory=list)
     _unit_chunk: Any = PrivateAttr(default=None)
     _is_body: Any = PrivateAttr(default=None)
+    _phrase_chunk: Any = PrivateAttr(default=None)
     _vectors: dict[str, list[float]] = PrivateAttr(default_factory=dict)
     _cache_lock: Any = PrivateAttr(default_factory=threading.Lock)
     _children: dict[int, Any] = PrivateAttr(default_factory=dict)
@@ -60,6 +61,7 @@ class HybridRetriever(BaseRetriever):
         index = {c: i for i, c in enumerate(self._chunk_ids)}
         self._unit_chunk = np.array([index[m["chunk_id"]] for m in snap.unit_meta], dtype=np.int64)
         self._is_body = np.array([m["kind"] != "title" for m in snap.unit_meta], dtype=bool)
+        self._phrase_chunk = np.array([index[c] for c in snap.phrase_chunks], dtype=np.int64)
         self._children = {}
         for i, c in enumerate(self._chunk_ids):
             if snap.chunks[c]["kind"] == "overview":
@@ -110,8 +112,8 @@ class HybridRetriever(BaseRetriever):
     def search(self, query: str, vector: list[float], k: int) -> list[Document]:
         """Top-k chunks for a query whose embedding is already known.
 
-        Dense side: Chroma's chunk similarity, plus the best bullet in the chunk and the
-        section title (both from the index snapshot), summed on one cosine scale. Keyword side:
+        Dense side: Chroma's chunk similarity, plus the best bullet (or clause of a long
+        bullet) in the chunk and the section title (both from the index snapshot), summed on one cosine scale. Keyword side:
         BM25 over stems of section path and text. The two rankings meet in weighted
         reciprocal rank fusion.
         """
@@ -133,7 +135,14 @@ class HybridRetriever(BaseRetriever):
         np.maximum.at(title, self._unit_chunk[~self._is_body], unit_scores[~self._is_body])
         floor = min(chunk_sim.values()) if chunk_sim else 0.0
         chunk = np.array([chunk_sim.get(c, floor) for c in self._chunk_ids], dtype=np.float32)
-        composite = (cfg.weight_dense * chunk + cfg.weight_units * best_unit
+        # a bullet's best clause may stand in for the bullet when ranking, less a discount: a
+        # few words match loosely. Relevance (which decides abstention) stays on whole bullets.
+        best_part = best_unit
+        if cfg.phrases and self._phrase_chunk.size:
+            best_part = best_unit.copy()
+            phrase_scores = self.snapshot.phrase_vectors @ self._unit(vector) - cfg.phrase_discount
+            np.maximum.at(best_part, self._phrase_chunk, phrase_scores)
+        composite = (cfg.weight_dense * chunk + cfg.weight_units * best_part
                      + cfg.weight_title * title)
         composite = self._prefer_specific(composite, cfg.overview_penalty)
         fused = np.zeros(n, dtype=np.float64)
@@ -173,9 +182,12 @@ class HybridRetriever(BaseRetriever):
 
     def unit_scores(self, vector: list[float]) -> np.ndarray:
         """Cosine similarity of every unit (corpus order) to a query embedding."""
+        return self.snapshot.unit_vectors @ self._unit(vector)
+
+    @staticmethod
+    def _unit(vector: list[float]) -> np.ndarray:
         q = np.asarray(vector, dtype=np.float32)
-        q /= max(float(np.linalg.norm(q)), 1e-9)
-        return self.snapshot.unit_vectors @ q
+        return q / max(float(np.linalg.norm(q)), 1e-9)
 
 
 def fuse(rankings: list[list[Document]], rrf_k: int, k: int) -> list[Document]:

@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     weight_dense: float = Field(1.0, ge=0, description="Weight of the chunk's own cosine similarity.")
     weight_units: float = Field(0.5, ge=0, description="Weight of the best bullet's similarity.")
     weight_title: float = Field(0.25, ge=0, description="Weight of the section title's similarity.")
+    phrases: bool = Field(
+        True, description="Let the best clause of a long bullet stand in for the bullet when "
+        "ranking, so a question about one duty in a list of several still finds it.")
+    phrase_discount: float = Field(
+        0.05, ge=0, le=1, description="Subtracted from a clause's similarity before it may stand "
+        "in for its bullet (a few words match more loosely than a whole bullet).")
     overview_penalty: float = Field(
         0.1, ge=0, description="A section overview yields to one of its own sub-sections that "
         "scores within this margin (specific passages win near-ties).")

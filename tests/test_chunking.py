@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant.chunking import chunk_recursive, chunk_sections, count_tokens
+from assistant.chunking import chunk_recursive, chunk_sections, count_tokens, unit_phrases
 from assistant.loading import SourceDocument, parse, read_text
 from assistant.settings import Settings
-from assistant.types import Chunk
+from assistant.types import Chunk, Unit
 
 
 def document(path: Path, text: str | None = None) -> SourceDocument:
@@ -208,3 +208,16 @@ def test_recursive_baseline_on_the_role_document(role_doc, role_path, role_lines
         covered |= set(range(chunk.line_start, chunk.line_end + 1))
     assert covered >= set(range(1, len(role_lines) + 1))
     assert re.search(r"\$125,000", " ".join(c.text for c in chunks))
+
+
+def test_long_bullets_give_their_clauses_for_retrieval():
+    bullet = Unit("Guide teams of researchers and engineers, oversee project direction, manage "
+                  "operating budgets, and ensure successful delivery of AI initiatives.", 6)
+    assert unit_phrases(bullet) == [
+        "Guide teams of researchers", "oversee project direction", "manage operating budgets",
+        "ensure successful delivery of AI initiatives",
+    ]
+    # one clause: the bullet itself stands for it; names and labels are not duties
+    assert unit_phrases(Unit("Perform sanity checks before deploying models to production", 1)) == []
+    assert unit_phrases(Unit("High Demand and Limited Supply", 2, "item")) == []
+    assert unit_phrases(Unit("Entry-Level (0-3 years):", 3, "label")) == []

@@ -89,3 +89,18 @@ def test_hybrid_ranking_differs_from_dense(snapshot, embeddings, role_settings, 
     dense_ids = [d.metadata["chunk_id"] for d in dense.invoke(question)]
     assert hybrid_ids != dense_ids
     assert "Percentile Breakdown" in snapshot.chunks[hybrid_ids[0]]["section"]
+
+
+def test_a_clause_of_a_long_bullet_can_carry_its_passage(snapshot, embeddings, role_settings,
+                                                          retriever):
+    """'Guide teams of researchers and engineers, ..., manage operating budgets, ...' is one
+    bullet of several duties; a question about one of them finds it through that clause."""
+    whole = HybridRetriever(snapshot=snapshot, embeddings=embeddings, k=5,
+                            settings=role_settings.model_copy(update={"phrases": False}))
+    question = "Will I guide researchers?"
+    assert retriever.invoke(question)[0].metadata["section"] == "Overview > Key Responsibilities"
+    assert whole.invoke(question)[0].metadata["section"] != "Overview > Key Responsibilities"
+    # the clauses rank passages only: they are never units an answer could quote
+    assert snapshot.phrase_vectors.shape[0] == len(snapshot.phrase_chunks) > 100
+    assert all(m["kind"] != "phrase" for m in snapshot.unit_meta)
+    assert set(snapshot.phrase_chunks) <= set(snapshot.chunks)
