@@ -25,7 +25,7 @@ from assistant.grounding import (
     figure_missing,
     proper_names,
 )
-from assistant.index import IndexSnapshot, Store, build_index, open_index
+from assistant.index import IndexSnapshot, Store, build_index, open_index, outdated
 from assistant.retrieval import HybridRetriever, fuse
 from assistant.settings import Settings
 from assistant.text import correct_spelling, normalize, stopwords, words
@@ -59,10 +59,20 @@ class Assistant:
         return cls(settings, embeddings=embeddings, answerer=answerer).open(build_if_missing)
 
     def open(self, build_if_missing: bool = True) -> Assistant:
-        """Load the index in service, building it first when there is none."""
+        """Load the index in service, building it first when there is none.
+
+        A build made by an older version of the code (or other chunking settings) is rebuilt
+        too, so an upgrade never quietly serves the old index; texts that did not change keep
+        their stored vectors, so this costs only the new embeddings.
+        """
         if self._store.current() is None and build_if_missing:
             build_index(self.settings, embeddings_factory=lambda: self.embeddings)
-        self._ensure_state()
+        state = self._ensure_state()
+        if build_if_missing and outdated(state.snapshot.manifest, self.settings):
+            log.info("index build %s was made by other code or settings; rebuilding",
+                     state.snapshot.build)
+            build_index(self.settings, embeddings_factory=lambda: self.embeddings)
+            self._ensure_state()
         return self
 
     # ------------------------------------------------------------------------------------

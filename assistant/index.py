@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 256
 # Bump when what a build stores changes shape, so that old builds are rebuilt, not misread.
-INDEX_FORMAT = 2
+INDEX_FORMAT = 3  # 3: clauses of long bullets stored as 'phrase' units
 
 
 @dataclass
@@ -235,6 +235,12 @@ def _code_version() -> str:
     for module in (assistant.loading, assistant.chunking):
         digest.update(Path(module.__file__ or "").read_bytes())
     return digest.hexdigest()[:16]
+
+
+def outdated(manifest: dict[str, Any], settings: Settings) -> bool:
+    """Was this build made by other code or with other storage settings than these?"""
+    return (manifest.get("format"), manifest.get("code"), manifest.get("settings")) != (
+        INDEX_FORMAT, _code_version(), settings.fingerprint())
 
 
 def manifest_of(settings: Settings, files: dict[str, str]) -> dict[str, Any]:

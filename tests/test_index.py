@@ -77,6 +77,26 @@ def test_rebuild_of_an_unchanged_corpus_is_up_to_date(make_corpus, embeddings, n
 
 
 @pytest.mark.slow
+def test_opening_a_build_made_by_older_code_rebuilds_it(make_corpus, embeddings, monkeypatch):
+    """After an upgrade the assistant never quietly serves an index the new code did not make."""
+    import assistant.index as index_module
+    from assistant.core import Assistant
+
+    settings = make_corpus()
+    monkeypatch.setattr(index_module, "_code_version", lambda: "older-code")
+    old = build_index(settings, embeddings_factory=lambda: embeddings)
+    monkeypatch.undo()
+    bot = Assistant.from_settings(settings, embeddings=embeddings)
+    served = bot._ensure_state().snapshot
+    assert served.build != old.build
+    assert not index_module.outdated(served.manifest, settings)
+    assert Store(settings).current() == served.build
+    # opening again with the same code changes nothing
+    again = Assistant.from_settings(settings, embeddings=embeddings)
+    assert again._ensure_state().snapshot.build == served.build
+
+
+@pytest.mark.slow
 def test_changing_one_file_reembeds_only_its_new_texts(make_corpus, small_files, embeddings,
                                                        recording):
     settings = make_corpus(small_files)
