@@ -30,7 +30,7 @@ from assistant.retrieval import HybridRetriever, fuse
 from assistant.settings import Settings
 from assistant.text import correct_spelling, normalize, stopwords, words
 from assistant.texts import load_texts
-from assistant.types import Context, InvalidQuestion, Reply
+from assistant.types import Context, IndexBusy, InvalidQuestion, Reply
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,11 @@ class Assistant:
         if build_if_missing and outdated(state.snapshot.manifest, self.settings):
             log.info("index build %s was made by other code or settings; rebuilding",
                      state.snapshot.build)
-            build_index(self.settings, embeddings_factory=lambda: self.embeddings)
+            try:
+                build_index(self.settings, embeddings_factory=lambda: self.embeddings)
+            except IndexBusy:  # another process is building right now: serve what is there
+                log.warning("index is being rebuilt elsewhere; serving build %s meanwhile",
+                            state.snapshot.build)
             self._ensure_state()
         return self
 

@@ -86,6 +86,12 @@ def test_opening_a_build_made_by_older_code_rebuilds_it(make_corpus, embeddings,
     monkeypatch.setattr(index_module, "_code_version", lambda: "older-code")
     old = build_index(settings, embeddings_factory=lambda: embeddings)
     monkeypatch.undo()
+    # while another process holds the writer lock, the old build keeps answering
+    with Store(settings).writer_lock():
+        busy = Assistant.from_settings(settings, embeddings=embeddings)
+        assert busy._ensure_state().snapshot.build == old.build
+        reply = busy.ask("What is the base salary?")
+        assert not reply.abstained and "120,000" in reply.answer
     bot = Assistant.from_settings(settings, embeddings=embeddings)
     served = bot._ensure_state().snapshot
     assert served.build != old.build
