@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,19 @@ from assistant.settings import Settings
 from assistant.text import stems
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Signals:
+    """Per-chunk scores for one query, each a numpy array in the retriever's chunk order."""
+
+    chunk: np.ndarray  # the chunk's own cosine similarity (Chroma)
+    best_unit: np.ndarray  # best whole bullet/sentence
+    best_part: np.ndarray  # best bullet or clause (what ranking uses)
+    title: np.ndarray  # the section title
+    keywords: np.ndarray  # BM25
+    relevance: np.ndarray  # what abstention reads: max(chunk, best whole unit)
+    fetch: int  # candidates each ranking contributes
 
 
 class HybridRetriever(BaseRetriever):
@@ -113,50 +127,64 @@ class HybridRetriever(BaseRetriever):
         """Top-k chunks for a query whose embedding is already known.
 
         Dense side: Chroma's chunk similarity, plus the best bullet (or clause of a long
-        bullet) in the chunk and the section title (both from the index snapshot), summed on one cosine scale. Keyword side:
-        BM25 over stems of section path and text. The two rankings meet in weighted
-        reciprocal rank fusion.
+        bullet) in the chunk and the section title (both from the index snapshot), summed on
+        one cosine scale. Keyword side: BM25 over stems of section path and text. The two
+        rankings meet in weighted reciprocal rank fusion.
         """
         cfg = self.settings
-        n = len(self._chunk_ids)
-        if n == 0:
+        if not self._chunk_ids:
             return []
-        fetch = min(max(cfg.fetch_k, k), n)
-        dense = self._vectorstore.similarity_search_by_vector_with_relevance_scores(vector, k=fetch)
-        # despite its name this method returns Chroma's cosine *distance*; similarity = 1 - d
-        chunk_sim = {d.metadata["chunk_id"]: 1.0 - float(s) for d, s in dense}
         if cfg.retrieval == "dense":  # the naive baseline: Chroma's order, nothing else
-            return [self._document(c, sim, sim) for c, sim in list(chunk_sim.items())[:k]]
+            dense = self._vectorstore.similarity_search_by_vector_with_relevance_scores(vector, k=k)
+            # despite its name this returns Chroma's cosine *distance*; similarity = 1 - d
+            return [self._document(d.metadata["chunk_id"], 1.0 - float(s), 1.0 - float(s))
+                    for d, s in dense]
+        signals = self.signals(query, vector, max(cfg.fetch_k, k))
+        fused = self.fuse_signals(signals, cfg, k)
+        return [self._document(self._chunk_ids[i], float(fused[i]), float(signals.relevance[i]))
+                for i in np.argsort(-fused, kind="stable")[:k] if fused[i] > 0]
 
+    def signals(self, query: str, vector: list[float], fetch: int) -> Signals:
+        """Every per-chunk score the ranking is made of (chunks in corpus order)."""
+        cfg = self.settings
+        n = len(self._chunk_ids)
+        dense = self._vectorstore.similarity_search_by_vector_with_relevance_scores(
+            vector, k=min(fetch, n))
+        chunk_sim = {d.metadata["chunk_id"]: 1.0 - float(s) for d, s in dense}
+        floor = min(chunk_sim.values()) if chunk_sim else 0.0
+        chunk = np.array([chunk_sim.get(c, floor) for c in self._chunk_ids], dtype=np.float32)
         unit_scores = self.unit_scores(vector)
         best_unit = np.full(n, -1.0, dtype=np.float32)
         np.maximum.at(best_unit, self._unit_chunk[self._is_body], unit_scores[self._is_body])
         title = np.full(n, -1.0, dtype=np.float32)
         np.maximum.at(title, self._unit_chunk[~self._is_body], unit_scores[~self._is_body])
-        floor = min(chunk_sim.values()) if chunk_sim else 0.0
-        chunk = np.array([chunk_sim.get(c, floor) for c in self._chunk_ids], dtype=np.float32)
         # a bullet's best clause may stand in for the bullet when ranking, less a discount: a
         # few words match loosely. Relevance (which decides abstention) stays on whole bullets.
-        best_part = best_unit
+        best_part = best_unit.copy()
         if cfg.phrases and self._phrase_chunk.size:
-            best_part = best_unit.copy()
             phrase_scores = self.snapshot.phrase_vectors @ self._unit(vector) - cfg.phrase_discount
             np.maximum.at(best_part, self._phrase_chunk, phrase_scores)
-        composite = (cfg.weight_dense * chunk + cfg.weight_units * best_part
-                     + cfg.weight_title * title)
+        terms = stems(query)
+        keywords = (self._bm25.get_scores(terms) if self._bm25 is not None and terms
+                    else np.zeros(n))
+        return Signals(chunk, best_unit, best_part, title, np.asarray(keywords, dtype=np.float64),
+                       np.maximum(chunk, best_unit), min(fetch, n))
+
+    def fuse_signals(self, signals: Signals, cfg: Settings, k: int) -> np.ndarray:
+        """Weighted reciprocal-rank fusion of the dense composite and the BM25 ranking."""
+        composite = (cfg.weight_dense * signals.chunk + cfg.weight_units * signals.best_part
+                     + cfg.weight_title * signals.title)
         composite = self._prefer_specific(composite, cfg.overview_penalty)
-        fused = np.zeros(n, dtype=np.float64)
+        fetch = min(max(signals.fetch, k), len(composite))
+        fused = np.zeros(len(composite), dtype=np.float64)
         for rank, i in enumerate(np.argsort(-composite, kind="stable")[:fetch]):
             fused[i] += 1.0 / (cfg.rrf_k + rank + 1)
-        terms = stems(query)
-        if self._bm25 is not None and terms and cfg.weight_bm25 > 0:
-            scores = self._bm25.get_scores(terms)
+        if cfg.weight_bm25 > 0:
+            scores = signals.keywords
             ranked = [i for i in np.argsort(-scores, kind="stable")[:fetch] if scores[i] > 0]
             for rank, i in enumerate(ranked):
                 fused[i] += cfg.weight_bm25 / (cfg.rrf_k + rank + 1)
-        best = [i for i in np.argsort(-fused, kind="stable")[:k] if fused[i] > 0]
-        return [self._document(self._chunk_ids[i], float(fused[i]),
-                               max(float(chunk[i]), float(best_unit[i]))) for i in best]
+        return fused
 
     def _prefer_specific(self, composite: np.ndarray, margin: float) -> np.ndarray:
         """A section overview yields to its own sub-sections when one scores within `margin`.
