@@ -322,35 +322,29 @@ def _build(
 
     rows = {part: Records() for part in ("chunks", "units", "terms")}
     embed_texts: dict[str, list[str]] = {part: [] for part in rows}
+    def add_unit(chunk: Chunk, id_: str, document: str, embed_text: str, **meta: Any) -> None:
+        """One row of the units collection (bullets, their clauses, section titles)."""
+        rows["units"].add(id_, document, {"chunk_id": chunk.id, "source": chunk.source, **meta,
+                                          "content_hash": _sha(embed_text)})
+        embed_texts["units"].append(embed_text)
+
     for chunk in chunks:
         meta = chunk.metadata() | {"content_hash": _sha(chunk.embed_text)}
         rows["chunks"].add(chunk.id, chunk.text, meta)
         embed_texts["chunks"].append(chunk.embed_text)
         for k, unit in enumerate(chunk.units):
-            text = unit_embed_text(unit, chunk.section)
-            rows["units"].add(f"{chunk.id}-u{k:03d}", unit.text, {
-                "chunk_id": chunk.id, "source": chunk.source,
-                "section": unit.section or chunk.section,
-                "kind": unit.kind, "label": unit.label, "line": unit.line,
-                "order": chunk.order * 1000 + k, "content_hash": _sha(text),
-            })
-            embed_texts["units"].append(text)
+            section, order = unit.section or chunk.section, chunk.order * 1000 + k
+            add_unit(chunk, f"{chunk.id}-u{k:03d}", unit.text, unit_embed_text(unit, chunk.section),
+                     section=section, kind=unit.kind, label=unit.label, line=unit.line, order=order)
             for j, phrase in enumerate(unit_phrases(unit)):  # retrieval only, never shown
-                rows["units"].add(f"{chunk.id}-u{k:03d}-p{j:02d}", phrase, {
-                    "chunk_id": chunk.id, "source": chunk.source,
-                    "section": unit.section or chunk.section, "kind": "phrase", "label": "",
-                    "line": unit.line, "order": chunk.order * 1000 + k, "content_hash": _sha(phrase),
-                })
-                embed_texts["units"].append(phrase)
+                add_unit(chunk, f"{chunk.id}-u{k:03d}-p{j:02d}", phrase, phrase, section=section,
+                         kind="phrase", label="", line=unit.line, order=order)
         # each section's own title, embedded alone: questions often paraphrase a heading
         titles = dict.fromkeys((u.section or chunk.section).split(" > ")[-1] for u in chunk.units)
         for t, title in enumerate(titles):
-            rows["units"].add(f"{chunk.id}-t{t:02d}", title, {
-                "chunk_id": chunk.id, "source": chunk.source, "section": chunk.section,
-                "kind": "title", "label": "", "line": chunk.line_start,
-                "order": chunk.order * 1000 + 900 + t, "content_hash": _sha(title),
-            })
-            embed_texts["units"].append(title)
+            add_unit(chunk, f"{chunk.id}-t{t:02d}", title, title, section=chunk.section,
+                     kind="title", label="", line=chunk.line_start,
+                     order=chunk.order * 1000 + 900 + t)
     previous_rows: dict[str, Records] = {}
     if old is not None:  # read once: carried-over rows and the embedding cache both use it
         for part in rows:
