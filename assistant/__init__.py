@@ -1,4 +1,4 @@
-"""Grounded, cited answers about the Senior Machine Learning Scientist role, offline."""
+"""Grounded, cited answers to candidates' questions about open roles, from their documents."""
 
 from __future__ import annotations
 

@@ -7,11 +7,11 @@ each marked [n]. Numbers can only come from the documents because nothing else i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
 from langchain_core.documents import Document
 
 from assistant.chunking import render_unit
@@ -27,7 +27,8 @@ class AnswerInput:
     question: str
     query: str
     documents: list[Document]
-    unit_scores: Any  # cosine of every unit (corpus order) to the query
+    units: list[int]  # the retrieved passages' units (indices into unit_texts/unit_meta)
+    unit_scores: list[float]  # cosine of each of `units` to the query, computed once
     unit_texts: list[str]
     unit_meta: list[dict[str, Any]]
     focus: list[str] = field(default_factory=list)
@@ -57,39 +58,54 @@ class ExtractiveAnswerer:
     def __call__(self, data: AnswerInput) -> Draft:
         if not data.documents:
             return Draft("", [])
-        retrieved = {d.metadata["chunk_id"] for d in data.documents}
-        by_chunk: dict[str, list[int]] = {}
-        for i, meta in enumerate(data.unit_meta):
-            if meta["chunk_id"] in retrieved and meta.get("kind") != "title":
-                by_chunk.setdefault(meta["chunk_id"], []).append(i)
+        owner = {c: _key(d) for d in data.documents for c in _chunks(d)}
+        by_chunk: dict[str, list[int]] = {}  # passage -> its units
+        repeated: set[tuple[Any, ...]] = set()
+        scores: dict[int, float] = {}
+        titles: dict[str, float] = {}  # section path -> its title's similarity
         # a small bonus for the question's own words, on the retrieved passages' units only
         query_stems = set(stems(data.query))
-        scores = np.asarray(data.unit_scores, dtype=np.float32).copy()
+        cfg = self.settings
+        for i, score in zip(data.units, data.unit_scores, strict=True):
+            meta = data.unit_meta[i]
+            if meta["chunk_id"] not in owner:
+                continue
+            if meta.get("kind") == "title":
+                section = meta.get("section", "")
+                titles[section] = max(titles.get(section, -1.0), float(score))
+                continue
+            seen_key = (owner[meta["chunk_id"]], meta.get("section"), meta.get("line"),
+                        data.unit_texts[i])
+            if seen_key in repeated:  # a label repeated into each piece of a split section
+                continue
+            repeated.add(seen_key)
+            by_chunk.setdefault(owner[meta["chunk_id"]], []).append(i)
+            overlap = query_stems & set(stems(data.unit_texts[i]))
+            scores[i] = float(score) + cfg.keyword_bonus * min(len(overlap), cfg.keyword_bonus_cap)
         for units in by_chunk.values():
-            for i in units:
-                overlap = query_stems & set(stems(data.unit_texts[i]))
-                scores[i] += 0.05 * min(len(overlap), 3)
+            units.sort()
 
-        groups = self._select(data, by_chunk, scores)
+        groups = self._select(data, by_chunk, scores, titles)
         return self._render(groups, data)
 
     # ------------------------------------------------------------------------------------
-    def _select(self, data: AnswerInput, by_chunk: dict[str, list[int]], scores: Any) -> list[_Group]:
+    def _select(self, data: AnswerInput, by_chunk: dict[str, list[int]], scores: Any,
+                titles: dict[str, float]) -> list[_Group]:
         limit = self.settings.max_answer_units
         documents = data.documents
         if data.focus:  # a follow-up that names what it is about: quote exactly that
             focus = {match_key(f) for f in data.focus}
             for document in documents:
-                units = [i for i in by_chunk.get(document.metadata["chunk_id"], [])
+                units = [i for i in by_chunk.get(_key(document), [])
                          if match_key(data.unit_texts[i]) in focus
                          or match_key(data.unit_meta[i].get("label", "")) in focus]
-                if units and document.metadata["chunk_id"] not in data.avoid:
+                if units and not set(_chunks(document)) & set(data.avoid):
                     return [_Group(document, self._with_labels(units, data, by_chunk, document))]
 
         def passages(document: Document) -> list[list[int]]:
             """The chunk's units grouped by their own section (a packed chunk has several)."""
             groups: dict[str, list[int]] = {}
-            for i in by_chunk.get(document.metadata["chunk_id"], []):
+            for i in by_chunk.get(_key(document), []):
                 if data.unit_meta[i]["kind"] != "heading":
                     groups.setdefault(data.unit_meta[i]["section"], []).append(i)
             return list(groups.values())
@@ -103,21 +119,32 @@ class ExtractiveAnswerer:
             return []
         primary = max(candidates, key=best)
         top = best(primary)
-        if primary_doc.metadata.get("kind") == "overview" or len(primary) <= 5:
-            chosen = primary[:limit]
-        else:
+        cfg = self.settings
+        section = data.unit_meta[primary[0]]["section"]
+        title = titles.get(section, -1.0)
+        best_label = max((float(scores[i]) for i in primary
+                          if data.unit_meta[i]["kind"] == "label"), default=-1.0)
+        # about the section as a whole when its title matches about as well as its best line
+        # and better than any group in it ("entry level" names a group of a career ladder)
+        about_section = title >= top - cfg.section_margin and title >= best_label
+        if len(primary) <= min(cfg.whole_passage_units, limit):
+            chosen = primary
+        elif about_section:  # the question asks about the section as a whole ("what does an
+            chosen = self._whole(primary, limit, data)  # IC5 do?"): its lists first
+        else:  # the groups that answer, not the first lines (an intro must not crowd them out)
             chosen = self._focused(primary, scores, top, limit, data)
         groups = [_Group(primary_doc, chosen)]
         used = len(chosen)
         seen = {match_key(data.unit_texts[i]) for i in chosen}
-        for document in documents[:3]:
+        for document in documents[:cfg.secondary_passages]:
             for passage in passages(document):
                 if used >= limit or passage is primary:
                     continue
-                extra = [i for i in passage if data.unit_meta[i]["kind"] in ("bullet", "sentence")
-                         and float(scores[i]) >= top - self.settings.secondary_margin
+                extra = [i for i in passage
+                         if data.unit_meta[i]["kind"] in ("bullet", "sentence", "row", "label")
+                         and float(scores[i]) >= top - cfg.secondary_margin
                          and match_key(data.unit_texts[i]) not in seen]
-                extra = sorted(extra, key=lambda i: -float(scores[i]))[:2]
+                extra = sorted(extra, key=lambda i: -float(scores[i]))[:cfg.secondary_units]
                 if extra:
                     extra = self._with_labels(sorted(extra), data, by_chunk, document)
                     groups.append(_Group(document, extra))
@@ -125,24 +152,49 @@ class ExtractiveAnswerer:
                     seen |= {match_key(data.unit_texts[i]) for i in extra}
         return groups
 
+    def _whole(self, body: list[int], limit: int, data: AnswerInput) -> list[int]:
+        """A section quoted as a whole, up to the cap: its list items, labels and rows first
+        (they are what a section lists), then its prose while there is room."""
+        listed = [i for i in body if data.unit_meta[i]["kind"] != "sentence"]
+        prose = [i for i in body if data.unit_meta[i]["kind"] == "sentence"]
+        chosen = listed[:limit]
+        if chosen and chosen[-1] in listed and data.unit_meta[chosen[-1]]["kind"] == "label":
+            chosen = chosen[:-1]  # a label cut off from all of its items says nothing
+        chosen += prose[:max(limit - len(chosen), 0)]
+        return sorted(chosen)
+
     def _focused(self, body: list[int], scores: Any, best: float, limit: int,
                  data: AnswerInput) -> list[int]:
-        """From a long passage, the best group: a label with its bullets, or close bullets."""
+        """From a long passage, the groups that answer: a label with its items, or single
+        bullets and sentences, that score close to the best. An overview's list of its
+        sub-sections is what it says, so it is always kept and prose joins it only when it
+        scores as well (an intro must never crowd out the list)."""
+        cfg = self.settings
         groups: dict[str, list[int]] = {}
         for i in body:
             meta = data.unit_meta[i]
-            key = data.unit_texts[i] if meta["kind"] == "label" else meta.get("label") or f"#{i}"
+            if meta["kind"] == "label":
+                key = data.unit_texts[i]
+            elif meta["kind"] == "item":
+                key = "\x00items"
+            else:
+                key = meta.get("label") or f"#{i}"
             groups.setdefault(key, []).append(i)
+        out: list[int] = list(groups.pop("\x00items", []))[:limit]
+        if not groups:
+            return sorted(out)
         scored = sorted(groups.values(), key=lambda g: -max(float(scores[i]) for i in g))
         top = max(float(scores[i]) for i in scored[0])
-        out: list[int] = []
         for group in scored:
             score = max(float(scores[i]) for i in group)
             labelled = len(group) > 1 or data.unit_meta[group[0]]["kind"] == "label"
-            if score < top - (0.03 if labelled else 0.08) or len(out) >= limit:
+            margin = cfg.group_margin if labelled else cfg.single_margin
+            if score < top - margin or len(out) >= limit:
+                break
+            if out and not labelled and len(out) + len(group) > limit:
                 break
             out.extend(group)
-        return sorted(out)[: limit + 4]
+        return sorted(out)[: limit + cfg.group_overflow]
 
     def _with_labels(self, units: list[int], data: AnswerInput, by_chunk: dict[str, list[int]],
                      document: Document) -> list[int]:
@@ -150,7 +202,7 @@ class ExtractiveAnswerer:
         for i in units:
             label = data.unit_meta[i].get("label")
             if label:
-                out |= {j for j in by_chunk.get(document.metadata["chunk_id"], [])
+                out |= {j for j in by_chunk.get(_key(document), [])
                         if data.unit_meta[j]["kind"] == "label" and data.unit_texts[j] == label}
         return sorted(out)
 
@@ -162,21 +214,53 @@ class ExtractiveAnswerer:
             section = data.unit_meta[group.units[0]]["section"] if group.units else meta["section"]
             n = len(citations) + 1
             lines = [f"{_render_unit(i, data)} [{n}]" for i in group.units]
-            parts.append(f"**{section}**\n" + "\n".join(lines))
-            passage = [i for i, m in enumerate(data.unit_meta)
-                       if m["chunk_id"] == meta["chunk_id"] and m["section"] == section
-                       and m["kind"] != "title"]
+            parts.append(f"**{section}**\n\n" + "\n".join(lines))  # a heading of its own
+            pieces = set(_chunks(group.document))
+            passage = [i for i in data.units
+                       if data.unit_meta[i]["chunk_id"] in pieces
+                       and data.unit_meta[i]["section"] == section
+                       and data.unit_meta[i]["kind"] != "title"]
             text = _passage_text(passage, data) or group.document.page_content
             lines_of = [int(data.unit_meta[i].get("line", 0)) for i in passage] or [0]
             citations.append(Citation(n, meta["source"], section, text,
-                                      min(lines_of), max(lines_of)))
+                                      min(lines_of), max(lines_of), title=meta.get("title", ""),
+                                      locator=meta.get("locator", "line")))
         return Draft("\n\n".join(parts), citations)
+
+
+_MARKER = re.compile(r"\[(\d+)\]")
+
+
+def _chunks(document: Document) -> list[str]:
+    """The chunks a retrieved passage is made of (a whole section may be several)."""
+    return list(document.metadata.get("chunk_ids") or [document.metadata["chunk_id"]])
+
+
+def _key(document: Document) -> str:
+    return str(document.metadata.get("passage_id") or document.metadata["chunk_id"])
+
+
+def merge_drafts(drafts: list[Draft]) -> Draft:
+    """Several drafts (one per role) as one answer, citations renumbered in order."""
+    if len(drafts) == 1:
+        return drafts[0]
+    parts: list[str] = []
+    citations: list[Citation] = []
+    for draft in drafts:
+        offset = len(citations)
+
+        def shift(match: re.Match[str], at: int = offset) -> str:
+            return f"[{int(match.group(1)) + at}]"
+
+        parts.append(_MARKER.sub(shift, draft.answer))
+        citations.extend(replace(c, n=c.n + offset) for c in draft.citations)
+    return Draft("\n\n".join(p for p in parts if p.strip()), citations)
 
 
 def _render_unit(i: int, data: AnswerInput) -> str:
     meta = data.unit_meta[i]
     return render_unit(Unit(data.unit_texts[i], int(meta.get("line", 0)), meta["kind"],
-                            meta.get("label", "")))
+                            meta.get("label", ""), depth=int(meta.get("depth", 0) or 0)))
 
 
 def _passage_text(units: list[int], data: AnswerInput) -> str:

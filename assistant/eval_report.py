@@ -77,7 +77,35 @@ def _case(case: dict[str, Any]) -> str:
 
 
 def render_html(report: dict[str, Any]) -> str:
-    """The whole report as one HTML page (no scripts, no external resources)."""
+    """The whole report as one HTML page (no scripts, no external resources).
+
+    A report of named sets (`assistant eval` on evals/thresholds.toml) has one part per set.
+    """
+    if "sets" in report:
+        parts = "".join(_part(part, f"Set: {name}", "h2")
+                        for name, part in report["sets"].items())
+    else:
+        parts = _part(report, "", "h2")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Evaluation report</title>
+<style>
+body {{ font: 14px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #111; }}
+table {{ border-collapse: collapse; margin: .5rem 0 1rem; }}
+td, th {{ border: 1px solid #ddd; padding: 4px 8px; text-align: left; vertical-align: top; }}
+th {{ background: #f4f4f5; }} small {{ color: #555; }} .bad {{ color: #b91c1c; }}
+pre {{ background: #f8fafc; padding: .6rem; white-space: pre-wrap; border: 1px solid #e5e7eb; }}
+details {{ border: 1px solid #e5e7eb; border-radius: 6px; padding: .4rem .7rem; margin: .4rem 0; }}
+.legend {{ margin: .5rem 0; }} .key {{ display: inline-block; width: 12px; height: 12px;
+margin: 0 4px 0 12px; vertical-align: middle; }}
+</style></head><body>
+<h1>Grounded-answer evaluation</h1>
+{parts}
+</body></html>
+"""
+
+
+def _part(report: dict[str, Any], heading: str, tag: str) -> str:
+    """One run's metrics table, chart and failed cases."""
     configs = report["configs"]
     names = [c["name"] for c in configs]
     metrics = list(configs[0]["metrics"]) if configs else []
@@ -95,27 +123,13 @@ def render_html(report: dict[str, Any]) -> str:
         failed = [c for c in config["cases"] if not c.get("passed")]
         verdict = config.get("threshold_failures", [])
         failures.append(
-            f"<h2>{_e(config['name'])}: {len(failed)} of {len(config['cases'])} cases failed</h2>"
+            f"<h3>{_e(config['name'])}: {len(failed)} of {len(config['cases'])} cases failed</h3>"
             + ("<ul class='bad'>" + "".join(f"<li>{_e(v)}</li>" for v in verdict) + "</ul>"
                if verdict else "")
             + "".join(_case(c) for c in failed))
     datasets = ", ".join(_e(d) for d in report.get("datasets", []))
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Evaluation report</title>
-<style>
-body {{ font: 14px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #111; }}
-table {{ border-collapse: collapse; margin: .5rem 0 1rem; }}
-td, th {{ border: 1px solid #ddd; padding: 4px 8px; text-align: left; vertical-align: top; }}
-th {{ background: #f4f4f5; }} small {{ color: #555; }} .bad {{ color: #b91c1c; }}
-pre {{ background: #f8fafc; padding: .6rem; white-space: pre-wrap; border: 1px solid #e5e7eb; }}
-details {{ border: 1px solid #e5e7eb; border-radius: 6px; padding: .4rem .7rem; margin: .4rem 0; }}
-.legend {{ margin: .5rem 0; }} .key {{ display: inline-block; width: 12px; height: 12px;
-margin: 0 4px 0 12px; vertical-align: middle; }}
-</style></head><body>
-<h1>Grounded-answer evaluation</h1>
-<p>Datasets: {datasets}</p>
-<table><tr><th>metric</th>{head}</tr>{body}{latency}</table>
-{_chart(configs)}
-{''.join(failures)}
-</body></html>
-"""
+    title = f"<{tag}>{_e(heading)}</{tag}>" if heading else ""
+    return (f"{title}<p>Datasets: {datasets}</p>"
+            f"<table><tr><th>metric</th>{head}</tr>{body}{latency}</table>"
+            f"{_chart(configs)}{''.join(failures)}")
+

@@ -13,6 +13,7 @@ from rich.table import Table
 from assistant.eval_report import render_html
 from assistant.evaluation import (
     DatasetError,
+    EvalSet,
     check_thresholds,
     compare,
     load_dataset,
@@ -43,20 +44,82 @@ def run_eval(
     baseline: Path | None, configs: list[str], thresholds: Path | None, judge: bool,
     console: Console, err: Console,
 ) -> int:
-    """Returns the exit code: 0 pass, 1 a threshold failed, 2 unusable input."""
-    from assistant.core import Assistant
-
+    """Run question files on `base`'s corpus. Returns 0 pass, 1 a threshold failed, 2 bad input."""
     try:
         cases = [case for path in datasets for case in load_dataset(path)]
-        parsed = [parse_config(spec) for spec in configs]
         bounds = load_thresholds(thresholds) if thresholds else {}
     except (DatasetError, ValueError, OSError) as exc:
         err.print(f"[red]{exc}[/red]")
         return 2
+    document, code = _evaluate(base, cases, configs, bounds, judge, console, err)
+    if document is None:
+        return code
+    document = {"datasets": [str(p) for p in datasets], **document}
+    _finish(document, report, html, baseline, console, err)
+    if code == 1:
+        _print_failures(err, thresholds, document["configs"][0])
+    elif bounds:
+        console.print(f"All thresholds in {thresholds} hold for config "
+                      f"'{document['configs'][0]['name']}'.")
+    return code
+
+
+def run_sets(
+    base: Settings, sets: list[EvalSet], report: Path | None, html: Path | None,
+    baseline: Path | None, configs: list[str], judge: bool, console: Console, err: Console,
+    thresholds: Path | None = None, gate: bool = True,
+) -> int:
+    """Run named evaluation sets, each on its own corpus and gated by its own thresholds."""
+    documents: dict[str, Any] = {}
+    failed: list[str] = []
+    for item in sets:
+        try:
+            cases = [case for path in item.datasets for case in load_dataset(path)]
+        except (DatasetError, OSError) as exc:
+            err.print(f"[red]{exc}[/red]")
+            return 2
+        key = hashlib.sha256(str(item.corpus.resolve()).encode()).hexdigest()[:8]
+        settings = base.model_copy(update={
+            "corpus_dir": item.corpus,
+            "index_dir": base.index_dir / "eval" / f"{item.corpus.parent.name}-{key}"})
+        console.rule(f"{item.name}: {len(cases)} cases from "
+                     f"{', '.join(str(p) for p in item.datasets)}")
+        document, code = _evaluate(settings, cases, configs, item.thresholds if gate else {},
+                                   judge, console, err, title=f"Grounded-answer evaluation: "
+                                   f"{item.name}")
+        if document is None:
+            return code
+        documents[item.name] = {"corpus": str(item.corpus),
+                                "datasets": [str(p) for p in item.datasets], **document}
+        if code == 1:
+            failed.append(item.name)
+            _print_failures(err, thresholds, document["configs"][0], item.name)
+        elif gate and item.thresholds:
+            console.print(f"All thresholds of set '{item.name}' hold for config "
+                          f"'{document['configs'][0]['name']}'.")
+    _finish({"sets": documents}, report, html, baseline, console, err)
+    if failed:
+        err.print(f"[red]Sets below their thresholds: {', '.join(failed)}[/red]")
+        return 1
+    return 0
+
+
+def _evaluate(
+    base: Settings, cases: list[Any], configs: list[str], bounds: dict[str, dict[str, float]],
+    judge: bool, console: Console, err: Console, title: str = "Grounded-answer evaluation",
+) -> tuple[dict[str, Any] | None, int]:
+    """Every configuration over the cases; (report document, 0 or 1), or (None, 2)."""
+    from assistant.core import Assistant
+
+    try:
+        parsed = [parse_config(spec) for spec in configs]
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        return None, 2
     names = [name for name, _ in parsed]
     if len(set(names)) != len(names):
         err.print("[red]Each --config needs its own NAME.[/red]")
-        return 2
+        return None, 2
 
     results = []
     shared_embeddings = None
@@ -65,12 +128,12 @@ def run_eval(
             settings = config_settings(base, overrides)
         except Exception as exc:  # noqa: BLE001 - pydantic explains what is wrong
             err.print(f"[red]--config {name}: {exc}[/red]")
-            return 2
+            return None, 2
         try:
             bot = Assistant.from_settings(settings, embeddings=shared_embeddings)
         except AssistantError as exc:
             err.print(f"[red]{name}: {exc.message}[/red]")
-            return 2
+            return None, 2
         if settings.embedding_model == base.embedding_model:
             shared_embeddings = bot.embeddings
         with console.status(f"Running {len(cases)} cases with config '{name}'..."):
@@ -80,17 +143,25 @@ def run_eval(
             _judge(result, settings, err)
         results.append(result)
 
-    threshold_failures = check_thresholds(results[0]["metrics"], bounds,
-                                          {k: v for k, v in results[0]["_timing"].items()})
-    results[0]["threshold_failures"] = threshold_failures
+    failures = check_thresholds(results[0]["metrics"], bounds,
+                                {k: v for k, v in results[0]["_timing"].items()})
+    results[0]["threshold_failures"] = failures
     document = {
-        "datasets": [str(p) for p in datasets],
         "configs": [{k: v for k, v in r.items() if k != "_timing"} for r in results],
         "timing": {r["name"]: r["_timing"] for r in results},
     }
-    _print_table(console, results)
+    _print_table(console, results, title)
+    return document, 1 if failures else 0
+
+
+def _finish(document: dict[str, Any], report: Path | None, html: Path | None,
+            baseline: Path | None, console: Console, err: Console) -> None:
     if baseline is not None:
-        _print_baseline(console, err, results[0], baseline)
+        if "sets" in document:
+            for name, part in document["sets"].items():
+                _print_baseline(console, err, part["configs"][0], baseline, name)
+        else:
+            _print_baseline(console, err, document["configs"][0], baseline)
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
@@ -99,14 +170,14 @@ def run_eval(
         html.parent.mkdir(parents=True, exist_ok=True)
         html.write_text(render_html(document), encoding="utf-8")
         console.print(f"HTML report: {html}")
-    if threshold_failures:
-        err.print(f"[red]Below thresholds ({thresholds}) for config '{results[0]['name']}':[/red]")
-        for failure in threshold_failures:
-            err.print(f"  - {failure}")
-        return 1
-    if bounds:
-        console.print(f"All thresholds in {thresholds} hold for config '{results[0]['name']}'.")
-    return 0
+
+
+def _print_failures(err: Console, thresholds: Path | None, config: dict[str, Any],
+                    name: str = "") -> None:
+    where = f" of set '{name}'" if name else f" ({thresholds})"
+    err.print(f"[red]Below thresholds{where} for config '{config['name']}':[/red]")
+    for failure in config.get("threshold_failures", []):
+        err.print(f"  - {failure}")
 
 
 def _judge(result: dict[str, Any], settings: Settings, err: Console) -> None:
@@ -133,8 +204,9 @@ def _judge(result: dict[str, Any], settings: Settings, err: Console) -> None:
             "count": len(values), "n": len(values), "ci95": [0.0, 0.0]}
 
 
-def _print_table(console: Console, results: list[dict[str, Any]]) -> None:
-    table = Table(title="Grounded-answer evaluation", show_lines=False)
+def _print_table(console: Console, results: list[dict[str, Any]],
+                 title: str = "Grounded-answer evaluation") -> None:
+    table = Table(title=title, show_lines=False)
     table.add_column("metric")
     for result in results:
         table.add_column(result["name"], justify="right")
@@ -154,12 +226,15 @@ def _print_table(console: Console, results: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
-def _print_baseline(console: Console, err: Console, current: dict[str, Any], path: Path) -> None:
+def _print_baseline(console: Console, err: Console, current: dict[str, Any], path: Path,
+                    set_name: str = "") -> None:
     try:
         old = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError) as exc:
         err.print(f"[yellow]Baseline {path} cannot be read: {exc}[/yellow]")
         return
+    if set_name:
+        old = old.get("sets", {}).get(set_name, {})
     configs = old.get("configs", [])
     previous = next((c for c in configs if c.get("name") == current["name"]),
                     configs[0] if configs else None)

@@ -22,7 +22,8 @@ from assistant.text import normalize, stems
 from assistant.types import AssistantError, Reply
 
 KINDS = ("answerable", "unanswerable", "adversarial")
-KNOWN_FIELDS = {"id", "kind", "question", "history", "must_include", "must_exclude", "evidence"}
+KNOWN_FIELDS = {"id", "kind", "question", "history", "must_include", "must_exclude", "evidence",
+                "scope"}
 
 
 class DatasetError(ValueError):
@@ -40,6 +41,7 @@ class Case:
     must_include: list[list[str]] = field(default_factory=list)
     must_exclude: list[str] = field(default_factory=list)
     evidence: list[str] = field(default_factory=list)
+    scope: str | list[str] | None = None  # the role document(s) the candidate is looking at
     extra: dict[str, Any] = field(default_factory=dict)
     origin: str = ""  # file:line
 
@@ -95,10 +97,14 @@ def _case(raw: Any, where: str, seen: set[str]) -> Case:
             raise DatasetError(f"{where}: {key} must be a list of strings")
     if raw["kind"] == "answerable" and not raw.get("evidence"):
         raise DatasetError(f"{where}: an answerable case needs at least one evidence string")
+    scope = raw.get("scope")
+    if scope is not None and not (isinstance(scope, str) and scope.strip()) and not (
+            isinstance(scope, list) and scope and all(isinstance(s, str) for s in scope)):
+        raise DatasetError(f"{where}: scope must be a document name or a list of them")
     return Case(
         id=raw["id"], kind=raw["kind"], question=raw["question"], history=history,
         must_include=groups, must_exclude=list(raw.get("must_exclude") or []),
-        evidence=list(raw.get("evidence") or []),
+        evidence=list(raw.get("evidence") or []), scope=scope,
         extra={k: v for k, v in raw.items() if k not in KNOWN_FIELDS}, origin=where,
     )
 
@@ -166,7 +172,7 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
 # running
 
 
-AskFn = Callable[[str, list[dict[str, str]]], Reply]
+AskFn = Callable[..., Reply]  # ask(question, history, scope=...)
 
 
 def run_case(case: Case, ask: AskFn) -> dict[str, Any]:
@@ -174,16 +180,17 @@ def run_case(case: Case, ask: AskFn) -> dict[str, Any]:
     history: list[dict[str, str]] = []
     record: dict[str, Any] = {
         "id": case.id, "kind": case.kind, "question": case.question, "history": case.history,
-        "origin": case.origin, **({"extra": case.extra} if case.extra else {}),
+        "origin": case.origin, **({"scope": case.scope} if case.scope else {}),
+        **({"extra": case.extra} if case.extra else {}),
     }
     started = time.perf_counter()
     try:
         for turn in case.history:
-            previous = ask(turn, history)
+            previous = ask(turn, history, scope=case.scope)
             history += [{"role": "user", "content": turn},
                         {"role": "assistant", "content": previous.answer}]
         started = time.perf_counter()
-        reply = ask(case.question, history)
+        reply = ask(case.question, history, scope=case.scope)
     except AssistantError as exc:
         record |= {"error": exc.message, "checks": {"no_error": False}, "passed": False,
                    "latency_ms": (time.perf_counter() - started) * 1000}
@@ -201,6 +208,7 @@ def score_reply(case: Case, reply: Reply) -> dict[str, Any]:
         if hit and first_hit is None:
             first_hit = rank
         retrieved.append({"rank": rank, "source": context.source, "section": context.section,
+                          "title": context.title,
                           "score": round(context.score, 4), "relevance": round(context.relevance, 4),
                           "hit": hit})
     checks: dict[str, bool] = {}
@@ -298,9 +306,34 @@ def latency_summary(records: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def load_thresholds(path: Path) -> dict[str, dict[str, float]]:
-    """{metric: {"min": x} or {"max": y}} from a TOML file."""
+    """{metric: {"min": x} or {"max": y}} from a TOML file's [metrics] table."""
     data = tomllib.loads(Path(path).read_text("utf-8"))
     return {k: v for k, v in data.get("metrics", {}).items()}
+
+
+@dataclass
+class EvalSet:
+    """A named evaluation set: a corpus, its question files and the gates they must pass."""
+
+    name: str
+    corpus: Path
+    datasets: list[Path]
+    thresholds: dict[str, dict[str, float]]
+    description: str = ""
+
+
+def load_sets(path: Path) -> list[EvalSet]:
+    """The [sets.NAME] tables of a thresholds file; paths are relative to the repository
+    (the folder above the file's own folder, `evals/`)."""
+    data = tomllib.loads(Path(path).read_text("utf-8"))
+    root = Path(path).resolve().parent.parent
+    sets = []
+    for name, spec in data.get("sets", {}).items():
+        if not isinstance(spec, dict) or "corpus" not in spec or not spec.get("datasets"):
+            raise ValueError(f"{path}: [sets.{name}] needs corpus and datasets")
+        sets.append(EvalSet(name, root / spec["corpus"], [root / d for d in spec["datasets"]],
+                            dict(spec.get("metrics", {})), str(spec.get("description", ""))))
+    return sets
 
 
 def check_thresholds(metrics: dict[str, dict[str, Any]], thresholds: dict[str, dict[str, float]],

@@ -1,15 +1,17 @@
 """Decide from the evidence whether the documents answer a question, and check answers.
 
-Abstention rests on three signals that are measured, not guessed:
+Abstention rests on signals that are measured, not guessed:
+- specifics: what the question pins its answer to (a place, employer, year, percentile, level,
+  benefit or name; see `assistant.vocabulary`) must appear in the top passages, in any
+  capitalisation: US pay figures do not answer "pay in berlin";
 - relevance: the best cosine similarity between the question and a retrieved passage or
   bullet; below `min_relevance` the question is off-topic for these documents;
 - coverage: content words of the question that the documents never use, even as a close
   synonym (embedding similarity to every document word below `min_term_similarity`). Such a
   word is the question's key term when taking it out moves the question's embedding by at
-  least `key_term_salience` ("interview" in "what is the interview process?", not "stuck" in
-  "would I be stuck in an office?"); an uncovered key term means the documents do not say,
-  unless the passage match is strong. A capitalised name the documents never mention (a city,
-  a company) always means they do not say;
+  least `key_term_salience` (a topic word such as "visa" in "is there visa help?", not a
+  filler such as "honestly"); an uncovered key term means the documents do not say,
+  unless the passage match is strong;
 - instructions: generic patterns of attempts to override or extract the assistant's rules.
 """
 
@@ -24,19 +26,36 @@ from typing import Any
 
 import numpy as np
 
-from assistant.text import content_words, normalize, stem
+from assistant.text import content_words, stem, stopwords
 
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 _CITATION = re.compile(r"\[(\d+)\]")
+# English cardinal numbers written as words ("twenty days"); "one's" is not a figure
 _NUMBER_WORD = re.compile(
-    r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty"
-    r"|forty|fifty|sixty|hundred|thousand|million|dozen|half|double|triple)\b", re.IGNORECASE)
+    r"\b(?:one(?!'s)|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen"
+    r"|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty"
+    r"|seventy|eighty|ninety|hundred|thousand|million|billion|dozen)\b", re.IGNORECASE)
 _HOW_MANY = re.compile(r"\bhow many ((?:[a-z-]+ ){0,1}[a-z-]+)", re.IGNORECASE)
+# "how big is the team", "how long is the trial period": a size or a duration is a figure
+_HOW_BIG = re.compile(r"\bhow (?:big|large|long|old)\b", re.IGNORECASE)
 _HOW_MUCH_IS = re.compile(r"\bhow much (?:is|are|was|were|will be) (?:the |a |an |my |your )?"
                           r"((?:[a-z-]+ ){0,2}[a-z-]+)", re.IGNORECASE)
 _HOW_MUCH_PAY = re.compile(r"\bhow much (?:do|does|did|would|will|can|could)\b.{0,40}"
-                           r"\b(?:pay|paid|earn|make|cost|offer)", re.IGNORECASE)
-_PERCENT = re.compile(r"\bwhat (?:percentage|percent)\b|\bby how much\b", re.IGNORECASE)
+                           r"\b(?:pay|paid|earn|make|cost|offer)|\bwhat (?:do|does|would|will|"
+                           r"can|could)\b.{0,40}\b(?:pay|paid|earn|make)\b", re.IGNORECASE)
+_PERCENT = re.compile(r"\bwhat (?:percentage|percent)\b", re.IGNORECASE)
+# "what's the salary", "what is the base pay for", "pay range?": a request for an amount
+_WHAT_PAY = re.compile(r"(?:\bwhat(?:'s|s| is| are| would be)?\s+(?:the\s+|my\s+)?(?:[a-z-]+\s+){0,2}"
+                       r"|^\s*)(?:salary|salaries|pay|compensation|wage|wages|pay range|"
+                       r"salary range|earnings|commission|on-target earnings)\b", re.IGNORECASE)
+# a figure of its own: not the digits inside a name such as "18F", "IC3" or "GS-15"
+_FIGURE = re.compile(r"(?<![A-Za-z\d-])\d[\d,]*(?:\.\d+)?(?:[kKmM](?![A-Za-z]))?(?![A-Za-z\d])")
+_CURRENCY = re.compile(r"[$\u20ac\u00a3\u00a5]|\b(?:usd|eur|gbp|dollars?|euros?|pounds?)\b",
+                       re.IGNORECASE)
+# "who is the director?", "what's the name of the hiring manager?": a request for a name
+_WHO_NAMED = re.compile(r"\bwho(?:'s| is| was| are)\s+(?:the|my|our|your)\b|\bname of\b|"
+                        r"\bwhat(?:'s| is) (?:his|her|their) name\b", re.IGNORECASE)
+_PERSON = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z]\.)?\s+[A-Z][a-z]+\b")
 
 
 @dataclass
@@ -60,17 +79,6 @@ def is_instruction_attack(question: str) -> bool:
     return any(p.search(question) for p in _guard())
 
 
-def proper_names(question: str) -> set[str]:
-    """Capitalised words that are not the first word of a sentence ("London", "Amazon")."""
-    names = set()
-    for sentence in re.split(r"[.?!]\s+", normalize(question)):
-        tokens = re.findall(r"[A-Za-z][A-Za-z'\-]*", sentence)
-        for token in tokens[1:]:
-            if token[0].isupper() and not token.isupper() and token.lower() != "i":
-                names.add(token.lower())
-    return names
-
-
 @dataclass
 class Term:
     """A question word the documents never use, and how much it matters."""
@@ -78,7 +86,6 @@ class Term:
     word: str
     synonym: float  # best cosine similarity to any word the documents use
     salience: float  # how much the question's meaning moves when the word is taken out
-    name: bool  # a capitalised name (city, company) the documents never mention
 
 
 class CoverageChecker:
@@ -94,19 +101,21 @@ class CoverageChecker:
         """Content words of `text` that neither appear in the documents nor share a stem."""
         out: list[str] = []
         for word in content_words(text):
-            if word in self.words or stem(word) in self.stems or word.replace(".", "").isdigit():
+            if word in self.words or stem(word) in self.stems or word.replace(".", "").isdigit() \
+                    or (word.endswith("s") and word[:-1] in self.words):  # "TAs", "PMs"
                 continue
             if word not in out:
                 out.append(word)
         return out
 
     def measure(self, text: str, words: list[str], embed_words: Any, embed_texts: Any,
-                text_vector: Any, names: set[str], min_similarity: float,
-                need_salience: bool) -> list[Term]:
+                text_vector: Any, min_similarity: float, need_salience: bool) -> list[Term]:
         """Synonym similarity of each uncovered word and, for words without a synonym, salience.
 
         Salience costs one embedding per word, so it is measured only when it can change the
-        decision (`need_salience`).
+        decision (`need_salience`). Several such words are also taken out together: "the
+        stages of the interview process" rests on two words the documents lack, and taking out
+        either alone leaves the other to carry the meaning.
         """
         if not words:
             return []
@@ -114,12 +123,19 @@ class CoverageChecker:
         synonym = (word_vecs @ self.term_vectors.T).max(axis=1) if len(self.terms) else \
             np.zeros(len(words))
         salience = np.zeros(len(words))
-        key = [i for i, s in enumerate(synonym) if s < min_similarity and words[i] not in names]
+        key = [i for i, s in enumerate(synonym) if s < min_similarity]
         if need_salience and key:
             reduced = [re.sub(rf"(?i)\b{re.escape(words[i])}\b", " ", text) for i in key]
+            if len(key) > 1:
+                together = text
+                for i in key:
+                    together = re.sub(rf"(?i)\b{re.escape(words[i])}\b", " ", together)
+                reduced.append(together)
             full = _normalise([text_vector])[0]
-            salience[key] = 1.0 - _normalise(embed_texts(reduced)) @ full
-        return [Term(w, round(float(a), 4), round(float(b), 4), w in names)
+            moved = 1.0 - _normalise(embed_texts(reduced)) @ full
+            salience[key] = np.maximum(moved[:len(key)], moved[len(key):].max()
+                                       if len(key) > 1 else 0.0)
+        return [Term(w, round(float(a), 4), round(float(b), 4))
                 for w, a, b in zip(words, synonym, salience, strict=True)]
 
 
@@ -128,22 +144,25 @@ def _normalise(vectors: Any) -> Any:
     return array / np.maximum(np.linalg.norm(array, axis=1, keepdims=True), 1e-9)
 
 
-def decide(question: str, relevance: float, terms: list[Term], min_relevance: float,
-           min_term_similarity: float, key_term_salience: float,
-           confident_relevance: float) -> Decision:
-    """Answer or abstain, from the measured evidence (see the module docstring)."""
-    missing = [t.word for t in terms if t.name or t.synonym < min_term_similarity]
+def decide(question: str, relevance: float, terms: list[Term], specifics: list[Any],
+           cfg: Any) -> Decision:
+    """Answer or abstain, from the measured evidence (see the module docstring).
+
+    `specifics` are the question's specifics that the top passages do not mention; `cfg` is
+    the Settings (min_relevance, off_topic_margin, min_term_similarity, key_term_salience,
+    confident_relevance).
+    """
+    missing = [t.word for t in terms if t.synonym < cfg.min_term_similarity]
     if is_instruction_attack(question):
         return Decision(True, "instructions", relevance, missing)
-    names = [t.word for t in terms if t.name]
-    if names:
-        return Decision(True, "not_covered", relevance, names)
-    if relevance < min_relevance:  # no passage matches well; which word is to blame is unknown
-        return Decision(True, "off_topic" if relevance < min_relevance - 0.1 else "not_covered",
-                        relevance, [])
-    key = [t.word for t in terms if t.synonym < min_term_similarity
-           and t.salience >= key_term_salience]
-    if key and relevance < confident_relevance:
+    if specifics:
+        return Decision(True, "not_covered", relevance, [s.text for s in specifics])
+    if relevance < cfg.min_relevance:  # no passage matches well; which word is to blame is unknown
+        off = relevance < cfg.min_relevance - cfg.off_topic_margin
+        return Decision(True, "off_topic" if off else "not_covered", relevance, [])
+    key = [t.word for t in terms if t.synonym < cfg.min_term_similarity
+           and t.salience >= cfg.key_term_salience]
+    if key and relevance < cfg.confident_relevance:
         return Decision(True, "not_covered", relevance, key)
     return Decision(False, "", relevance, missing)
 
@@ -152,26 +171,56 @@ def decide(question: str, relevance: float, terms: list[Term], min_relevance: fl
 # checks on a finished answer (used by the answerer's self-check and by the evaluation suite)
 
 
-def figure_missing(question: str, answer: str) -> bool:
+def figure_missing(question: str, answer: str, known: set[str] | frozenset[str] = frozenset()
+                   ) -> bool:
     """True when the question asks for a figure and no answer line gives one for it.
 
     "How many vacation days" needs a line with a number *and* "days"; "how much is the
     bonus" a number on a line about the bonus; "how much does it pay" an amount in $;
     "what percentage" a %. Answering such a question with other numbers answers another one.
+    The asked-for thing is matched by stem, among the words the documents use (`known`
+    stems): a word the documents never use ("spots" for "vacancies") cannot be matched, so
+    any number must do (whether the documents cover it is the coverage check's call).
     """
     lines = [line for line in answer.splitlines()
-             if _NUMBER.search(_CITATION.sub("", line)) or _NUMBER_WORD.search(line)]
+             if _FIGURE.search(_CITATION.sub("", line)) or _NUMBER_WORD.search(line)]
     if _PERCENT.search(question):
         return not any("%" in line for line in lines)
-    if _HOW_MUCH_PAY.search(question):
-        return not any("$" in line for line in lines)
+    if _HOW_MUCH_PAY.search(question) or _WHAT_PAY.search(question):
+        return not any(_CURRENCY.search(line) for line in lines)
+    if _HOW_BIG.search(question) and not _HOW_MANY.search(question):
+        return not lines
     match = _HOW_MANY.search(question) or _HOW_MUCH_IS.search(question)
     if not match:
         return False
     wanted = {stem(w) for w in content_words(match.group(1))}
+    if known:
+        wanted &= set(known)
     if not wanted:
+        return not lines
+    return not any(wanted <= {stem(w) for w in content_words(line)} for line in lines)
+
+
+def asks_for_figure(question: str) -> bool:
+    """Whether a question asks for an amount, a count or a percentage."""
+    return bool(_PERCENT.search(question) or _HOW_MUCH_PAY.search(question)
+                or _WHAT_PAY.search(question) or _HOW_MANY.search(question)
+                or _HOW_MUCH_IS.search(question) or _HOW_BIG.search(question))
+
+
+def name_missing(question: str, answer: str) -> bool:
+    """True when the question asks who someone is, or their name, and no answer line names a
+    person ("The Director of Engineering is responsible for ..." names nobody)."""
+    if not _WHO_NAMED.search(question):
         return False
-    return not any(wanted & {stem(w) for w in content_words(line)} for line in lines)
+    body = "\n".join(_CITATION.sub("", line).lstrip("-* ") for line in answer.splitlines()
+                     if not line.startswith("**"))
+    asked = set(content_words(question)) | stopwords()
+    for match in _PERSON.finditer(body):
+        names = [w.lower() for w in re.findall(r"[A-Za-z]+", match.group(0)) if len(w) > 1]
+        if names and not any(w in asked for w in names):
+            return False
+    return True
 
 
 def numbers(text: str) -> list[str]:

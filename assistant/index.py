@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.chunking import chunk_recursive, chunk_sections, unit_embed_text, unit_phrases
-from assistant.loading import SourceDocument, corpus_files, parse, read_text
+from assistant.loading import SourceDocument, corpus_files, load_document, read_bytes
 from assistant.settings import Settings
 from assistant.text import content_words
 from assistant.types import Chunk, CorpusError, IndexBusy, IndexMissing
@@ -35,8 +35,9 @@ from assistant.types import Chunk, CorpusError, IndexBusy, IndexMissing
 log = logging.getLogger(__name__)
 
 BATCH = 256
+TEXT_SUFFIXES = (".txt", ".text", ".md", ".markdown")  # the naive baseline splits these as written
 # Bump when what a build stores changes shape, so that old builds are rebuilt, not misread.
-INDEX_FORMAT = 3  # 3: clauses of long bullets stored as 'phrase' units
+INDEX_FORMAT = 4  # 4: documents have titles; units carry depth and links; many formats
 
 
 @dataclass
@@ -52,6 +53,7 @@ class BuildReport:
     removed_sources: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)  # files read in part (a page with no text)
 
 
 @dataclass
@@ -229,11 +231,15 @@ def get_all(collection, include_embeddings: bool = True) -> Records:  # type: ig
 def _code_version() -> str:
     """Hash of the modules that decide what is stored: changing them forces a rebuild."""
     import assistant.chunking
+    import assistant.formats
     import assistant.loading
+    import assistant.text
 
     digest = hashlib.sha256(str(INDEX_FORMAT).encode())
-    for module in (assistant.loading, assistant.chunking):
-        digest.update(Path(module.__file__ or "").read_bytes())
+    files = [Path(m.__file__ or "") for m in (assistant.loading, assistant.chunking, assistant.text)]
+    files += sorted(Path(assistant.formats.__file__ or "").parent.glob("*.py"))
+    for path in files:
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -284,35 +290,61 @@ def _build(
 ) -> BuildReport:
     previous = store.current()
     old_manifest, old = _read_manifest(store, previous)
-    files: dict[str, str] = {}
-    texts: dict[str, str] = {}
+    old_files: dict[str, str] = (old_manifest or {}).get("files", {})
+    old_failed: dict[str, list[str]] = (old_manifest or {}).get("failed", {})
+    same_shape = bool(old_manifest) and not outdated(old_manifest or {}, settings)
+    data: dict[str, bytes] = {}
+    hashes: dict[str, str] = {}
     errors: dict[str, str] = {}
     for path in corpus_files(settings.corpus_dir):
         source = path.relative_to(settings.corpus_dir).as_posix()
         try:
-            texts[source], files[source] = read_text(path)
+            data[source], hashes[source] = read_bytes(path)
         except CorpusError as exc:
             errors[source] = exc.message
             log.warning("%s", exc.message)
-    # A file that exists but cannot be read keeps what was indexed from it before.
-    kept = {s: old_manifest["files"][s] for s in errors
-            if old_manifest and old_manifest.get("settings") == settings.fingerprint()
-            and s in old_manifest.get("files", {})}
-    manifest = manifest_of(settings, {**files, **kept})
-    removed = sorted(set((old_manifest or {}).get("files", {})) - set(manifest["files"]))
-    if not force and old_manifest == manifest and previous:
+    seen = {**old_files, **{s: v[0] for s, v in old_failed.items()}}
+    if not force and same_shape and previous and seen == hashes and not errors:
         chunk_count = old["chunks"].count() if old else 0
         _collect_garbage(store, previous, keep=store.previous())
-        return BuildReport(previous, True, len(manifest["files"]), chunk_count, 0, 0,
-                           errors=errors)
+        return BuildReport(previous, True, len(old_files), chunk_count, 0, 0,
+                           errors={s: v[1] for s, v in old_failed.items()},
+                           warnings=list((old_manifest or {}).get("warnings", [])))
+
+    documents: dict[str, SourceDocument] = {}
+    failed: dict[str, list[str]] = {}
+    warnings: list[str] = []
+    for source, raw in data.items():
+        try:
+            documents[source] = load_document(raw, source, hashes[source])
+        except CorpusError as exc:
+            errors[source] = exc.message
+            failed[source] = [hashes[source], exc.message]
+            log.warning("%s", exc.message)
+            continue
+        warnings.extend(documents[source].warnings)
+        for warning in documents[source].warnings:
+            log.warning("%s", warning)
+    # A file that exists but cannot be read keeps what was indexed from it before.
+    kept = {s: old_files[s] for s in errors if same_shape and s in old_files}
+    files = {s: d.sha256 for s, d in documents.items()}
+    manifest = manifest_of(settings, {**files, **kept})
+    manifest["failed"] = {s: v for s, v in failed.items() if s not in kept}
+    manifest["warnings"] = warnings
+    manifest["documents"] = {s: {"title": d.title, "metadata": d.metadata, "locator": d.locator}
+                             for s, d in sorted(documents.items())}
+    for source in kept:
+        if source in (old_manifest or {}).get("documents", {}):
+            manifest["documents"][source] = old_manifest["documents"][source]  # type: ignore[index]
+    removed = sorted(set(old_files) - set(manifest["files"]))
 
     chunks: list[Chunk] = []
-    for source, text in texts.items():
-        document = SourceDocument(source, files[source])
+    for source, document in documents.items():
         if settings.chunking == "recursive":
+            text = data[source].decode("utf-8-sig", "replace") \
+                if Path(source).suffix.lower() in TEXT_SUFFIXES else document.text
             chunks.extend(chunk_recursive(document, text, settings))
         else:
-            document.sections = parse(text, source, Path(source).suffix.lower())
             chunks.extend(chunk_sections(document, settings))
     if not chunks and not kept:
         raise CorpusError(
@@ -324,7 +356,8 @@ def _build(
     embed_texts: dict[str, list[str]] = {part: [] for part in rows}
     def add_unit(chunk: Chunk, id_: str, document: str, embed_text: str, **meta: Any) -> None:
         """One row of the units collection (bullets, their clauses, section titles)."""
-        rows["units"].add(id_, document, {"chunk_id": chunk.id, "source": chunk.source, **meta,
+        rows["units"].add(id_, document, {"chunk_id": chunk.id, "source": chunk.source,
+                                          "chunk_kind": chunk.kind, **meta,
                                           "content_hash": _sha(embed_text)})
         embed_texts["units"].append(embed_text)
 
@@ -334,13 +367,16 @@ def _build(
         embed_texts["chunks"].append(chunk.embed_text)
         for k, unit in enumerate(chunk.units):
             section, order = unit.section or chunk.section, chunk.order * 1000 + k
-            add_unit(chunk, f"{chunk.id}-u{k:03d}", unit.text, unit_embed_text(unit, chunk.section),
-                     section=section, kind=unit.kind, label=unit.label, line=unit.line, order=order)
+            embed = unit_embed_text(unit, chunk.section, chunk.title)
+            add_unit(chunk, f"{chunk.id}-u{k:03d}", unit.text, embed,
+                     section=section, kind=unit.kind, label=unit.label, line=unit.line, order=order,
+                     depth=unit.depth, links=" ".join(unit.links))
             for j, phrase in enumerate(unit_phrases(unit)):  # retrieval only, never shown
                 add_unit(chunk, f"{chunk.id}-u{k:03d}-p{j:02d}", phrase, phrase, section=section,
                          kind="phrase", label="", line=unit.line, order=order)
         # each section's own title, embedded alone: questions often paraphrase a heading
-        titles = dict.fromkeys((u.section or chunk.section).split(" > ")[-1] for u in chunk.units)
+        titles = dict.fromkeys((u.section or chunk.section).split(" > ")[-1] for u in chunk.units
+                               if (u.section or chunk.section) != chunk.title)
         for t, title in enumerate(titles):
             add_unit(chunk, f"{chunk.id}-t{t:02d}", title, title, section=chunk.section,
                      kind="title", label="", line=chunk.line_start,
@@ -389,7 +425,7 @@ def _build(
         raise
     _collect_garbage(store, name, keep=previous)
     return BuildReport(name, False, len(manifest["files"]), len(rows["chunks"].ids), len(missing),
-                       max(reused, 0), removed, errors)
+                       max(reused, 0), removed, errors, warnings=warnings)
 
 
 def _progress(iterable: range, enabled: bool, total: int):  # type: ignore[no-untyped-def]

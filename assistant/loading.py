@@ -1,32 +1,30 @@
-"""Corpus files -> sections: recover headings, sub-headings, bullets and glued summaries.
+"""Corpus files -> documents: a title, metadata and sections, whatever the file's format.
 
-The role document is plain text whose structure is implicit. Markdown files state it with `#`.
-Both become `Section`s that know their source file, section path and line numbers.
+Each format has its reader in `assistant.formats` (plain text, Markdown, PDF, Word, HTML). A
+document's title is its own (front matter `title`, the file's title property, a lone top-level
+heading), else its file name. A file that cannot be read is reported by name and the others
+still load; problems that do not stop a read (a PDF page without text) are warnings.
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from assistant.types import CorpusError, Section, Unit
+from assistant.formats import SUFFIXES, reader_for
+from assistant.formats.types import Parsed, decode_text
+from assistant.types import CorpusError, Section
 
 log = logging.getLogger(__name__)
 
-SUFFIXES = (".txt", ".md", ".markdown")
-_BULLET = re.compile(r"^\s*(?:[-*\u2022\u2013]|\d{1,2}[.)])\s+")
-_MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_FUNCTION_WORDS = frozenset(
-    "a an and as at by for from in into of on or the to with like such than via".split()
-)
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
-# A summary paragraph glued onto a bullet starts with a capitalised word ("The", "In",
-# "Mastering") right after a lowercase word or a full stop; acronyms ("AI") never start one.
-_GLUE = re.compile(r"(?<=[a-z0-9.)%])\s+(?=[A-Z][a-z]+\b)")
+__all__ = ["SUFFIXES", "LoadResult", "SourceDocument", "corpus_files", "load_corpus",
+           "load_document", "parse", "read_bytes", "read_text", "title_from_filename"]
 
 
 @dataclass
@@ -36,6 +34,11 @@ class SourceDocument:
     source: str  # path relative to the corpus folder, with forward slashes
     sha256: str
     sections: list[Section] = field(default_factory=list)
+    title: str = ""  # the role or document name that leads every section path
+    metadata: dict[str, str] = field(default_factory=dict)  # front matter and file properties
+    locator: str = "line"  # what unit line numbers count: "line" or "page"
+    text: str = ""  # the document as plain text (what the naive baseline splits)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -44,6 +47,7 @@ class LoadResult:
 
     documents: list[SourceDocument]
     errors: dict[str, str]  # source -> message
+    warnings: list[str] = field(default_factory=list)
 
 
 def corpus_files(corpus_dir: Path) -> list[Path]:
@@ -53,246 +57,118 @@ def corpus_files(corpus_dir: Path) -> list[Path]:
     files = [
         p for p in corpus_dir.rglob("*")
         if p.is_file() and p.suffix.lower() in SUFFIXES
-        and not any(part.startswith(".") for part in p.relative_to(corpus_dir).parts)
+        and not any(part.startswith((".", "~$")) for part in p.relative_to(corpus_dir).parts)
     ]
     return sorted(files, key=lambda p: p.relative_to(corpus_dir).as_posix())
 
 
-def read_text(path: Path) -> tuple[str, str]:
-    """Read a corpus file as UTF-8 (a BOM is allowed); returns (text, sha256 of the bytes)."""
+def read_bytes(path: Path) -> tuple[bytes, str]:
+    """A corpus file's bytes and their sha256 (CorpusError naming the file if unreadable)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise CorpusError(f"{path}: cannot be read ({exc.strerror or exc}).") from exc
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def read_text(path: Path) -> tuple[str, str]:
+    """Read a text corpus file as UTF-8 (a BOM is allowed); returns (text, sha256 of the bytes)."""
+    data, digest = read_bytes(path)
+    return decode_text(data, str(path)), digest
+
+
+def title_from_filename(source: str) -> str:
+    """"backend-engineer_v2.md" -> "Backend Engineer V2": the title of last resort."""
+    words = re.sub(r"[-_]+", " ", Path(source).stem).split()
+    return " ".join(w if w.isupper() else w[:1].upper() + w[1:] for w in words) or source
+
+
+def load_document(data: bytes, source: str, sha256: str = "") -> SourceDocument:
+    """Read one file's bytes with the reader for its suffix (CorpusError naming the file)."""
+    suffix = Path(source).suffix.lower()
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise CorpusError(
-            f"{path}: is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8."
-        ) from exc
-    if "\x00" in text:
-        raise CorpusError(f"{path}: looks like a binary file, not text.")
-    return text, hashlib.sha256(data).hexdigest()
+        reader = reader_for(suffix)
+    except KeyError:
+        raise CorpusError(f"{source}: files of type {suffix or '(none)'} are not read; use one "
+                          f"of {', '.join(SUFFIXES)}.") from None
+    try:
+        parsed: Parsed = reader(data, source)
+    except CorpusError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a broken file of any kind: name it, go on
+        kind = suffix.lstrip(".").upper()
+        raise CorpusError(f"{source}: cannot be read as {kind} ({type(exc).__name__}: "
+                          f"{str(exc)[:200] or 'no detail'}).") from exc
+    document = SourceDocument(
+        source=source, sha256=sha256 or hashlib.sha256(data).hexdigest(),
+        sections=parsed.sections, title=parsed.title or title_from_filename(source),
+        metadata=flat_metadata(parsed.metadata), locator=parsed.locator,
+        warnings=list(parsed.warnings),
+    )
+    if not any(u.kind != "heading" for s in document.sections for u in s.units):
+        document.warnings.append(f"{source}: no text found (a scanned PDF or an empty file?); "
+                                 "nothing from it can be answered.")
+    document.text = plain_text(document)
+    return document
+
+
+def flat_metadata(metadata: dict[str, Any]) -> dict[str, str]:
+    """Front matter as strings (lists joined, dates in ISO form), fit for index metadata."""
+    out: dict[str, str] = {}
+    for key, value in metadata.items():
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple, set)):
+            text = ", ".join(str(v) for v in value if v is not None)
+        elif isinstance(value, (datetime.date, datetime.datetime)):
+            text = value.isoformat()
+        elif isinstance(value, dict):
+            text = ", ".join(f"{k}: {v}" for k, v in value.items())
+        else:
+            text = str(value)
+        text = " ".join(text.split())
+        if text:
+            out[str(key)] = text[:500]
+    return out
+
+
+def plain_text(document: SourceDocument) -> str:
+    """The document as the lines a reader sees (headings, prose, items), for the baseline."""
+    from assistant.chunking import render_unit
+
+    lines = [document.title]
+    for section in document.sections:
+        for unit in section.units:
+            if unit.kind == "item":
+                continue  # an overview's list of sub-sections repeats their headings
+            lines.append(unit.text if unit.kind == "heading" else render_unit(unit))
+    return "\n".join(lines)
 
 
 def load_corpus(corpus_dir: Path, only: Iterable[str] | None = None) -> LoadResult:
     """Load every corpus file; a file that fails is reported and the others still load."""
     documents: list[SourceDocument] = []
     errors: dict[str, str] = {}
+    warnings: list[str] = []
     wanted = set(only) if only is not None else None
     for path in corpus_files(corpus_dir):
         source = path.relative_to(corpus_dir).as_posix()
         if wanted is not None and source not in wanted:
             continue
         try:
-            text, digest = read_text(path)
+            data, digest = read_bytes(path)
+            document = load_document(data, source, digest)
         except CorpusError as exc:
             log.warning("%s", exc.message)
             errors[source] = exc.message
             continue
-        documents.append(SourceDocument(source, digest, parse(text, source, path.suffix.lower())))
-    return LoadResult(documents, errors)
+        for warning in document.warnings:
+            log.warning("%s", warning)
+        warnings.extend(document.warnings)
+        documents.append(document)
+    return LoadResult(documents, errors, warnings)
 
 
 def parse(text: str, source: str, suffix: str = ".txt") -> list[Section]:
-    """Split a document into sections; markdown by its `#` headings, plain text by layout."""
-    lines = [(i + 1, line.rstrip()) for i, line in enumerate(text.splitlines())]
-    if suffix in (".md", ".markdown") or any(_MD_HEADING.match(t) for _, t in lines):
-        return _parse_markdown(lines, source)
-    return _parse_plain(lines, source)
-
-
-# ---------------------------------------------------------------------------------------------
-# plain text
-
-
-def _is_bullet(text: str) -> bool:
-    return bool(_BULLET.match(text))
-
-
-def _strip_bullet(text: str) -> str:
-    return _BULLET.sub("", text, count=1).strip()
-
-
-def _is_heading(text: str) -> bool:
-    """A short line without closing punctuation that is not a bullet."""
-    stripped = text.strip()
-    if not stripped or _is_bullet(stripped) or len(stripped) > 90:
-        return False
-    return len(stripped.split()) <= 10 and not stripped.endswith((".", ":", ",", ";", "?", "!"))
-
-
-def split_glued_summary(bullet: str) -> tuple[str, str]:
-    """Split "... stakeholders The role of a Senior ..." into the bullet and the summary prose.
-
-    The earliest split counts that leaves a real bullet (three words or more, not ending on a
-    function word such as "and") and a remainder that reads as prose (twelve words or more,
-    ending a sentence).
-    """
-    for match in _GLUE.finditer(bullet):
-        head, tail = bullet[: match.start()].strip(), bullet[match.end():].strip()
-        words = head.split()
-        if len(words) < 3 or words[-1].lower() in _FUNCTION_WORDS:
-            continue
-        if len(tail.split()) >= 12 and tail.endswith((".", "!", "?")):
-            return head, tail
-    return bullet, ""
-
-
-def _sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
-
-
-def _parse_plain(lines: list[tuple[int, str]], source: str) -> list[Section]:
-    content = [(n, t) for n, t in lines if t.strip()]
-    kinds: list[str] = []
-    for _, text in content:
-        kinds.append("bullet" if _is_bullet(text) else "heading" if _is_heading(text) else "prose")
-
-    def next_kind(i: int) -> str:
-        return kinds[i + 1] if i + 1 < len(kinds) else ""
-
-    # A heading that opens with a prose introduction and follows a section's closing summary
-    # (glued onto the previous bullet) starts a new top-level section.
-    top_level: set[int] = set()
-    summaries: dict[int, tuple[str, str]] = {}
-    for i, kind in enumerate(kinds):
-        if kind != "heading":
-            continue
-        if i == 0 or not any(k == "heading" for k in kinds[:i]):
-            top_level.add(i)
-            continue
-        if next_kind(i) != "prose":
-            continue
-        prev = i - 1
-        if kinds[prev] == "prose":
-            top_level.add(i)
-        elif kinds[prev] == "bullet":
-            head, tail = split_glued_summary(_strip_bullet(content[prev][1]))
-            if tail:
-                summaries[prev] = (head, tail)
-                top_level.add(i)
-    if len(top_level) <= 1:  # no closing summaries anywhere: fall back on intro paragraphs alone
-        top_level |= {i for i, k in enumerate(kinds) if k == "heading" and next_kind(i) == "prose"}
-    last_bullet = max((i for i, k in enumerate(kinds) if k == "bullet"), default=-1)
-    if last_bullet >= 0 and last_bullet not in summaries:
-        head, tail = split_glued_summary(_strip_bullet(content[last_bullet][1]))
-        if tail:
-            summaries[last_bullet] = (head, tail)
-
-    sections: list[Section] = []
-    top: str = ""
-    overview: Section | None = None
-    summary: Section | None = None
-    current: Section | None = None
-    label = ""
-
-    def open_top(title: str, line: int) -> None:
-        nonlocal top, overview, summary, current, label
-        top, label = title, ""
-        overview = Section(source, (title,), [Unit(title, line, "heading")], kind="overview")
-        summary = Section(source, (title,), [], kind="summary")
-        sections.extend([overview, summary])
-        current = overview
-
-    for i, ((line, text), kind) in enumerate(zip(content, kinds, strict=True)):
-        if kind == "heading":
-            if i in top_level or not top:
-                open_top(text.strip(), line)
-            else:
-                current = Section(source, (top, text.strip()))
-                sections.append(current)
-                label = ""
-                assert overview is not None
-                overview.units.append(Unit(text.strip(), line, "item"))
-            continue
-        if current is None:  # prose before any heading: a section named after the file
-            open_top(Path(source).stem.replace("-", " ").replace("_", " ").title(), line)
-        assert current is not None and summary is not None
-        if kind == "prose":
-            # prose right under a heading introduces it; prose after bullets closes the section
-            target = current if current.kind == "overview" or not current.units else summary
-            target.units.extend(Unit(s, line, "sentence") for s in _sentences(text.strip()))
-            continue
-        body = _strip_bullet(text)
-        tail = ""
-        if i in summaries:
-            body, tail = summaries[i]
-        if body.endswith(":") and next_kind(i) == "bullet":
-            label = body
-            current.units.append(Unit(body, line, "label"))
-        else:
-            current.units.append(Unit(body, line, "bullet", label))
-        if tail:
-            summary.units.extend(Unit(s, line, "sentence") for s in _sentences(tail))
-    # A section's closing summary joins its overview (intro + list of sub-sections): one
-    # passage that answers "what does this section say overall", instead of two thin ones.
-    for i, section in enumerate(sections):
-        if section.kind == "summary" and section.units and i > 0:
-            overview = sections[i - 1]
-            if overview.kind == "overview" and overview.path == section.path:
-                overview.units.extend(section.units)
-                section.units = []
-    return [s for s in sections if s.units]
-
-
-# ---------------------------------------------------------------------------------------------
-# markdown
-
-
-def _parse_markdown(lines: list[tuple[int, str]], source: str) -> list[Section]:
-    levels = [len(m.group(1)) for _, t in lines if (m := _MD_HEADING.match(t))]
-    top_level = min(levels) if levels else 1
-    sections: list[Section] = []
-    top = ""
-    current: Section | None = None
-    overview: Section | None = None
-    label = ""
-    paragraph: list[tuple[int, str]] = []
-
-    def flush() -> None:
-        nonlocal paragraph
-        if paragraph and current is not None:
-            text = " ".join(t.strip() for _, t in paragraph)
-            current.units.extend(Unit(s, paragraph[0][0], "sentence") for s in _sentences(text))
-        paragraph = []
-
-    for line, text in lines:
-        heading = _MD_HEADING.match(text)
-        if heading:
-            flush()
-            title = heading.group(2).strip()
-            if len(heading.group(1)) <= top_level or not top:
-                top = title
-                overview = Section(source, (title,), [Unit(title, line, "heading")], "overview")
-                current = overview
-                sections.append(overview)
-            else:
-                current = Section(source, (top, title))
-                sections.append(current)
-                assert overview is not None
-                overview.units.append(Unit(title, line, "item"))
-            label = ""
-            continue
-        if not text.strip():
-            flush()
-            continue
-        if current is None:
-            top = Path(source).stem.replace("-", " ").replace("_", " ").title()
-            overview = current = Section(source, (top,), [Unit(top, line, "heading")], "overview")
-            sections.append(current)
-        if _is_bullet(text):
-            flush()
-            body = _strip_bullet(text).replace("**", "")
-            indented = len(text) - len(text.lstrip()) >= 2
-            if body.endswith(":") and not indented:
-                label = body
-                current.units.append(Unit(body, line, "label"))
-            else:
-                if not indented:  # markdown nests by indentation: a flush bullet ends a group
-                    label = ""
-                current.units.append(Unit(body, line, "bullet", label if indented else ""))
-        else:
-            paragraph.append((line, text))
-    flush()
-    return [s for s in sections if s.units]
+    """Sections of a text document (Markdown or plain), for callers that hold its text."""
+    return reader_for(suffix)(text.encode("utf-8"), source).sections

@@ -9,6 +9,7 @@ scores, and latency needs the single embedding, hence this small fusion of our o
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -20,17 +21,22 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, PrivateAttr
 
+from assistant.chunking import count_tokens, within
 from assistant.index import IndexSnapshot
 from assistant.settings import Settings
-from assistant.text import stems
+from assistant.text import normalize, stems
 
 log = logging.getLogger(__name__)
 
 
+Scope = frozenset[str] | None  # the documents (sources) retrieval may use; None: all
+
+
 @dataclass
 class Signals:
-    """Per-chunk scores for one query, each a numpy array in the retriever's chunk order."""
+    """Per-chunk scores for one query over the chunks in scope (`chunks`, corpus order)."""
 
+    chunks: np.ndarray  # indices (into the retriever's chunk list) these arrays describe
     chunk: np.ndarray  # the chunk's own cosine similarity (Chroma)
     best_unit: np.ndarray  # best whole bullet/sentence
     best_part: np.ndarray  # best bullet or clause (what ranking uses)
@@ -38,10 +44,17 @@ class Signals:
     keywords: np.ndarray  # BM25
     relevance: np.ndarray  # what abstention reads: max(chunk, best whole unit)
     fetch: int  # candidates each ranking contributes
+    own: np.ndarray | None = None  # best unit that is not a listed sub-section name
+    named: np.ndarray | None = None  # 1 where the section path names a specific of the query
 
 
 class HybridRetriever(BaseRetriever):
-    """Ranks the chunks of one index snapshot for a query string."""
+    """Ranks the chunks of one index snapshot for a query string, within a document scope.
+
+    The scope (a set of source files) is applied inside every signal, never by filtering a
+    ranking afterwards: Chroma's query gets a `where` filter, BM25 scores only the chunks in
+    scope, and only the units and clauses of those documents are compared with the query.
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -49,15 +62,24 @@ class HybridRetriever(BaseRetriever):
     embeddings: Embeddings
     settings: Settings
     k: int = 5
+    scope: frozenset[str] | None = None  # what `invoke` searches (see `scoped`)
+    vocabulary: Any = None  # assistant.vocabulary.Vocabulary: finds a query's specifics
     _bm25: Any = PrivateAttr(default=None)
     _vectorstore: Any = PrivateAttr(default=None)
     _chunk_ids: list[str] = PrivateAttr(default_factory=list)
     _unit_chunk: Any = PrivateAttr(default=None)
     _is_body: Any = PrivateAttr(default=None)
+    _is_item: Any = PrivateAttr(default=None)
     _phrase_chunk: Any = PrivateAttr(default=None)
+    _chunks_of: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _units_of: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _phrases_of: dict[str, Any] = PrivateAttr(default_factory=dict)
     _vectors: dict[str, list[float]] = PrivateAttr(default_factory=dict)
     _cache_lock: Any = PrivateAttr(default_factory=threading.Lock)
     _children: dict[int, Any] = PrivateAttr(default_factory=dict)
+    _parent_of: list[int] = PrivateAttr(default_factory=list)
+    _parents: list[list[int]] = PrivateAttr(default_factory=list)
+    _parent_tokens: list[int] = PrivateAttr(default_factory=list)
 
     def model_post_init(self, __context: Any) -> None:
         from langchain_chroma import Chroma
@@ -65,8 +87,8 @@ class HybridRetriever(BaseRetriever):
 
         snap = self.snapshot
         self._chunk_ids = list(snap.chunk_order)
-        corpus = [stems(f"{snap.chunks[c]['section']} {snap.chunks[c]['text']}")
-                  for c in self._chunk_ids]
+        corpus = [stems(f"{within(snap.chunks[c]['section'], snap.chunks[c].get('title', ''))} "
+                        f"{snap.chunks[c]['text']}") for c in self._chunk_ids]
         self._bm25 = BM25Okapi(corpus) if corpus else None
         self._vectorstore = Chroma(
             client=snap.client, collection_name=snap.chunk_collection,
@@ -75,21 +97,51 @@ class HybridRetriever(BaseRetriever):
         index = {c: i for i, c in enumerate(self._chunk_ids)}
         self._unit_chunk = np.array([index[m["chunk_id"]] for m in snap.unit_meta], dtype=np.int64)
         self._is_body = np.array([m["kind"] != "title" for m in snap.unit_meta], dtype=bool)
+        self._is_item = np.array([m["kind"] in ("item", "heading") for m in snap.unit_meta],
+                                 dtype=bool)
         self._phrase_chunk = np.array([index[c] for c in snap.phrase_chunks], dtype=np.int64)
+        sources = [snap.chunks[c]["source"] for c in self._chunk_ids]
+        self._chunks_of = _positions(sources)
+        self._units_of = _positions([sources[i] for i in self._unit_chunk])
+        self._phrases_of = _positions([sources[i] for i in self._phrase_chunk])
+        # a section split into pieces is one passage again once a piece is found (LangChain's
+        # ParentDocumentRetriever idea: small pieces to search, the whole section to answer)
+        keys: dict[tuple[str, str, str], int] = {}
+        for i, chunk_id in enumerate(self._chunk_ids):
+            meta = snap.chunks[chunk_id]
+            key = (meta["source"], meta["section"], meta["kind"])
+            if key not in keys:
+                keys[key] = len(self._parents)
+                self._parents.append([])
+                self._parent_tokens.append(0)
+            parent = keys[key]
+            self._parent_of.append(parent)
+            self._parents[parent].append(i)
+            self._parent_tokens[parent] += count_tokens(meta["text"], self.settings.encoding)
+        # each overview's descendants: the chunks of its document under its section path
         self._children = {}
-        for i, c in enumerate(self._chunk_ids):
-            if snap.chunks[c]["kind"] == "overview":
-                top = (snap.chunks[c]["source"], snap.chunks[c]["top_section"])
-                self._children[i] = np.array(
-                    [j for j, d in enumerate(self._chunk_ids) if snap.chunks[d]["kind"] != "overview"
-                     and (snap.chunks[d]["source"], snap.chunks[d]["top_section"]) == top],
-                    dtype=np.int64)
+        for members in self._chunks_of.values():
+            for o in members:
+                meta = snap.chunks[self._chunk_ids[o]]
+                if meta["kind"] != "overview":
+                    continue
+                prefix = meta["section"] + " > "
+                self._children[int(o)] = np.array(
+                    [j for j in members if snap.chunks[self._chunk_ids[j]]["section"]
+                     .startswith(prefix)], dtype=np.int64)
 
     # ------------------------------------------------------------------------------------
+    def scoped(self, scope: Scope) -> HybridRetriever:
+        """This retriever limited to `scope` (shares the index, caches and model)."""
+        if scope == self.scope:
+            return self
+        copy = self.model_copy(update={"scope": scope})
+        return copy
+
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun
     ) -> list[Document]:
-        return self.search(query, self.embed(query), self.k)
+        return self.search(query, self.embed(query), self.k, self.scope)
 
     def clear_cache(self) -> None:
         """Drop cached query embeddings."""
@@ -123,8 +175,22 @@ class HybridRetriever(BaseRetriever):
             self._remember(query, vector)
         return vector
 
-    def search(self, query: str, vector: list[float], k: int) -> list[Document]:
-        """Top-k chunks for a query whose embedding is already known.
+    # ------------------------------------------------------------------------------------
+    def in_scope(self, scope: Scope) -> np.ndarray:
+        """Indices of the chunks of the documents in `scope` (all chunks for None)."""
+        if scope is None:
+            return np.arange(len(self._chunk_ids), dtype=np.int64)
+        parts = [self._chunks_of[s] for s in sorted(scope) if s in self._chunks_of]
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+
+    def _units_in(self, scope: Scope, table: dict[str, Any], total: int) -> np.ndarray:
+        if scope is None:
+            return np.arange(total, dtype=np.int64)
+        parts = [table[s] for s in sorted(scope) if s in table]
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+
+    def search(self, query: str, vector: list[float], k: int, scope: Scope = None) -> list[Document]:
+        """Top-k chunks in `scope` for a query whose embedding is already known.
 
         Dense side: Chroma's chunk similarity, plus the best bullet (or clause of a long
         bullet) in the chunk and the section title (both from the index snapshot), summed on
@@ -132,49 +198,84 @@ class HybridRetriever(BaseRetriever):
         rankings meet in weighted reciprocal rank fusion.
         """
         cfg = self.settings
-        if not self._chunk_ids:
+        chunks = self.in_scope(scope)
+        if not chunks.size:
             return []
         if cfg.retrieval == "dense":  # the naive baseline: Chroma's order, nothing else
-            dense = self._vectorstore.similarity_search_by_vector_with_relevance_scores(vector, k=k)
+            dense = self._vectorstore.similarity_search_by_vector_with_relevance_scores(
+                vector, k=min(k, chunks.size), filter=_where(scope))
             # despite its name this returns Chroma's cosine *distance*; similarity = 1 - d
             return [self._document(d.metadata["chunk_id"], 1.0 - float(s), 1.0 - float(s))
                     for d, s in dense]
-        signals = self.signals(query, vector, max(cfg.fetch_k, k))
+        signals = self.signals(query, vector, max(cfg.fetch_k, k), scope)
         fused = self.fuse_signals(signals, cfg, k)
-        return [self._document(self._chunk_ids[i], float(fused[i]), float(signals.relevance[i]))
-                for i in np.argsort(-fused, kind="stable")[:k] if fused[i] > 0]
+        position = {int(c): i for i, c in enumerate(signals.chunks)}
+        out: list[Document] = []
+        taken: set[Any] = set()
+        for i in np.argsort(-fused, kind="stable"):
+            if fused[i] <= 0 or len(out) >= k:
+                break
+            chunk = int(signals.chunks[i])
+            parent = self._parent_of[chunk]
+            whole = self._parent_tokens[parent] <= cfg.parent_max_tokens
+            key: Any = parent if whole else ("piece", chunk)
+            if key in taken:
+                continue
+            taken.add(key)
+            members = self._parents[parent] if whole else [chunk]
+            relevance = max(float(signals.relevance[position[m]]) for m in members
+                            if m in position)
+            out.append(self._passage(members, chunk, float(fused[i]), relevance))
+        return out
 
-    def signals(self, query: str, vector: list[float], fetch: int) -> Signals:
-        """Every per-chunk score the ranking is made of (chunks in corpus order)."""
+    def signals(self, query: str, vector: list[float], fetch: int, scope: Scope = None) -> Signals:
+        """Every per-chunk score the ranking is made of, for the chunks in `scope`."""
         cfg = self.settings
-        n = len(self._chunk_ids)
+        chunks = self.in_scope(scope)
+        n = int(chunks.size)
+        position = np.full(len(self._chunk_ids), -1, dtype=np.int64)
+        position[chunks] = np.arange(n)
         dense = self._vectorstore.similarity_search_by_vector_with_relevance_scores(
-            vector, k=min(fetch, n))
+            vector, k=min(fetch, n), filter=_where(scope))
         chunk_sim = {d.metadata["chunk_id"]: 1.0 - float(s) for d, s in dense}
         floor = min(chunk_sim.values()) if chunk_sim else 0.0
-        chunk = np.array([chunk_sim.get(c, floor) for c in self._chunk_ids], dtype=np.float32)
-        unit_scores = self.unit_scores(vector)
+        chunk = np.array([chunk_sim.get(self._chunk_ids[c], floor) for c in chunks],
+                         dtype=np.float32)
+        q = self._unit(vector)
+        units = self._units_in(scope, self._units_of, len(self._unit_chunk))
+        unit_scores = self.snapshot.unit_vectors[units] @ q
+        owner = position[self._unit_chunk[units]]
+        body = self._is_body[units]
         best_unit = np.full(n, -1.0, dtype=np.float32)
-        np.maximum.at(best_unit, self._unit_chunk[self._is_body], unit_scores[self._is_body])
+        np.maximum.at(best_unit, owner[body], unit_scores[body])
         title = np.full(n, -1.0, dtype=np.float32)
-        np.maximum.at(title, self._unit_chunk[~self._is_body], unit_scores[~self._is_body])
+        np.maximum.at(title, owner[~body], unit_scores[~body])
+        own = np.full(n, -1.0, dtype=np.float32)
+        mine = body & ~self._is_item[units]
+        np.maximum.at(own, owner[mine], unit_scores[mine])
+        named = self._named_sections(query, chunks)
         # a bullet's best clause may stand in for the bullet when ranking, less a discount: a
         # few words match loosely. Relevance (which decides abstention) stays on whole bullets.
         best_part = best_unit.copy()
         if cfg.phrases and self._phrase_chunk.size:
-            phrase_scores = self.snapshot.phrase_vectors @ self._unit(vector) - cfg.phrase_discount
-            np.maximum.at(best_part, self._phrase_chunk, phrase_scores)
+            phrases = self._units_in(scope, self._phrases_of, len(self._phrase_chunk))
+            if phrases.size:
+                phrase_scores = self.snapshot.phrase_vectors[phrases] @ q - cfg.phrase_discount
+                np.maximum.at(best_part, position[self._phrase_chunk[phrases]], phrase_scores)
         terms = stems(query)
-        keywords = (self._bm25.get_scores(terms) if self._bm25 is not None and terms
-                    else np.zeros(n))
-        return Signals(chunk, best_unit, best_part, title, np.asarray(keywords, dtype=np.float64),
-                       np.maximum(chunk, best_unit), min(fetch, n))
+        keywords = (np.asarray(self._bm25.get_batch_scores(terms, chunks.tolist()))
+                    if self._bm25 is not None and terms and n else np.zeros(n))
+        return Signals(chunks, chunk, best_unit, best_part, title,
+                       np.asarray(keywords, dtype=np.float64), np.maximum(chunk, best_unit),
+                       min(fetch, n), own, named)
 
     def fuse_signals(self, signals: Signals, cfg: Settings, k: int) -> np.ndarray:
         """Weighted reciprocal-rank fusion of the dense composite and the BM25 ranking."""
         composite = (cfg.weight_dense * signals.chunk + cfg.weight_units * signals.best_part
                      + cfg.weight_title * signals.title)
-        composite = self._prefer_specific(composite, cfg.overview_penalty)
+        if signals.named is not None:
+            composite = composite + cfg.weight_named * signals.named
+        composite = self._prefer_specific(composite, signals, cfg.overview_penalty)
         fetch = min(max(signals.fetch, k), len(composite))
         fused = np.zeros(len(composite), dtype=np.float64)
         for rank, i in enumerate(np.argsort(-composite, kind="stable")[:fetch]):
@@ -186,18 +287,48 @@ class HybridRetriever(BaseRetriever):
                 fused[i] += cfg.weight_bm25 / (cfg.rrf_k + rank + 1)
         return fused
 
-    def _prefer_specific(self, composite: np.ndarray, margin: float) -> np.ndarray:
-        """A section overview yields to its own sub-sections when one scores within `margin`.
+    def _named_sections(self, query: str, chunks: np.ndarray) -> np.ndarray:
+        """1 for each chunk whose section path (within its document) names one of the query's
+        specifics: "GRR at IC4?" points at the "IC4" section, "pay in Chicago" at a section
+        headed by Chicago. Headings are the documents' own index of what they cover."""
+        out = np.zeros(len(chunks), dtype=np.float32)
+        if self.vocabulary is None:
+            return out
+        keys = [s.key for s in self.vocabulary.specifics(query)]
+        if not keys:
+            return out
+        patterns = [re.compile(rf"(?<![\w-]){re.escape(k)}(?![\w-])") for k in keys]
+        for i, c in enumerate(chunks):
+            meta = self.snapshot.chunks[self._chunk_ids[int(c)]]
+            path = normalize(within(meta["section"], meta.get("title", ""))).lower()
+            if any(p.search(path) for p in patterns):
+                out[i] = 1.0
+        return out
+
+    def _prefer_specific(self, composite: np.ndarray, signals: Signals,
+                         margin: float) -> np.ndarray:
+        """A section overview yields to its own sub-sections when one scores within `margin`,
+        unless the overview's own text (not its list of sub-section names) matches better
+        than anything in them: then the overview itself holds the answer.
 
         Only to its own: against other sections the overview keeps its full score, so a broad
         question ("what are the challenges?") still gets the overview that lists them all.
         """
         out = composite.copy()
+        position = {int(c): i for i, c in enumerate(signals.chunks)}
         for o, children in self._children.items():
-            if children.size:
-                best = float(composite[children].max())
-                if best >= composite[o] - margin:
-                    out[o] = min(composite[o], best - 1e-4)
+            here = position.get(o)
+            if here is None or not children.size:
+                continue
+            mine = [position[int(c)] for c in children if int(c) in position]
+            if not mine:
+                continue
+            best = float(composite[mine].max())
+            if signals.own is not None and \
+                    float(signals.own[here]) > float(signals.best_unit[mine].max()):
+                continue
+            if best >= composite[here] - margin:
+                out[here] = min(composite[here], best - 1e-4)
         return out
 
     def _document(self, chunk_id: str, score: float, relevance: float) -> Document:
@@ -205,17 +336,82 @@ class HybridRetriever(BaseRetriever):
         return Document(
             page_content=meta["text"],
             metadata={k: v for k, v in meta.items() if k != "text"}
-            | {"score": round(score, 6), "relevance": round(relevance, 4)},
+            | {"score": round(score, 6), "relevance": round(relevance, 4),
+               "chunk_ids": [chunk_id], "passage_id": chunk_id},
         )
 
-    def unit_scores(self, vector: list[float]) -> np.ndarray:
-        """Cosine similarity of every unit (corpus order) to a query embedding."""
-        return self.snapshot.unit_vectors @ self._unit(vector)
+    def _passage(self, members: list[int], best: int, score: float, relevance: float
+                 ) -> Document:
+        """The pieces of one section as one passage (`chunk_id` is the piece that matched)."""
+        if len(members) == 1:
+            return self._document(self._chunk_ids[members[0]], score, relevance)
+        metas = [self.snapshot.chunks[self._chunk_ids[m]] for m in members]
+        first = metas[0]
+        ids = [self._chunk_ids[m] for m in members]
+        return Document(
+            page_content="\n".join(m["text"] for m in metas),
+            metadata={k: v for k, v in self.snapshot.chunks[self._chunk_ids[best]].items()
+                      if k != "text"}
+            | {"line_start": min(int(m["line_start"]) for m in metas),
+               "line_end": max(int(m["line_end"]) for m in metas),
+               "score": round(score, 6), "relevance": round(relevance, 4),
+               "chunk_ids": ids, "passage_id": f"{first['source']}::{first['section']}"},
+        )
+
+    def keyword_cover(self, query: str, documents: list[Document]) -> float:
+        """The largest share of the query's words (weighted by BM25 idf) that one passage
+        holds in its text or section path; 0 for a query without content words."""
+        terms = set(stems(query))
+        if self._bm25 is None or not terms:
+            return 0.0
+        idf = self._bm25.idf
+        rarest = max((float(v) for v in idf.values()), default=1.0)
+        # a word no passage has is as rare as can be: it weighs the most
+        weights = {t: max(float(idf[t]), 0.0) if t in idf else rarest for t in terms}
+        total = sum(weights.values())
+        if total <= 0:
+            return 0.0
+        best = 0.0
+        for document in documents:
+            meta = document.metadata
+            have = set(stems(f"{within(meta.get('section', ''), meta.get('title', ''))} "
+                             f"{document.page_content}"))
+            best = max(best, sum(w for t, w in weights.items() if t in have) / total)
+        return best
+
+    def unit_scores(self, vector: list[float], units: Any = None) -> np.ndarray:
+        """Cosine similarity of units (all, or the given indices) to a query embedding."""
+        matrix = self.snapshot.unit_vectors if units is None else \
+            self.snapshot.unit_vectors[np.asarray(units, dtype=np.int64)]
+        return matrix @ self._unit(vector)
+
+    def units_of_chunks(self, chunk_ids: set[str], titles: bool = False) -> np.ndarray:
+        """Indices of the units that belong to these chunks (and their section titles)."""
+        index = {c: i for i, c in enumerate(self._chunk_ids)}
+        wanted = np.array(sorted(index[c] for c in chunk_ids if c in index), dtype=np.int64)
+        mask = np.isin(self._unit_chunk, wanted)
+        return np.flatnonzero(mask if titles else mask & self._is_body)
 
     @staticmethod
     def _unit(vector: list[float]) -> np.ndarray:
         q = np.asarray(vector, dtype=np.float32)
         return q / max(float(np.linalg.norm(q)), 1e-9)
+
+
+def _positions(keys: list[str]) -> dict[str, np.ndarray]:
+    """key -> indices where it occurs, in order."""
+    out: dict[str, list[int]] = {}
+    for i, key in enumerate(keys):
+        out.setdefault(key, []).append(i)
+    return {k: np.array(v, dtype=np.int64) for k, v in out.items()}
+
+
+def _where(scope: Scope) -> dict[str, Any] | None:
+    """Chroma's metadata filter for a document scope."""
+    if scope is None:
+        return None
+    sources = sorted(scope)
+    return {"source": sources[0]} if len(sources) == 1 else {"source": {"$in": sources}}
 
 
 def fuse(rankings: list[list[Document]], rrf_k: int, k: int) -> list[Document]:
@@ -224,11 +420,11 @@ def fuse(rankings: list[list[Document]], rrf_k: int, k: int) -> list[Document]:
     best: dict[str, Document] = {}
     for ranking in rankings:
         for rank, document in enumerate(ranking):
-            chunk_id = document.metadata["chunk_id"]
-            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (rrf_k + rank + 1)
-            kept = best.get(chunk_id)
+            key = document.metadata.get("passage_id", document.metadata["chunk_id"])
+            scores[key] = scores.get(key, 0.0) + 1.0 / (rrf_k + rank + 1)
+            kept = best.get(key)
             if kept is None or document.metadata["relevance"] > kept.metadata["relevance"]:
-                best[chunk_id] = document
+                best[key] = document
     order = sorted(scores, key=lambda c: (-scores[c], -best[c].metadata["relevance"]))[:k]
     return [Document(page_content=best[c].page_content,
                      metadata=best[c].metadata | {"score": round(scores[c], 6)}) for c in order]

@@ -328,6 +328,36 @@ class Service:
         self.metrics = Metrics(self.gate)
         self.store = FeedbackStore(settings.feedback_db)
 
+    def roles(self) -> list[dict[str, Any]]:
+        """The role documents in the index in service (empty while there is none)."""
+        documents = getattr(self.bot, "documents", None)
+        if documents is None:
+            return []
+        try:
+            return list(documents())
+        except AssistantError:
+            return []
+
+    def title_for(self, scope: str | None = None) -> str:
+        """The chat's title: HR's, or the role(s) in scope from the documents' titles."""
+        roles = self.roles()
+        if scope:
+            roles = [r for r in roles if scope in (r["source"], r["title"])] or roles
+        names = [r["title"] for r in roles]
+        text = self.widget_texts["title"]
+        label = names[0] if len(names) == 1 else self.widget_texts.get("all_roles", "Open roles")
+        return text.format(roles=label) if "{roles}" in text else text
+
+    def welcome_for(self, scope: str | None = None) -> str:
+        roles = self.roles()
+        if scope:
+            roles = [r for r in roles if scope in (r["source"], r["title"])] or roles
+        names = [r["title"] for r in roles]
+        label = f"the {names[0]} role" if len(names) == 1 else \
+            self.widget_texts.get("all_roles_sentence", "our open roles")
+        text = self.widget_texts["welcome"]
+        return text.format(roles=label) if "{roles}" in text else text
+
     def client_of(self, request: Any) -> str:
         """The rate-limit key: the client IP, or X-Client-Id when the settings trust it."""
         headers = getattr(request, "headers", None) or {}
@@ -350,8 +380,11 @@ class Service:
                 count=len(history), limit=self.settings.max_history_messages))
 
     async def ask(self, question: str, history: list[Any] | None, *, client: str,
-                  channel: Channel) -> Reply:
-        """Answer within the limits; raises an AssistantError whose message suits the user."""
+                  channel: Channel, scope: str | list[str] | None = None) -> Reply:
+        """Answer within the limits; raises an AssistantError whose message suits the user.
+
+        `scope` names the role document(s) to answer from (the posting the chat sits on).
+        """
         started = time.perf_counter()
         outcome = "error"
         try:
@@ -367,7 +400,8 @@ class Service:
                 raise
             try:
                 async with self.gate.slot():
-                    reply: Reply = await run_in_threadpool(self.bot.ask, question, history)
+                    reply: Reply = await run_in_threadpool(self.bot.ask, question, history,
+                                                           scope or None)
             except Busy:
                 outcome = "busy"
                 raise
@@ -435,15 +469,21 @@ class AskRequest(BaseModel):
                           examples=["What does the role pay?"])
     history: list[HistoryMessage] = Field(
         default_factory=list, description="Earlier turns, oldest first, for follow-ups.")
+    scope: str | list[str] | None = Field(
+        None, description="Answer from these role documents only (a file name or title, or a "
+        "list): the posting the chat sits on. Without it a question naming a role goes to it.",
+        examples=["backend-engineer.md"])
 
 
 class CitationOut(BaseModel):
     n: int = Field(description="The number used by [n] markers in the answer.")
     source: str
-    section: str
+    section: str = Field(description="The section path, led by the document's (role's) title.")
     text: str = Field(description="The quoted passage.")
     line_start: int
     line_end: int
+    title: str = Field("", description="The document (role) the passage comes from.")
+    locator: str = Field("line", description="What line_start/line_end count: line or page.")
 
 
 class ContextOut(BaseModel):
@@ -455,13 +495,23 @@ class ContextOut(BaseModel):
     line_start: int
     line_end: int
     chunk_id: str
+    title: str = ""
+    locator: str = "line"
+
+
+class DocumentOut(BaseModel):
+    source: str = Field(description="The file, relative to the corpus folder: use it as scope.")
+    title: str = Field(description="The role (document) title.")
+    topics: list[str] = Field(description="Its top-level sections.")
+    metadata: dict[str, str] = Field(description="Front matter and file properties.")
 
 
 class AskReply(BaseModel):
     question: str
     answer: str = Field(description="Markdown with [n] citation markers.")
     abstained: bool = Field(description="True when the documents could not answer.")
-    reason: str = Field(description="Why it abstained (not_covered, off_topic, instructions).")
+    reason: str = Field(description="Why it abstained (not_covered, no_figure, off_topic, "
+                        "instructions, ambiguous_role).")
     citations: list[CitationOut]
     contexts: list[ContextOut] = Field(description="Passages retrieved, best first.")
     query: str = Field(description="The standalone query used after resolving follow-ups.")
@@ -517,16 +567,23 @@ class Snippets:
     script: str
 
 
-def snippets(base: str, title: str) -> Snippets:
-    """The three ways HR can put the chat on a page, for a server at `base`."""
+def snippets(base: str, title: str, scope: str | None = None) -> Snippets:
+    """The three ways HR can put the chat on a page, for a server at `base`; with `scope`, the
+    chat answers from that role's document only (the snippet for that role's posting)."""
+    from urllib.parse import quote
+
     t = html.escape(title, quote=True)
+    query = f"&amp;scope={html.escape(quote(scope), quote=True)}" if scope else ""
+    attribute = f' data-scope="{html.escape(scope, quote=True)}"' if scope else ""
     return Snippets(
         web_component=(f'<script type="module" src="{base}/gradio.js"></script>\n'
+                       f'<gradio-app src="{base}/?embed=1{query}"></gradio-app>' if scope else
+                       f'<script type="module" src="{base}/gradio.js"></script>\n'
                        f'<gradio-app src="{base}/"></gradio-app>'),
-        iframe=(f'<iframe src="{base}/?embed=1&amp;__theme=light" title="{t}" '
+        iframe=(f'<iframe src="{base}/?embed=1&amp;__theme=light{query}" title="{t}" '
                 'style="width:100%;max-width:720px;height:640px;border:0;border-radius:16px" '
                 'allow="clipboard-write"></iframe>'),
-        script=f'<script src="{base}/widget.js" async></script>',
+        script=f'<script src="{base}/widget.js"{attribute} async></script>',
     )
 
 
@@ -537,16 +594,24 @@ def _static(name: str) -> str:
 def embed_page(service: Service, base: str) -> str:
     """The /embed page: snippets to copy, the current HR settings and live previews."""
     settings, texts = service.settings, service.widget_texts
-    snips = snippets(base, texts["title"])
+    title = service.title_for()
+    snips = snippets(base, title)
     origins = "".join(f"<li><code>{html.escape(o)}</code></li>" for o in settings.allowed_origins)
+    roles = "".join(
+        f"<li><strong>{html.escape(r['title'])}</strong> <small>{html.escape(r['source'])}"
+        f"</small><div class='code'><pre id='snippet-role-{i}'>"
+        f"{html.escape(snippets(base, r['title'], r['source']).script)}</pre>"
+        f"<button class='copy' data-copy='snippet-role-{i}'>Copy</button></div></li>"
+        for i, r in enumerate(service.roles())) or "<li>No documents are indexed yet.</li>"
     examples = "".join(f"<li>{html.escape(q)}</li>" for q in texts["examples"]) or "<li>none</li>"
     values = {
-        "title": html.escape(texts["title"]),
+        "title": html.escape(title),
+        "roles": roles,
         "base": html.escape(base),
         "accent": settings.accent_color,
         "accent_dark": _shade(settings.accent_color),
         "accent_soft": _tint(settings.accent_color),
-        "welcome": html.escape(texts["welcome"]),
+        "welcome": html.escape(service.welcome_for()),
         "examples": examples,
         "contact": html.escape(settings.contact),
         "origins": origins,
@@ -607,7 +672,7 @@ def create_app(settings: Settings, assistant: Any = None) -> FastAPI:
 
     app = FastAPI(
         title="Role assistant API",
-        description="Grounded, cited answers about the Senior Machine Learning Scientist role.",
+        description="Grounded, cited answers about open roles from their own documents.",
         version="1.0", docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json",
     )
     app.state.service = service
@@ -629,11 +694,18 @@ def create_app(settings: Settings, assistant: Any = None) -> FastAPI:
         """Answer from the role documents, with numbered citations, or abstain."""
         history = [m.model_dump() for m in payload.history]
         try:
-            reply = await service.ask(payload.question, history,
+            reply = await service.ask(payload.question, history, scope=payload.scope,
                                       client=service.client_of(request), channel="api")
         except AssistantError as exc:
             return error_response(exc)
         return reply.to_dict()
+
+    @app.get("/api/documents", response_model=list[DocumentOut], tags=["chat"],
+             summary="The role documents a question can be scoped to")
+    async def api_documents() -> Any:
+        """Every document in the index in service: its source (use it as `scope`) and title."""
+        return [{k: r[k] for k in ("source", "title", "topics", "metadata")}
+                for r in await run_in_threadpool(service.roles)]
 
     @app.post("/api/feedback", status_code=204, responses=_ERRORS, tags=["chat"],
               summary="Rate an answer (thumbs up or down)")
@@ -679,8 +751,10 @@ def create_app(settings: Settings, assistant: Any = None) -> FastAPI:
     async def widget_config(request: Request) -> Response:
         """Branding for /widget.js; CORS makes it readable only from allowed sites."""
         base = base_url(settings, request)
+        scope = request.query_params.get("scope") or None
         return JSONResponse({
-            "title": texts["title"], "accent_color": settings.accent_color,
+            "title": await run_in_threadpool(service.title_for, scope),
+            "accent_color": settings.accent_color,
             "chat_url": f"{base}/?embed=1&__theme=light",
             "texts": {k: texts[k] for k in ("open_label", "close_label", "unavailable")},
         }, headers={"Cache-Control": "no-store"})

@@ -24,7 +24,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ASSISTANT_", extra="forbid", validate_default=True)
 
     # --- corpus and index -------------------------------------------------------------------
-    corpus_dir: Path = Field(Path("corpus"), description="Folder of source documents (.txt, .md).")
+    corpus_dir: Path = Field(Path("corpus"), description="Folder of role documents (.txt, .md, "
+                             ".pdf, .docx, .html).")
     index_dir: Path = Field(Path("index"), description="Folder where built Chroma indexes live.")
     collection: str = Field("role_docs", description="Chroma collection name for chunks.")
     chroma_host: str | None = Field(
@@ -71,13 +72,71 @@ class Settings(BaseSettings):
         0.1, ge=0, description="A section overview yields to one of its own sub-sections that "
         "scores within this margin (specific passages win near-ties).")
     weight_bm25: float = Field(0.2, ge=0, description="Fusion weight of the BM25 keyword ranking.")
+    weight_named: float = Field(
+        0.3, ge=0, description="Added to a chunk's dense score when its section path names one "
+        "of the question's specifics (a level such as IC4, a place, a year).")
+    parent_max_tokens: int = Field(
+        900, ge=0, le=20000, description="A section split into several chunks is returned "
+        "whole (all its chunks as one passage) when it is at most this many tokens; larger "
+        "ones return the matching chunk only.")
+
+    # --- roles (documents) ---------------------------------------------------------------
+    role_match_min: float = Field(
+        0.5, ge=0, le=5, description="Unscoped, a question names a role when the words of the "
+        "role's title and file name it holds weigh at least this many times a word only one "
+        "role has (words shared by many roles weigh less); the best-named roles are then the "
+        "scope.")
+    role_margin: float = Field(
+        0.03, ge=0, le=1, description="Unscoped, roles whose best passage is within this "
+        "relevance of the best one fit the question equally: each is answered, named.")
+    max_roles_per_answer: int = Field(
+        3, ge=1, le=10, description="More roles than this fitting equally: ask which is meant.")
+    strip_title_words: bool = Field(
+        True, description="Within one role, leave the role's own title words out of the "
+        "ranking query (every passage of the role is about them).")
+    max_topics: int = Field(
+        8, ge=1, le=30, description="Most topics a refusal lists as what it can help with.")
+
+    # --- follow-ups ---------------------------------------------------------------------------
+    follow_up_max_words: int = Field(
+        20, ge=1, le=200, description="Only a question of at most this many words is read as a "
+        "follow-up of the conversation (longer ones stand on their own).")
+    follow_up_focus_words: int = Field(
+        3, ge=0, le=20, description="A follow-up with at most this many content words may name "
+        "an item of the previous answer by words only that item holds.")
+    follow_up_topic_chars: int = Field(
+        600, ge=50, le=5000, description="Most characters of the earlier questions carried into "
+        "an elliptic follow-up ('and for the next level?') as its topic.")
 
     # --- answering --------------------------------------------------------------------------
     answerer: str = Field("extractive", description="Answer provider: 'extractive' (no LLM).")
     secondary_margin: float = Field(
         0.03, ge=0, le=1, description="Bullets from other passages join the answer when they score "
         "within this of the best bullet.")
+    secondary_passages: int = Field(
+        3, ge=1, le=20, description="How many top passages may add bullets to an answer.")
+    secondary_units: int = Field(
+        2, ge=0, le=20, description="Most bullets one other passage adds to an answer.")
+    keyword_bonus: float = Field(
+        0.05, ge=0, le=1, description="Added to a bullet's score per question word it shares "
+        "(up to keyword_bonus_cap words) when choosing what to quote.")
+    keyword_bonus_cap: int = Field(3, ge=0, le=20, description="Most words that earn the bonus.")
+    section_margin: float = Field(
+        0.05, ge=0, le=1, description="A question whose similarity to a section's title is "
+        "within this of its best bullet asks about the section as a whole: its lists are "
+        "quoted first, up to max_answer_units.")
+    whole_passage_units: int = Field(
+        5, ge=1, le=40, description="A passage with at most this many units is quoted whole.")
+    group_margin: float = Field(
+        0.03, ge=0, le=1, description="In a long passage, a labelled group joins the answer when "
+        "it scores within this of the best group.")
+    single_margin: float = Field(
+        0.08, ge=0, le=1, description="In a long passage, a lone bullet joins the answer when it "
+        "scores within this of the best group.")
     max_answer_units: int = Field(8, ge=1, le=40, description="Most bullets/sentences in an answer.")
+    group_overflow: int = Field(
+        4, ge=0, le=40, description="A labelled group that starts within max_answer_units may "
+        "run over it by this many units, so a list is not cut from its label.")
     min_relevance: float = Field(
         0.36, ge=-1, le=1, description="Abstain when the best passage's cosine similarity to the "
         "question is below this.")
@@ -90,6 +149,30 @@ class Settings(BaseSettings):
     confident_relevance: float = Field(
         0.55, ge=-1, le=1, description="Above this best-passage similarity, an uncovered key term "
         "does not force an abstention.")
+    lexical_cover: float = Field(
+        0.6, ge=0, le=1, description="A passage holding at least this share of the question's "
+        "words (weighted by how rare they are) is relevant however weakly it matches by "
+        "embedding (short questions such as 'remote?').")
+    off_topic_margin: float = Field(
+        0.1, ge=0, le=1, description="Below min_relevance by more than this, a question is off "
+        "topic for the documents (not just not covered).")
+    near_miss_margin: float = Field(
+        0.1, ge=0, le=1, description="A refusal names the nearest section when the best passage "
+        "scored within this below min_relevance.")
+    specifics_passages: int = Field(
+        3, ge=1, le=20, description="The question's specifics (places, years, levels, benefits, "
+        "employers, names) must appear in one of this many top passages to be covered.")
+    vocabulary_file: Path | None = Field(
+        None, description="TOML file overriding the HR vocabulary (abbreviations, kinds of "
+        "specifics; see assistant/data/vocabulary.toml).")
+    spelling_min_length: int = Field(
+        4, ge=2, le=20, description="Shortest word the spelling correction touches.")
+    spelling_known_zipf: float = Field(
+        3.0, ge=0, le=8, description="A word at least this frequent in English (wordfreq's "
+        "Zipf scale) is a word, not a typo: it is never corrected.")
+    spelling_edit_length: int = Field(
+        6, ge=2, le=30, description="Words at least this long may be corrected by any one edit; "
+        "shorter ones only for swapped letters.")
     contact: str = Field(
         "the recruiting team", description="Who to suggest when the documents cannot answer.")
 

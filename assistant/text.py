@@ -27,13 +27,47 @@ def _stemmer():  # type: ignore[no-untyped-def]
     return snowballstemmer.stemmer("english")
 
 
+_INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]")  # soft hyphen, zero-width
+_HYPHENS = str.maketrans({"\u2010": "-", "\u2011": "-", "\u00a0": " "})
+
+
+def clean(text: str) -> str:
+    """Document text as a reader sees it: soft hyphens and zero-width marks gone, Unicode
+    hyphens and no-break spaces made plain, whitespace collapsed."""
+    return " ".join(_INVISIBLE.sub("", text).translate(_HYPHENS).split())
+
+
 def normalize(text: str) -> str:
     """NFKC-normalise, drop control and invisible characters, collapse whitespace."""
+    text = _INVISIBLE.sub("", text).translate(_HYPHENS)
     text = unicodedata.normalize("NFKC", text)
     text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace(
         "\u201d", '"')
     text = _CONTROL.sub(" ", text)
     return re.sub(r"\s+", " ", text).strip()
+
+
+def sentences(text: str) -> list[str]:
+    """Sentences of a paragraph, exactly as written (syntok knows "Sr.", "e.g.", "U.S.", "5.5")."""
+    import syntok.segmenter as segmenter
+
+    out: list[str] = []
+    for paragraph in segmenter.analyze(text):
+        for sentence in paragraph:
+            tokens = list(sentence)
+            if tokens:
+                last = tokens[-1]
+                piece = text[tokens[0].offset:last.offset + len(last.value)].strip()
+                if not piece:
+                    continue
+                if out and out[-1].endswith((";", ",", ":")):  # syntok also cuts at ";"
+                    start = text.find(out[-1])
+                    end = text.find(piece, start) + len(piece)
+                    out[-1] = text[start:end].strip() if start >= 0 and end > start \
+                        else f"{out[-1]} {piece}"
+                else:
+                    out.append(piece)
+    return out or ([text.strip()] if text.strip() else [])
 
 
 def match_key(text: str) -> str:
@@ -93,22 +127,31 @@ def _stems_of(vocabulary: frozenset[str]) -> frozenset[str]:
     return frozenset(stem(w) for w in vocabulary)
 
 
-def correct_spelling(text: str, vocabulary: frozenset[str]) -> str:
-    """Fix one-edit typos ("chalenges", "waht") against the words the documents use.
+def correct_spelling(text: str, vocabulary: frozenset[str], min_length: int = 4,
+                     edit_length: int = 6, known_zipf: float = 3.0) -> str:
+    """Fix one-edit typos ("responsibilites", "experiance") against the documents' words.
 
-    Short words are only fixed for swapped letters, so "visa" never becomes "via"; a word
-    with several equally close candidates is left alone.
+    A word that is already English (wordfreq's Zipf frequency at least `known_zipf`, so
+    "stages" never becomes "states") or shorter than `min_length` is left alone; words shorter
+    than `edit_length` are only fixed for swapped letters ("teh"); a word with several
+    equally close candidates is left alone.
     """
+    from wordfreq import zipf_frequency
+
     out: list[str] = []
     known_stems = _stems_of(vocabulary)
     for token in re.split(r"(\W+)", text):
         low = token.lower()
-        if not low.isalpha() or len(low) < 4 or low in vocabulary or stem(low) in known_stems \
+        if not low.isalpha() or len(low) < min_length or low in vocabulary \
+                or stem(low) in known_stems \
                 or (token[0].isupper() and len(out) > 1):  # names are not typos
             out.append(token)
             continue
+        if zipf_frequency(low, "en") >= known_zipf:
+            out.append(token)
+            continue
         close = [w for w in vocabulary if abs(len(w) - len(low)) <= 1 and w[0] == low[0]
-                 and (_within_one_edit(low, w) if len(low) >= 6 else _is_swap(low, w))]
+                 and (_within_one_edit(low, w) if len(low) >= edit_length else _is_swap(low, w))]
         if len(close) == 1 or (len(close) > 1 and len({stem(w) for w in close}) == 1):
             out.append(close[0])
         else:

@@ -11,10 +11,12 @@ class Unit:
     """One answerable piece of a section: a bullet, a sub-heading name or a prose sentence."""
 
     text: str
-    line: int
-    kind: str = "bullet"  # bullet | label | item | heading | sentence
-    label: str = ""  # the "Entry-Level (0-3 years):" bullet a nested bullet belongs to
+    line: int  # 1-based line in the source file (the page, for PDFs)
+    kind: str = "bullet"  # bullet | label | item | heading | sentence | row
+    label: str = ""  # the "Entry-Level (0-3 years):" item a nested item belongs to
     section: str = ""  # the unit's own section path (a packed chunk spans several)
+    depth: int = 0  # list nesting: 0 for a top-level item, 1 under a label, ...
+    links: tuple[str, ...] = ()  # targets of the links in the text (shown as their text)
 
 
 @dataclass
@@ -46,10 +48,14 @@ class Chunk:
     line_end: int
     units: list[Unit]
     order: int  # position of the chunk in its source
+    title: str = ""  # the document's (role's) title, which also leads `section`
+    locator: str = "line"  # what line_start/line_end count: "line" or "page"
 
     def metadata(self) -> dict[str, Any]:
         return {
             "source": self.source,
+            "title": self.title,
+            "locator": self.locator,
             "section": self.section,
             "top_section": self.top_section,
             "kind": self.kind,
@@ -72,6 +78,8 @@ class Context:
     line_start: int = 0
     line_end: int = 0
     chunk_id: str = ""
+    title: str = ""  # the document (role) it comes from
+    locator: str = "line"  # what line_start/line_end count: "line" or "page"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,10 +91,12 @@ class Citation:
 
     n: int
     source: str
-    section: str
+    section: str  # the full path, led by the document's title
     text: str
     line_start: int = 0
     line_end: int = 0
+    title: str = ""  # the document (role) it comes from
+    locator: str = "line"  # what line_start/line_end count: "line" or "page"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,7 +111,8 @@ class Reply:
     abstained: bool
     citations: list[Citation]
     contexts: list[Context]
-    reason: str = ""  # why it abstained (not_covered, no_figure, off_topic, instructions) or ""
+    reason: str = ""  # why it abstained (not_covered, no_figure, off_topic, instructions,
+    # ambiguous_role) or ""
     query: str = ""  # the standalone query used for retrieval after resolving follow-ups
     latency_ms: float = 0.0
 

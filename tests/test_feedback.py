@@ -30,7 +30,8 @@ def test_events_keep_question_answer_citations_and_time_only(store: FeedbackStor
                       "created_at": 200.0}
     assert first["citations"] == [{"n": 1, "source": "role.txt",
                                    "section": "Overview > Work Environment",
-                                   "text": "- Hybrid work", "line_start": 21, "line_end": 22}]
+                                   "text": "- Hybrid work", "line_start": 21, "line_end": 22,
+                                   "title": "", "locator": "line"}]
     columns = [row[1] for row in sqlite3.connect(store.path).execute("PRAGMA table_info(events)")]
     assert columns == ["id", "kind", "question", "answer", "citations", "reason", "created_at"]
     assert store.counts() == {"up": 1, "down": 0, "abstained": 1}

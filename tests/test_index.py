@@ -270,9 +270,14 @@ def test_interrupted_build_leaves_the_old_build_in_service(make_corpus, embeddin
     assert orphan.is_dir()
     assert open_index(settings).build == old.build
     bot = Assistant.from_settings(settings, embeddings=embeddings, build_if_missing=False)
-    reply = bot.ask("How many days of paid vacation do I get?")
+    # a hundred copies of one handbook fit any question equally: asked unscoped, the assistant
+    # asks which one is meant; scoped to one, it answers
+    unscoped = bot.ask("How many days of paid vacation do I get?")
+    assert unscoped.abstained and unscoped.reason == "ambiguous_role"
+    reply = bot.ask("How many days of paid vacation do I get?", scope="handbook-007.md")
     assert not reply.abstained
     assert "Twenty days of paid vacation each year" in reply.answer
+    assert {c.source for c in reply.contexts} == {"handbook-007.md"}
 
     # the next build (lock released by the dead process) removes the orphan
     report = build_index(settings, embeddings_factory=no_model)

@@ -98,8 +98,9 @@ def test_a_clause_of_a_long_bullet_can_carry_its_passage(snapshot, embeddings, r
     whole = HybridRetriever(snapshot=snapshot, embeddings=embeddings, k=5,
                             settings=role_settings.model_copy(update={"phrases": False}))
     question = "Will I guide researchers?"
-    assert retriever.invoke(question)[0].metadata["section"] == "Overview > Key Responsibilities"
-    assert whole.invoke(question)[0].metadata["section"] != "Overview > Key Responsibilities"
+    where = "Senior Machine Learning Scientist > Overview > Key Responsibilities"
+    assert retriever.invoke(question)[0].metadata["section"] == where
+    assert whole.invoke(question)[0].metadata["section"] != where
     # the clauses rank passages only: they are never units an answer could quote
     assert snapshot.phrase_vectors.shape[0] == len(snapshot.phrase_chunks) > 100
     assert all(m["kind"] != "phrase" for m in snapshot.unit_meta)

@@ -119,10 +119,12 @@ def http(live_server: Any) -> Any:
 
 
 def ask(http: Any, question: Any, history: Any = None, client_id: str = "tests",
-        **headers: str) -> httpx.Response:
+        scope: Any = None, **headers: str) -> httpx.Response:
     body: dict[str, Any] = {"question": question}
     if history is not None:
         body["history"] = history
+    if scope is not None:
+        body["scope"] = scope
     return http.post("/api/ask", json=body, headers={"X-Client-Id": client_id, **headers})
 
 
@@ -253,10 +255,11 @@ class SlowBot:
     def __init__(self, inner: Any, delay: float):
         self.inner, self.delay = inner, delay
         self.settings, self.topics = inner.settings, inner.topics
+        self.documents = inner.documents
 
-    def ask(self, question: str, history: Any = None) -> Any:
-        time.sleep(self.delay)
-        return self.inner.ask(question, history)
+    def ask(self, question: str, history: Any = None, scope: Any = None) -> Any:
+        time.sleep(self.delay)  # the slow backend this fake stands for, not a test's wait
+        return self.inner.ask(question, history, scope)
 
 
 @pytest.mark.slow
@@ -323,10 +326,33 @@ def test_abstentions_and_feedback_are_stored_and_counted(http: Any, live_server:
 
 
 @pytest.mark.slow
+def test_ask_within_a_scope_and_the_documents_to_scope_to(http: Any) -> None:
+    documents = http.get("/api/documents")
+    assert documents.status_code == 200
+    [doc] = documents.json()
+    assert doc["source"] == "senior-machine-learning-scientist.txt"
+    assert doc["title"] == "Senior Machine Learning Scientist"
+    assert "Salary Ranges (US Market, 2024)" in doc["topics"]
+    scoped = ask(http, "Is remote work possible?", scope=doc["source"])
+    assert scoped.status_code == 200, scoped.text
+    reply = scoped.json()
+    assert not reply["abstained"]
+    assert {c["source"] for c in reply["contexts"]} == {doc["source"]}
+    assert reply["citations"][0]["title"] == doc["title"]
+    assert reply["citations"][0]["section"].startswith(doc["title"] + " > ")
+    unknown = ask(http, "Is remote work possible?", scope="astronaut.md")
+    assert unknown.status_code == 422
+    assert unknown.json()["error"] == "invalid_question"
+    assert "astronaut.md" in unknown.json()["message"]
+    assert doc["source"] in unknown.json()["message"]
+
+
+@pytest.mark.slow
 def test_health_and_openapi(http: Any) -> None:
     health = http.get("/api/health")
     assert health.status_code == 200
-    assert health.json()["status"] == "ok" and "Overview" in health.json()["topics"]
+    assert health.json()["status"] == "ok"
+    assert "Salary Ranges (US Market, 2024)" in health.json()["topics"]
     schema = http.get("/api/openapi.json").json()
     ask_op = schema["paths"]["/api/ask"]["post"]
     assert ask_op["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
@@ -374,6 +400,10 @@ def test_embed_page_and_widget_assets(http: Any, live_server: Any) -> None:
     assert f"&lt;gradio-app src=&quot;{base}/&quot;&gt;&lt;/gradio-app&gt;" in html
     assert f"&lt;iframe src=&quot;{base}/?embed=1&amp;amp;__theme=light&quot;" in html
     assert "Ask about the ML Scientist role" in html and "#0f766e" in html
+    # one snippet per role document, scoped to it
+    assert ("&lt;script src=&quot;" + base + "/widget.js&quot; data-scope=&quot;"
+            "senior-machine-learning-scientist.txt&quot; async&gt;") in html
+    assert "Senior Machine Learning Scientist" in html
     assert "$" not in html.replace("$(", "")  # every template field was filled
     widget = http.get("/widget.js")
     assert widget.headers["content-type"].startswith("text/javascript")
@@ -411,7 +441,8 @@ def test_gradio_client_gets_an_answer_with_citations(live_server: Any) -> None:
     assert chat[1]["role"] == "assistant" and "[1]" in answer
     sources = [m for m in chat if (m.get("metadata") or {}).get("title")]
     assert sources, "the citations are shown as numbered source passages"
-    assert sources[0]["metadata"]["title"].startswith("[1] Industry Trends")
+    assert sources[0]["metadata"]["title"].startswith(
+        "[1] Senior Machine Learning Scientist › Industry Trends")
     assert sources[0]["metadata"]["status"] == "done"  # collapsed until the candidate opens it
     assert "lines 180" in texts[chat.index(sources[0])]
     assert "$164,034" in texts[chat.index(sources[0])]

@@ -18,15 +18,15 @@ pytest_plugins = ["conftest_server"]
 
 WIDGET = load_texts()["widget"]
 
-HOSTILE = """# Careers site
+# Plain text keeps its characters as written (a Markdown file would have its HTML removed
+# when loaded), so this is what reaches the chat: the chat itself must show it as text.
+HOSTILE = """Careers site
 The careers site explains how applications are handled.
-
-## Application portal
+Application portal
 - The application portal accepts CV uploads <script>window.__pwned = 1</script> in PDF format
 - Portal badges look like <img src=x onerror="window.__pwned = 2"> and ![tracker](http://203.0.113.7/pixel.png)
 - Questions go to [the portal team](javascript:window.__pwned=3) or [the help desk](https://example.com/help)
-
-## Interviews
+Interviews
 - Interviews take place over video in two rounds
 """
 
@@ -112,7 +112,7 @@ def hostile_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
 
     root = tmp_path_factory.mktemp("hostile")
     (root / "corpus").mkdir()
-    (root / "corpus" / "careers.md").write_text(HOSTILE, encoding="utf-8")
+    (root / "corpus" / "careers.txt").write_text(HOSTILE, encoding="utf-8")
     try:
         embeddings = request.getfixturevalue("embeddings")
     except pytest.FixtureLookupError:
@@ -179,7 +179,7 @@ def test_chat_examples_sources_feedback_abstention_and_clear(browser: Any, live_
     row = browser.find_elements(By.CSS_SELECTOR, "#ra-chat .bot-row")[-1]
     assert "[1]" in row.text and "$164,034" in row.text
     title = row.find_element(By.CSS_SELECTOR, ".thought-group .title")
-    assert title.text.startswith("[1] Industry Trends")
+    assert title.text.startswith("[1] Senior Machine Learning Scientist › Industry Trends")
     title.click()  # expand: the quoted passage and where it is
     wait_for(browser, lambda d: "lines 180" in row.text, 10, "source passage did not open")
     browser.save_screenshot(str(artifacts / "chat-answer-with-source.png"))

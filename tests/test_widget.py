@@ -85,6 +85,29 @@ def test_one_line_script_opens_the_chat_and_answers_with_sources(
     wait_for(browser, lambda d: panel.is_displayed(), 5, "RoleAssistant.open() did not open")
 
 
+def test_a_role_snippet_scopes_the_chat_to_that_role(
+        browser: Any, live_server: Any, host_pages: dict[str, Any]) -> None:
+    By = _by()
+    source = "senior-machine-learning-scientist.txt"
+    url = host_pages["allowed"].page(
+        "posting.html", f'<script src="{live_server.url}/widget.js" data-scope="{source}" '
+        'async></script>')
+    browser.get(url)
+    open_widget(browser)
+    frame = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".ra-panel iframe"))
+    assert f"scope={source}" in frame.get_attribute("src")
+    browser.switch_to.frame(frame)
+    try:
+        # a posting's chat has no role picker: the role is fixed by the snippet
+        wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#ra-question"), 20,
+                 "the chat did not load")
+        assert not any(e.is_displayed() for e in browser.find_elements(By.CSS_SELECTOR, "#ra-role"))
+        row = ask_in_chat(browser, "Is remote work possible?")
+        assert "[1]" in row.text and "hybrid" in row.text.lower()
+    finally:
+        browser.switch_to.default_content()
+
+
 def test_a_site_not_on_the_allow_list_is_refused(
         browser: Any, live_server: Any, host_pages: dict[str, Any], artifacts: Path) -> None:
     By = _by()

@@ -7,6 +7,7 @@
  * server). The server address comes from this script's own src; title and accent colour come
  * from the server's settings (/widget/config) unless the tag overrides them:
  *   data-title="..."  data-accent="#0f766e"  data-position="left"  data-open="true"
+ *   data-scope="backend-engineer.md"  (answer from that role's document only: its posting)
  * The page can also call window.RoleAssistant.open() / .close() / .toggle().
  * If this site is not on the server's allow-list, the config request is refused (CORS) and
  * the panel says the chat is unavailable here; the server's CSP would refuse the frame anyway.
@@ -23,7 +24,8 @@
   var config = {
     title: data.title || "Ask about the role",
     accent_color: data.accent || "",
-    chat_url: base + "/?embed=1&__theme=light",
+    chat_url: base + "/?embed=1&__theme=light" +
+      (data.scope ? "&scope=" + encodeURIComponent(data.scope) : ""),
     texts: {
       open_label: "Questions about the role?",
       close_label: "Close chat",
@@ -151,7 +153,8 @@
   if (document.body) mount();
   else document.addEventListener("DOMContentLoaded", mount);
 
-  fetch(base + "/widget/config", { mode: "cors", credentials: "omit" })
+  var scope = data.scope ? "scope=" + encodeURIComponent(data.scope) : "";
+  fetch(base + "/widget/config" + (scope ? "?" + scope : ""), { mode: "cors", credentials: "omit" })
     .then(function (response) {
       if (!response.ok) throw new Error("HTTP " + response.status);
       return response.json();
@@ -159,7 +162,7 @@
     .then(function (server) {
       config.title = data.title || server.title || config.title;
       config.accent_color = data.accent || server.accent_color || config.accent_color;
-      config.chat_url = server.chat_url || config.chat_url;
+      config.chat_url = (server.chat_url || config.chat_url) + (scope ? "&" + scope : "");
       Object.keys(server.texts || {}).forEach(function (k) { config.texts[k] = server.texts[k]; });
       applyConfig();
       setState("ready");

@@ -1,0 +1,153 @@
+"""The roles (documents) of a corpus: what a scope names, which role a question names.
+
+A scope limits retrieval to some documents: `ask(..., scope="backend-engineer.md")` on a
+posting's widget, or the role a question names when it names one ("what does a product
+designer do at IC3?"). Documents are named by their file (with or without the suffix) or their
+title, in any case.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistant.text import content_words, match_key, stem
+from assistant.types import InvalidQuestion
+
+# Words that say how senior a role is, not which role it is.
+_LEVEL_WORDS = frozenset(stem(w) for w in (
+    "senior junior staff principal lead associate intermediate entry level mid head chief "
+    "distinguished fellow intern sr jr ii iii iv").split())
+
+
+@dataclass
+class Role:
+    """One document of the corpus, as candidates see it."""
+
+    source: str
+    title: str
+    metadata: dict[str, str] = field(default_factory=dict)
+    topics: list[str] = field(default_factory=list)  # its top-level sections, in order
+    sizes: dict[str, int] = field(default_factory=dict)  # units per top-level section
+
+    @property
+    def stems(self) -> set[str]:
+        """Stems of the words that name the role, from its title and its file name (HR names
+        files after roles: "18f-product-manager.md"); levels and function words left out."""
+        name = f"{self.title} {Path(self.source).stem.replace('-', ' ').replace('_', ' ')}"
+        return {stem(w) for w in content_words(name)} - _LEVEL_WORDS
+
+
+class Catalog:
+    """Every role of the index in service."""
+
+    def __init__(self, roles: list[Role]):
+        self.roles = roles
+        self.by_source = {r.source: r for r in roles}
+        counts: dict[str, int] = {}
+        for role in roles:
+            for s in role.stems:
+                counts[s] = counts.get(s, 0) + 1
+        n = max(len(roles), 1)
+        self.unique = math.log(n) if n > 1 else 1.0  # the weight of a word only one role has
+        # how much a naming word tells roles apart: 0 for a word every role has
+        self.idf = {s: math.log(n / c) for s, c in counts.items()}
+
+    @classmethod
+    def from_snapshot(cls, chunks: dict[str, dict[str, Any]], order: list[str],
+                      documents: dict[str, dict[str, Any]]) -> Catalog:
+        roles: dict[str, Role] = {}
+        for chunk_id in order:
+            meta = chunks[chunk_id]
+            source = meta["source"]
+            info = documents.get(source, {})
+            role = roles.get(source)
+            if role is None:
+                title = meta.get("title") or info.get("title") or Path(source).stem
+                role = roles[source] = Role(source, title, dict(info.get("metadata") or {}))
+            top = meta.get("top_section") or role.title
+            if top != role.title and top not in role.topics:
+                role.topics.append(top)
+            if top != role.title:
+                role.sizes[top] = role.sizes.get(top, 0) + len(meta.get("text", "").splitlines())
+        return cls(list(roles.values()))
+
+    # ------------------------------------------------------------------------------------
+    def resolve(self, scope: str | Sequence[str] | None, message: str) -> frozenset[str] | None:
+        """The sources a scope names (None: every document). Unknown names: InvalidQuestion."""
+        if scope is None or scope == "" or scope == []:
+            return None
+        names = [scope] if isinstance(scope, str) else list(scope)
+        found: set[str] = set()
+        unknown: list[str] = []
+        for name in names:
+            if not isinstance(name, str) or not name.strip():
+                continue
+            role = self.find(name)
+            if role is None:
+                unknown.append(name)
+            else:
+                found.add(role.source)
+        if unknown:
+            known = ", ".join(f'"{r.title}" ({r.source})' for r in self.roles[:20])
+            raise InvalidQuestion(message.format(scope=", ".join(unknown), known=known))
+        return frozenset(found) or None
+
+    def find(self, name: str) -> Role | None:
+        """The role a file name, file stem or title refers to."""
+        key = match_key(name)
+        for role in self.roles:
+            if name == role.source or key in (match_key(role.source), match_key(
+                    Path(role.source).stem), match_key(role.title)):
+                return role
+        return None
+
+    def named(self, question: str, min_weight: float) -> list[str]:
+        """Sources whose role the question names ("is the sourcegraph support job remote?").
+
+        Each role scores the weight of its naming words that the question holds, a word
+        weighing more the fewer roles share it. The best-scoring roles are named when they
+        score at least `min_weight` times the weight of a word only one role has, so one
+        generic word ("engineer", shared by many) names none. Several roles tying at the top
+        are all named.
+        """
+        if len(self.roles) < 2:
+            return []
+        asked = {stem(w) for w in content_words(question)}
+        scores = {role.source: sum(self.idf.get(s, 0.0) for s in role.stems & asked)
+                  for role in self.roles}
+        best = max(scores.values(), default=0.0)
+        if best <= 0 or best < min_weight * self.unique:
+            return []
+        return sorted(s for s, v in scores.items() if v >= best - 1e-9)
+
+    def title_stems(self, sources: frozenset[str] | None) -> set[str]:
+        """Stems of the titles of the roles in scope (they rank nothing within a role); level
+        words stay: "senior" in "how long to reach senior?" still asks about a level."""
+        if not sources:
+            return set()
+        out: set[str] = set()
+        for source in sources:
+            role = self.by_source.get(source)
+            if role is not None:
+                out |= {stem(w) for w in content_words(role.title)} - _LEVEL_WORDS
+        return out
+
+    def topics(self, scope: frozenset[str] | None, limit: int) -> list[str]:
+        """What the documents in scope are about, for a refusal: at most `limit` names.
+
+        One role: its largest top-level sections, in document order. Several: role titles.
+        """
+        roles = [self.by_source[s] for s in sorted(scope)] if scope else self.roles
+        if len(roles) == 1:
+            role = roles[0]
+            keep = sorted(role.topics, key=lambda t: -role.sizes.get(t, 0))[:limit]
+            return [t for t in role.topics if t in keep] or [role.title]
+        return [r.title for r in roles][:limit]
+
+    def titles(self, scope: frozenset[str] | None) -> list[str]:
+        roles = [self.by_source[s] for s in sorted(scope)] if scope else self.roles
+        return [r.title for r in roles]

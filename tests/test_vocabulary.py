@@ -1,0 +1,65 @@
+"""HR vocabulary: abbreviations read as words, and specifics found in any capitalisation."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.vocabulary import Specific, covered, load_vocabulary
+
+
+@pytest.fixture(scope="module")
+def vocab():
+    return load_vocabulary()
+
+
+@pytest.mark.parametrize(("question", "expected"), [
+    ("how many yoe do i need", "how many years of experience do i need"),
+    ("is it wfh?", "is it remote work from home?"),
+    ("whats the tc for a sr swe", "whats the total compensation for a senior software engineer"),
+    ("do u sponsor h1b", "do you sponsor visa sponsorship"),
+    # "us" is a word, not the plural of the abbreviation "u"
+    ("is remote work in the us ok", "is remote work in the us ok"),
+])
+def test_abbreviations_are_written_out(vocab, question, expected):
+    assert vocab.expand(question, frozenset()) == expected
+
+
+def test_an_abbreviation_the_documents_use_keeps_their_meaning(vocab):
+    assert vocab.expand("what does a pm do", frozenset({"pm"})) == "what does a pm do"
+    assert vocab.expand("what does a pm do", frozenset()) == "what does a product manager do"
+
+
+@pytest.mark.parametrize(("question", "found"), [
+    ("whats the salary in berlin", [("place", "berlin")]),
+    ("What's the salary in Berlin?", [("place", "Berlin")]),
+    ("pay in new york vs san francisco?", [("place", "new york"), ("place", "san francisco")]),
+    ("does google pay more for this", [("employer", "google")]),
+    ("whats the 90th percentile", [("percentile", "90th percentile")]),
+    ("how much did it pay in 2021", [("year", "2021")]),
+    ("is there a 401k match", [("benefit", "401k")]),
+    ("what does a junior make", [("seniority", "junior")]),
+    ("how does ic3 compare with l5", [("level", "ic3"), ("level", "l5")]),
+    ("I live in Nice, can I apply?", [("place", "Nice")]),
+    ("Will Kubernetes be used?", [("name", "Kubernetes")]),
+])
+def test_specifics_are_found_in_any_case(vocab, question, found):
+    assert [(s.kind, s.text) for s in vocab.specifics(question)] == found
+
+
+@pytest.mark.parametrize("question", [
+    "Is the team nice?",
+    "experience in mobile development needed?",
+    "what does the role pay?",
+    "Salary matters to me and I ask about ML.",
+    "is remote work in the us ok",
+])
+def test_everyday_words_are_not_specifics(vocab, question):
+    assert vocab.specifics(question) == []
+
+
+def test_covered_looks_for_the_phrase_or_all_its_stems():
+    passages = ["Geographic Variations\n- Santa Clara, CA: $180,000", "IC3 engineers mentor"]
+    assert covered(Specific("place", "santa clara", "santa clara"), passages)
+    assert covered(Specific("level", "IC3", "ic3"), passages)
+    assert not covered(Specific("place", "berlin", "berlin"), passages)
+    assert not covered(Specific("percentile", "90th", "90th"), passages)
