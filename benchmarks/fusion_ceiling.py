@@ -8,7 +8,9 @@ That best figure is not a result to ship (it is fitted to the questions); it is 
 on what tuning these signals could reach. It also reports, per question, whether any single
 signal alone puts the answering passage first, a looser bound still.
 
-    python benchmarks/fusion_ceiling.py [--dataset evals/dataset.jsonl ...]
+    python benchmarks/fusion_ceiling.py [--set seed-dev --set handbooks-dev]
+
+Dev sets only: a held-out set is never used to choose weights, so the script refuses one.
 """
 
 from __future__ import annotations
@@ -38,32 +40,47 @@ GRID = {
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", action="append", type=Path)
-    parser.add_argument("--corpus", type=Path, default=ROOT / "corpus")
+    parser.add_argument("--set", action="append", dest="sets",
+                        help="dev sets (default: every set whose name does not say holdout)")
     args = parser.parse_args()
-    datasets = args.dataset or [ROOT / "evals" / "dataset.jsonl"]
 
     from dataclasses import replace
 
     from assistant.core import Assistant
+    from assistant.evaluation import load_sets
     from assistant.settings import Settings
 
+    sets = [s for s in load_sets(ROOT / "evals" / "thresholds.toml")
+            if (s.name in args.sets if args.sets else "holdout" not in s.name)]
+    if any("holdout" in s.name for s in sets):
+        print("held-out sets are never used to choose settings", file=sys.stderr)
+        return 2
     workdir = Path(tempfile.mkdtemp(prefix="ceiling-"))
     try:
-        settings = Settings(corpus_dir=args.corpus, index_dir=workdir / "index")
-        bot = Assistant.from_settings(settings)
-        retriever = bot._ensure_state().retriever
-        for dataset in datasets:
-            cases = [c for c in load_dataset(dataset) if c.kind == "answerable" and not c.history]
+        for item in sets:
+            settings = Settings(corpus_dir=item.corpus, index_dir=workdir / item.name)
+            bot = Assistant.from_settings(settings)
+            retriever = bot._ensure_state().retriever
+            cases = [c for d in item.datasets for c in load_dataset(d)
+                     if c.kind == "answerable" and not c.history]
             rows = []
             for case in cases:
-                query = bot._prepare({"question": case.question, "history": []})["resolved"].query
-                signals = retriever.signals(query, retriever.embed(query), settings.fetch_k)
-                wanted = np.array([any(contains(retriever.snapshot.chunks[c]["text"], e)
-                                       for e in case.evidence) for c in retriever._chunk_ids])
-                rows.append((signals, wanted))
+                turn = bot._prepare({"question": case.question, "history": [],
+                                     "scope": case.scope})
+                signals = retriever.signals(turn.query, retriever.embed(turn.query),
+                                            settings.fetch_k, turn.scope)
+                # a chunk "answers" when the passage it returns (its whole section) holds
+                # one of the case's evidence strings
+                wanted = []
+                for c in signals.chunks:
+                    parent = retriever._parents[retriever._parent_of[int(c)]]
+                    text = "\n".join(retriever.snapshot.chunks[retriever._chunk_ids[m]]["text"]
+                                     for m in parent)
+                    wanted.append(any(contains(text, e) for e in case.evidence))
+                rows.append((signals, np.array(wanted)))
 
-            def hit1(cfg: Settings, rows: list = rows) -> int:
+            def hit1(cfg: Settings, rows: list = rows, retriever=retriever,  # type: ignore[no-untyped-def]
+                     settings: Settings = settings) -> int:
                 total = 0
                 for signals, wanted in rows:
                     if not cfg.phrases:
@@ -83,7 +100,7 @@ def main() -> int:
                     (signals.chunk, signals.best_part, signals.title, signals.keywords))
                 for signals, wanted in rows)
             n = len(rows)
-            print(f"\n{dataset} ({n} single-turn answerable questions, "
+            print(f"\n{item.name} ({n} single-turn answerable questions, "
                   f"{len(results)} fusion settings tried)")
             print(f"  shipped settings              hit@1 {current / n:.3f} ({current}/{n})")
             print(f"  best setting, with hindsight  hit@1 {best / n:.3f} ({best}/{n})  "
