@@ -87,12 +87,13 @@ def _number_lines(root: Any) -> None:
                 line += str(node).count("\n")
 
 
-def element_text(node: Any) -> str:
-    """An element's words: inline pieces joined as written ("<abbr>IC</abbr>1" is "IC1"),
-    blocks and line breaks apart."""
+def _gather(node: Any, skip: tuple[str, ...] = ()) -> tuple[str, list[str]]:
+    """An element's text as written (inline pieces joined, a space after each block, a newline
+    for each <br>), leaving out `skip` children, and the link targets in it."""
     from bs4 import NavigableString, Tag
 
     parts: list[str] = []
+    links: list[str] = []
 
     def walk(element: Any) -> None:
         for child in element.children:
@@ -100,17 +101,28 @@ def element_text(node: Any) -> str:
                 if not _is_comment(child):
                     parts.append(str(child))
             elif isinstance(child, Tag):
-                if child.name == "br":
-                    parts.append(" ")
+                if child.name in skip:
                     continue
+                if child.name == "br":
+                    parts.append("\n")
+                    continue
+                href = str(child.get("href") or "") if child.name == "a" else ""
+                if href and not href.startswith("#"):
+                    links.append(href)
                 walk(child)
                 if child.name in _BLOCKS:
                     parts.append(" ")
 
     if isinstance(node, NavigableString):
-        return "" if _is_comment(node) else " ".join(str(node).split())
+        return ("" if _is_comment(node) else str(node)), []
     walk(node)
-    return " ".join("".join(parts).split())
+    return "".join(parts), links
+
+
+def element_text(node: Any) -> str:
+    """An element's words: inline pieces joined as written ("<abbr>IC</abbr>1" is "IC1"),
+    blocks and line breaks apart."""
+    return " ".join(_gather(node)[0].split())
 
 
 def _is_comment(node: Any) -> bool:
@@ -135,31 +147,8 @@ class _Walker:
     def text(self, node: Any, skip: tuple[str, ...] = ()) -> tuple[str, tuple[str, ...], list[int]]:
         """Visible words of an element (without the `skip` children), its link targets, and
         the offsets where the source broke lines (for the line each sentence starts on)."""
-        from bs4 import NavigableString, Tag
-
-        parts: list[str] = []
-        links: list[str] = []
-
-        def walk(element: Any) -> None:
-            for child in element.children:
-                if isinstance(child, NavigableString):
-                    if not _is_comment(child):
-                        parts.append(str(child))
-                elif isinstance(child, Tag):
-                    if child.name in skip:
-                        continue
-                    if child.name == "br":
-                        parts.append("\n")
-                        continue
-                    href = str(child.get("href") or "") if child.name == "a" else ""
-                    if href and not href.startswith("#"):
-                        links.append(href)
-                    walk(child)
-                    if child.name in _BLOCKS:
-                        parts.append(" ")
-
-        walk(node)
-        raw = "".join(parts).strip()
+        gathered, links = _gather(node, skip)
+        raw = gathered.strip()
         breaks: list[int] = []
         out: list[str] = []
         for k, line in enumerate(raw.split("\n")):
@@ -330,21 +319,7 @@ class _Walker:
 
 def _lines_of(node: Any) -> list[str]:
     """The element's text split where the source (or a <br>) broke the line."""
-    from bs4 import NavigableString, Tag
-
-    parts: list[str] = []
-
-    def walk(element: Any) -> None:
-        for child in element.children:
-            if isinstance(child, NavigableString):
-                if not _is_comment(child):
-                    parts.append(str(child))
-            elif isinstance(child, Tag):
-                parts.append("\n" if child.name == "br" else "")
-                walk(child)
-
-    walk(node)
-    return [part for part in "".join(parts).split("\n") if part.strip()]
+    return [part for part in _gather(node)[0].split("\n") if part.strip()]
 
 
 def _bold_led(node: Any) -> bool:
