@@ -58,7 +58,7 @@ class ExtractiveAnswerer:
     def __call__(self, data: AnswerInput) -> Draft:
         if not data.documents:
             return Draft("", [])
-        owner = {c: _key(d) for d in data.documents for c in _chunks(d)}
+        owner = {c: _key(d) for d in data.documents for c in passage_chunks(d)}
         by_chunk: dict[str, list[int]] = {}  # passage -> its units
         repeated: set[tuple[Any, ...]] = set()
         scores: dict[int, float] = {}
@@ -99,7 +99,7 @@ class ExtractiveAnswerer:
                 units = [i for i in by_chunk.get(_key(document), [])
                          if match_key(data.unit_texts[i]) in focus
                          or match_key(data.unit_meta[i].get("label", "")) in focus]
-                if units and not set(_chunks(document)) & set(data.avoid):
+                if units and not set(passage_chunks(document)) & set(data.avoid):
                     return [_Group(document, self._with_labels(units, data, by_chunk, document))]
 
         def passages(document: Document) -> list[list[int]]:
@@ -215,7 +215,7 @@ class ExtractiveAnswerer:
             n = len(citations) + 1
             lines = [f"{_render_unit(i, data)} [{n}]" for i in group.units]
             parts.append(f"**{section}**\n\n" + "\n".join(lines))  # a heading of its own
-            pieces = set(_chunks(group.document))
+            pieces = set(passage_chunks(group.document))
             passage = [i for i in data.units
                        if data.unit_meta[i]["chunk_id"] in pieces
                        and data.unit_meta[i]["section"] == section
@@ -231,7 +231,7 @@ class ExtractiveAnswerer:
 _MARKER = re.compile(r"\[(\d+)\]")
 
 
-def _chunks(document: Document) -> list[str]:
+def passage_chunks(document: Document) -> list[str]:
     """The chunks a retrieved passage is made of (a whole section may be several)."""
     return list(document.metadata.get("chunk_ids") or [document.metadata["chunk_id"]])
 

@@ -19,7 +19,7 @@ from typing import Any
 from langchain_core.documents import Document
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
-from assistant.answering import AnswerInput, Draft, make_answerer, merge_drafts
+from assistant.answering import AnswerInput, Draft, make_answerer, merge_drafts, passage_chunks
 from assistant.conversation import Message, Resolved, UnitLookup, parse_history, resolve
 from assistant.grounding import CoverageChecker, Decision, decide, figure_missing, name_missing
 from assistant.index import IndexSnapshot, Store, build_index, open_index, outdated
@@ -49,7 +49,8 @@ class Turn:
     query: str = ""  # what retrieval searches for
     documents: list[Document] = field(default_factory=list)
     decision: Decision | None = None
-    specifics: list[Specific] = field(default_factory=list)
+    named: list[Specific] = field(default_factory=list)  # every specific the question names
+    specifics: list[Specific] = field(default_factory=list)  # those the passages lack
 
 
 class Assistant:
@@ -250,7 +251,7 @@ class Assistant:
             documents = fuse(rankings, self.settings.rrf_k, self.settings.top_k)
         if resolved.avoid:  # "say more": passages already shown go after new ones
             documents = sorted(documents, key=lambda d: any(
-                c in resolved.avoid for c in d.metadata.get("chunk_ids", [d.metadata["chunk_id"]])))
+                c in resolved.avoid for c in passage_chunks(d)))
         turn.documents = documents
         return turn
 
@@ -276,7 +277,8 @@ class Assistant:
             need_salience=cfg.min_relevance <= relevance < cfg.confident_relevance)
         passages = [f"{d.metadata.get('section', '')}\n{d.page_content}"
                     for d in documents[:cfg.specifics_passages]]
-        specifics = [s for s in self.vocabulary.specifics(text)
+        turn.named = self.vocabulary.specifics(text)
+        specifics = [s for s in turn.named
                      if not covered(s, passages, self.vocabulary.equivalents)]
         turn.specifics = specifics
         turn.decision = decide(turn.question, relevance, terms, specifics, cfg)
@@ -306,10 +308,9 @@ class Assistant:
         # what the answer cites must cover the question's specifics ("and in chicago?" is not
         # answered by a pay band that names no place, even if Chicago appears elsewhere)
         cited = [f"{c.section}\n{c.text}" for c in draft.citations]
-        named = self.vocabulary.specifics(resolved.coverage_text)
-        hits = {s.kind for s in named if covered(s, cited, self.vocabulary.equivalents)}
+        hits = {s.kind for s in turn.named if covered(s, cited, self.vocabulary.equivalents)}
         # of several of one kind ("ic2 vs ic3"), the answer must cover at least one
-        uncovered = [s for s in named if s.kind not in hits]
+        uncovered = [s for s in turn.named if s.kind not in hits]
         if uncovered:
             turn.specifics = uncovered
             return self._abstain(turn, replace(decision, abstain=True, reason="not_covered",
@@ -325,9 +326,8 @@ class Assistant:
         state = turn.state
         resolved = turn.resolved
         assert resolved is not None
-        units = state.retriever.units_of_chunks(
-            {c for d in documents for c in d.metadata.get("chunk_ids", [d.metadata["chunk_id"]])},
-            titles=True)
+        units = state.retriever.units_of_chunks({c for d in documents for c in passage_chunks(d)},
+                                                titles=True)
         scores = state.retriever.unit_scores(state.retriever.embed(turn.query), units)
         return self._answerer(AnswerInput(
             question=turn.question, query=turn.query, documents=documents,

@@ -201,13 +201,6 @@ def figure_missing(question: str, answer: str, known: set[str] | frozenset[str] 
     return not any(wanted <= {stem(w) for w in content_words(line)} for line in lines)
 
 
-def asks_for_figure(question: str) -> bool:
-    """Whether a question asks for an amount, a count or a percentage."""
-    return bool(_PERCENT.search(question) or _HOW_MUCH_PAY.search(question)
-                or _WHAT_PAY.search(question) or _HOW_MANY.search(question)
-                or _HOW_MUCH_IS.search(question) or _HOW_BIG.search(question))
-
-
 def name_missing(question: str, answer: str) -> bool:
     """True when the question asks who someone is, or their name, and no answer line names a
     person ("The Director of Engineering is responsible for ..." names nobody)."""

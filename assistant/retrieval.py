@@ -80,6 +80,8 @@ class HybridRetriever(BaseRetriever):
     _parent_of: list[int] = PrivateAttr(default_factory=list)
     _parents: list[list[int]] = PrivateAttr(default_factory=list)
     _parent_tokens: list[int] = PrivateAttr(default_factory=list)
+    _index: dict[str, int] = PrivateAttr(default_factory=dict)
+    _paths: list[str] = PrivateAttr(default_factory=list)  # path within the document, lower
 
     def model_post_init(self, __context: Any) -> None:
         from langchain_chroma import Chroma
@@ -87,14 +89,16 @@ class HybridRetriever(BaseRetriever):
 
         snap = self.snapshot
         self._chunk_ids = list(snap.chunk_order)
-        corpus = [stems(f"{within(snap.chunks[c]['section'], snap.chunks[c].get('title', ''))} "
-                        f"{snap.chunks[c]['text']}") for c in self._chunk_ids]
+        self._paths = [normalize(within(snap.chunks[c]["section"], snap.chunks[c].get("title", "")))
+                       .lower() for c in self._chunk_ids]
+        corpus = [stems(f"{path} {snap.chunks[c]['text']}")
+                  for path, c in zip(self._paths, self._chunk_ids, strict=True)]
         self._bm25 = BM25Okapi(corpus) if corpus else None
         self._vectorstore = Chroma(
             client=snap.client, collection_name=snap.chunk_collection,
             embedding_function=self.embeddings, create_collection_if_not_exists=False,
         )
-        index = {c: i for i, c in enumerate(self._chunk_ids)}
+        self._index = index = {c: i for i, c in enumerate(self._chunk_ids)}
         self._unit_chunk = np.array([index[m["chunk_id"]] for m in snap.unit_meta], dtype=np.int64)
         self._is_body = np.array([m["kind"] != "title" for m in snap.unit_meta], dtype=bool)
         self._is_item = np.array([m["kind"] in ("item", "heading") for m in snap.unit_meta],
@@ -135,8 +139,7 @@ class HybridRetriever(BaseRetriever):
         """This retriever limited to `scope` (shares the index, caches and model)."""
         if scope == self.scope:
             return self
-        copy = self.model_copy(update={"scope": scope})
-        return copy
+        return self.model_copy(update={"scope": scope})
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun
@@ -178,16 +181,7 @@ class HybridRetriever(BaseRetriever):
     # ------------------------------------------------------------------------------------
     def in_scope(self, scope: Scope) -> np.ndarray:
         """Indices of the chunks of the documents in `scope` (all chunks for None)."""
-        if scope is None:
-            return np.arange(len(self._chunk_ids), dtype=np.int64)
-        parts = [self._chunks_of[s] for s in sorted(scope) if s in self._chunks_of]
-        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
-
-    def _units_in(self, scope: Scope, table: dict[str, Any], total: int) -> np.ndarray:
-        if scope is None:
-            return np.arange(total, dtype=np.int64)
-        parts = [table[s] for s in sorted(scope) if s in table]
-        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+        return _in_scope(scope, self._chunks_of, len(self._chunk_ids))
 
     def search(self, query: str, vector: list[float], k: int, scope: Scope = None) -> list[Document]:
         """Top-k chunks in `scope` for a query whose embedding is already known.
@@ -242,7 +236,7 @@ class HybridRetriever(BaseRetriever):
         chunk = np.array([chunk_sim.get(self._chunk_ids[c], floor) for c in chunks],
                          dtype=np.float32)
         q = self._unit(vector)
-        units = self._units_in(scope, self._units_of, len(self._unit_chunk))
+        units = _in_scope(scope, self._units_of, len(self._unit_chunk))
         unit_scores = self.snapshot.unit_vectors[units] @ q
         owner = position[self._unit_chunk[units]]
         body = self._is_body[units]
@@ -258,7 +252,7 @@ class HybridRetriever(BaseRetriever):
         # few words match loosely. Relevance (which decides abstention) stays on whole bullets.
         best_part = best_unit.copy()
         if cfg.phrases and self._phrase_chunk.size:
-            phrases = self._units_in(scope, self._phrases_of, len(self._phrase_chunk))
+            phrases = _in_scope(scope, self._phrases_of, len(self._phrase_chunk))
             if phrases.size:
                 phrase_scores = self.snapshot.phrase_vectors[phrases] @ q - cfg.phrase_discount
                 np.maximum.at(best_part, position[self._phrase_chunk[phrases]], phrase_scores)
@@ -299,9 +293,7 @@ class HybridRetriever(BaseRetriever):
             return out
         patterns = [re.compile(rf"(?<![\w-]){re.escape(k)}(?![\w-])") for k in keys]
         for i, c in enumerate(chunks):
-            meta = self.snapshot.chunks[self._chunk_ids[int(c)]]
-            path = normalize(within(meta["section"], meta.get("title", ""))).lower()
-            if any(p.search(path) for p in patterns):
+            if any(p.search(self._paths[int(c)]) for p in patterns):
                 out[i] = 1.0
         return out
 
@@ -387,8 +379,8 @@ class HybridRetriever(BaseRetriever):
 
     def units_of_chunks(self, chunk_ids: set[str], titles: bool = False) -> np.ndarray:
         """Indices of the units that belong to these chunks (and their section titles)."""
-        index = {c: i for i, c in enumerate(self._chunk_ids)}
-        wanted = np.array(sorted(index[c] for c in chunk_ids if c in index), dtype=np.int64)
+        wanted = np.array(sorted(self._index[c] for c in chunk_ids if c in self._index),
+                          dtype=np.int64)
         mask = np.isin(self._unit_chunk, wanted)
         return np.flatnonzero(mask if titles else mask & self._is_body)
 
@@ -396,6 +388,14 @@ class HybridRetriever(BaseRetriever):
     def _unit(vector: list[float]) -> np.ndarray:
         q = np.asarray(vector, dtype=np.float32)
         return q / max(float(np.linalg.norm(q)), 1e-9)
+
+
+def _in_scope(scope: Scope, table: dict[str, np.ndarray], total: int) -> np.ndarray:
+    """Indices (of chunks, units or clauses) of the documents in `scope`; all for None."""
+    if scope is None:
+        return np.arange(total, dtype=np.int64)
+    parts = [table[s] for s in sorted(scope) if s in table]
+    return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
 
 def _positions(keys: list[str]) -> dict[str, np.ndarray]:

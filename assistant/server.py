@@ -338,21 +338,23 @@ class Service:
         except AssistantError:
             return []
 
-    def title_for(self, scope: str | None = None) -> str:
-        """The chat's title: HR's, or the role(s) in scope from the documents' titles."""
+    def _titles(self, scope: str | None) -> list[str]:
+        """Titles of the role a scope names (a file or a title), else of every role."""
         roles = self.roles()
         if scope:
             roles = [r for r in roles if scope in (r["source"], r["title"])] or roles
-        names = [r["title"] for r in roles]
+        return [r["title"] for r in roles]
+
+    def title_for(self, scope: str | None = None) -> str:
+        """The chat's title: HR's, or the role(s) in scope from the documents' titles."""
+        names = self._titles(scope)
         text = self.widget_texts["title"]
         label = names[0] if len(names) == 1 else self.widget_texts.get("all_roles", "Open roles")
         return text.format(roles=label) if "{roles}" in text else text
 
     def welcome_for(self, scope: str | None = None) -> str:
-        roles = self.roles()
-        if scope:
-            roles = [r for r in roles if scope in (r["source"], r["title"])] or roles
-        names = [r["title"] for r in roles]
+        """The greeting of an empty chat, naming the role in scope when there is one."""
+        names = self._titles(scope)
         label = f"the {names[0]} role" if len(names) == 1 else \
             self.widget_texts.get("all_roles_sentence", "our open roles")
         text = self.widget_texts["welcome"]

@@ -12,15 +12,12 @@ every level, list nesting, link targets and table headers. Here:
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Any
 
 from assistant.formats.html import walk_html
 from assistant.formats.outline import Outline
 from assistant.formats.types import Parsed, decode_text
-
-log = logging.getLogger(__name__)
 
 # Liquid/Jinja tags and Hugo shortcodes. markdown-it has no plugin that removes them, so
 # this one pattern is ours; newlines inside a tag are kept so line numbers stay right.

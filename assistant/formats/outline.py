@@ -43,11 +43,6 @@ class Outline:
         below every real heading, so the author's own headings are never nested under it."""
         return self.real_level + 1 if self.real_level else 7
 
-    @property
-    def level(self) -> int:
-        """Level of the innermost open heading (0 before any)."""
-        return self._stack[-1][0] if self._stack else 0
-
     def heading(self, level: int, text: str, line: int, marked: bool = True) -> None:
         """Open a section under the nearest heading of a lower level.
 
