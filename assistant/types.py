@@ -102,6 +102,29 @@ class Citation:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class PassageUnit:
+    """One unit of a retrieved passage with its similarity to the query (computed once)."""
+
+    text: str
+    meta: dict[str, Any]
+    score: float
+
+
+@dataclass
+class Passage:
+    """A retrieved passage as answerers see it: the document and its own units."""
+
+    document: Any  # a LangChain Document (section path, text, provenance in metadata)
+    units: list[PassageUnit] = field(default_factory=list)
+
+
+def passage_chunks(document: Any) -> list[str]:
+    """The chunks a retrieved passage (a LangChain Document) is made of: a whole section
+    merged from its pieces lists them all."""
+    return list(document.metadata.get("chunk_ids") or [document.metadata["chunk_id"]])
+
+
 @dataclass
 class Reply:
     """What `Assistant.ask` returns."""
@@ -115,6 +138,10 @@ class Reply:
     # ambiguous_role) or ""
     query: str = ""  # the standalone query used for retrieval after resolving follow-ups
     latency_ms: float = 0.0
+    backend: str = "extractive"  # the answerer that wrote `answer`
+    verified: bool = True  # every sentence was checked against the passages it cites
+    removed: list[str] = field(default_factory=list)  # generated sentences the guard removed
+    note: str = ""  # why a generated answer was replaced by the extractive one, if it was
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

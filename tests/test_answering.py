@@ -27,11 +27,9 @@ QUESTIONS = [
 
 def draft_for(question: str, retriever, snapshot, settings: Settings, **extra) -> Draft:
     documents = retriever.invoke(question)
-    units = retriever.units_of_chunks({d.metadata["chunk_id"] for d in documents})
     return ExtractiveAnswerer(settings)(AnswerInput(
-        question=question, query=question, documents=documents, units=[int(i) for i in units],
-        unit_scores=[float(x) for x in retriever.unit_scores(retriever.embed(question), units)],
-        unit_texts=snapshot.unit_texts, unit_meta=snapshot.unit_meta, **extra))
+        question=question, query=question, passages=retriever.passages(documents, question),
+        **extra))
 
 
 def quoted_lines(answer: str) -> list[tuple[str, int]]:
@@ -104,7 +102,7 @@ def test_max_answer_units_limits_a_flat_list(retriever, snapshot, role_settings)
 
 
 def test_no_passages_no_answer():
-    draft = ExtractiveAnswerer(Settings())(AnswerInput("q", "q", [], [], [], [], []))
+    draft = ExtractiveAnswerer(Settings())(AnswerInput("q", "q", []))
     assert draft.answer == "" and draft.citations == []
 
 

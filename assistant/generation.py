@@ -1,0 +1,218 @@
+"""Generated answers: an LLM writes from numbered passages, the guard checks what it wrote.
+
+The answerer packs the retrieved passages, numbered and fenced, into the model's context with
+budgets measured by tiktoken, asks for [n] after each sentence, and hands the text to the
+grounding guard (`assistant.guard`). It is a LangChain Runnable (`invoke` gives the guarded
+draft) and also exposes its steps (`prepare`, `tokens`, `finish`) so the assistant can stream
+the model's text as it comes and apply the guard before the answer is marked final.
+
+Whether to answer at all is decided before this runs, from retrieval evidence
+(`assistant.grounding.decide`), so no model can talk itself into answering what the documents
+do not cover.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import Runnable, RunnableConfig
+
+from assistant.answering import AnswerInput, Draft
+from assistant.chunking import count_tokens, render_unit
+from assistant.guard import Checked, EmbedTexts, Guard, Kept, Source, split_sentences
+from assistant.settings import Settings
+from assistant.types import Citation, Passage, Unit
+
+# what surrounds the prompt in a chat template (role tags, separators), kept free
+_TEMPLATE_TOKENS = 48
+_FENCE = re.compile(r"</?\s*passage\b[^>]*>", re.IGNORECASE)
+
+
+def load_prompts(path: Path | None = None) -> dict[str, dict[str, str]]:
+    """The shipped prompts, with any keys of `path` (HR's own file) replacing them."""
+    data = tomllib.loads(resources.files("assistant").joinpath("data/prompts.toml")
+                        .read_text("utf-8"))
+    if path is not None:
+        for section, values in tomllib.loads(Path(path).read_text("utf-8")).items():
+            data.setdefault(section, {}).update(values)
+    return data
+
+
+@dataclass
+class Prepared:
+    """One generation's input: the messages and the numbered passages they carry."""
+
+    messages: list[BaseMessage]
+    sources: list[Source]
+    passages: list[Passage]  # sources[i] is passages[i]
+
+
+@dataclass
+class GuardedDraft(Draft):
+    """A generated draft after the guard, with what it removed."""
+
+    removed: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    kept_share: float = 0.0
+    raw: str = ""  # the model's text as generated
+
+
+class GenerativeAnswerer(Runnable[AnswerInput, GuardedDraft]):
+    """An LLM answerer behind the grounding guard (see the module docstring)."""
+
+    def __init__(self, settings: Settings, model: BaseChatModel, backend: str,
+                 embed: EmbedTexts | None = None):
+        self.settings = settings
+        self.model = model
+        self.backend = backend
+        self.prompts = load_prompts(settings.prompts_file)
+        self.guard = Guard(settings, embed)
+        self.lock = threading.Lock()  # one generation at a time per model
+
+    # --- the Runnable interface ---------------------------------------------------------
+    def invoke(self, input: AnswerInput, config: RunnableConfig | None = None,
+               **kwargs: Any) -> GuardedDraft:
+        prepared = self.prepare(input)
+        return self.finish(prepared, "".join(self.tokens(prepared, config)))
+
+    # --- the steps ----------------------------------------------------------------------
+    def prepare(self, data: AnswerInput) -> Prepared:
+        """Number and fence the passages that fit the context budget, best first."""
+        cfg = self.settings
+        prompt = self.prompts["answer"]
+        question = _unfence(data.question)
+        fixed = count_tokens(prompt["system"], cfg.encoding) + count_tokens(
+            prompt["user"].format(passages="", question=question), cfg.encoding)
+        budget = cfg.llm_context_tokens - cfg.llm_max_tokens - fixed - _TEMPLATE_TOKENS
+        blocks: list[str] = []
+        sources: list[Source] = []
+        passages: list[Passage] = []
+        for passage in data.passages:
+            n = len(sources) + 1
+            header = f"<passage {n}>\n{_unfence(passage.document.metadata.get('section', ''))}\n"
+            lines: list[str] = []
+            used = count_tokens(header + "</passage>\n", cfg.encoding)
+            for unit in passage.units:
+                if unit.meta.get("kind") == "title":
+                    continue
+                line = _unfence(_render(unit.text, unit.meta))
+                cost = count_tokens(line + "\n", cfg.encoding)
+                if used + cost > budget:
+                    break
+                lines.append(line)
+                used += cost
+            if not lines:
+                break  # not even one line of this passage fits: the context is full
+            blocks.append(header + "\n".join(lines) + "\n</passage>")
+            sources.append(Source(n, "\n".join([passage.document.metadata.get("section", "")]
+                                               + lines),
+                                  [u.text for u in passage.units if u.meta.get("kind") != "title"]))
+            passages.append(passage)
+            budget -= used
+            if len(lines) < sum(1 for u in passage.units if u.meta.get("kind") != "title"):
+                break
+        messages = [SystemMessage(prompt["system"]),
+                    HumanMessage(prompt["user"].format(passages="\n\n".join(blocks),
+                                                       question=question))]
+        return Prepared(messages, sources, passages)
+
+    def tokens(self, prepared: Prepared, config: RunnableConfig | None = None) -> Iterator[str]:
+        """The model's text, piece by piece as it is generated."""
+        if not prepared.sources:
+            return
+        for chunk in self.model.stream(prepared.messages, config=config):
+            if isinstance(chunk.content, str) and chunk.content:
+                yield chunk.content
+
+    def text(self, messages: list[BaseMessage]) -> Iterator[str]:
+        """Any prompt's reply, piece by piece (the condense step uses it)."""
+        for chunk in self.model.stream(messages):
+            if isinstance(chunk.content, str) and chunk.content:
+                yield chunk.content
+
+    def condense_messages(self, question: str, history: list[tuple[str, str]],
+                          ) -> list[BaseMessage]:
+        """The messages asking the model to make a follow-up standalone."""
+        return condense_messages(self.prompts, question, history)
+
+    def finish(self, prepared: Prepared, text: str) -> GuardedDraft:
+        """The guarded draft: sentences the cited passages support, citations renumbered."""
+        if self.settings.guard:
+            checked = self.guard.check(text, prepared.sources)
+        else:  # measuring what the guard prevents: keep every sentence as written
+            checked = _unguarded(text)
+        return self._draft(checked, prepared, text)
+
+    def _draft(self, checked: Checked, prepared: Prepared, raw: str) -> GuardedDraft:
+        renumber: dict[int, int] = {}
+        for kept in checked.sentences:
+            for n in kept.cited:
+                renumber.setdefault(n, len(renumber) + 1)
+        parts: list[str] = []
+        for kept in checked.sentences:
+            marks = "".join(f"[{renumber[n]}]" for n in kept.cited)
+            sentence = _with_marks(kept.text, marks)
+            if kept.bullet:
+                parts.append("\n- " + sentence)
+            else:
+                parts.append((" " if parts and not parts[-1].startswith("\n- ") else
+                              "\n\n" if parts else "") + sentence)
+        answer = "".join(parts).strip()
+        by_n = {s.n: (s, p) for s, p in zip(prepared.sources, prepared.passages, strict=True)}
+        citations = []
+        for old, new in sorted(renumber.items(), key=lambda item: item[1]):
+            if old not in by_n:
+                continue
+            source, passage = by_n[old]
+            meta = passage.document.metadata
+            lines = [int(u.meta.get("line", 0)) for u in passage.units] or [0]
+            citations.append(Citation(
+                new, meta["source"], meta.get("section", ""), source.text.partition("\n")[2],
+                min(lines), max(lines), title=meta.get("title", ""),
+                locator=meta.get("locator", "line")))
+        return GuardedDraft(answer, citations, removed=checked.removed, reasons=checked.reasons,
+                            kept_share=checked.kept_share, raw=raw)
+
+
+def _with_marks(text: str, marks: str) -> str:
+    """'It is remote.' + '[2]' -> 'It is remote [2].'"""
+    if not marks:
+        return text
+    if text[-1:] in ".!?":
+        return f"{text[:-1].rstrip()} {marks}{text[-1]}"
+    return f"{text} {marks}"
+
+
+def _unguarded(text: str) -> Checked:
+    """Every sentence kept as the model wrote it, its markers taken at face value."""
+    pieces = split_sentences(text)
+    return Checked([Kept(body, cited) for _, body, cited in pieces], [], [], len(pieces))
+
+
+def _render(text: str, meta: dict[str, Any]) -> str:
+    return render_unit(Unit(text, int(meta.get("line", 0)), meta.get("kind", "bullet"),
+                            meta.get("label", ""), depth=int(meta.get("depth", 0) or 0)))
+
+
+def _unfence(text: str) -> str:
+    """Document or question text cannot open or close a passage fence."""
+    return _FENCE.sub("", text)
+
+
+def condense_messages(prompts: dict[str, dict[str, str]], question: str,
+                      history: list[tuple[str, str]]) -> list[BaseMessage]:
+    """The messages asking a model to make a follow-up standalone."""
+    lines = "\n".join(f"{'Candidate' if role == 'user' else 'Assistant'}: {_unfence(text)}"
+                      for role, text in history)
+    prompt = prompts["condense"]
+    return [SystemMessage(prompt["system"]),
+            HumanMessage(prompt["user"].format(history=lines, question=_unfence(question)))]

@@ -1,0 +1,193 @@
+"""The grounding guard: every generated sentence is checked against the passages it cites.
+
+A sentence survives only when
+- every number, amount, percentage and number word in it occurs in a passage it cites,
+- every proper name in it (a capitalised word that does not open the sentence, an acronym,
+  a word with digits such as "IC3") occurs in a passage it cites, and
+- the passages support it: at least `guard_min_overlap` of its content words occur in them,
+  or its embedding is at least `guard_min_similarity` similar to one of their units.
+
+A sentence that cites nothing (small models often forget) is checked against every passage
+the model was given and, if one supports it, gets that passage's number; a marker that points
+at no passage counts as no marker. What fails is removed and reported. If less than
+`guard_min_kept` of the sentences survive, the caller falls back to the extractive answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from assistant.grounding import _NUMBER_WORD, numbers
+from assistant.settings import Settings
+from assistant.text import sentences, stems, stopwords, words
+
+EmbedTexts = Callable[[list[str]], list[list[float]]]
+
+_MARKERS = re.compile(r"\s*\[(\d+)\]")
+_LEADING_MARKERS = re.compile(r"^(?:\s*\[\d+\])+[.!?]?")
+# a word that names something: capitalised, an acronym, or letters with digits ("IC3", "18F")
+_NAME = re.compile(r"\b(?:[A-Z][\w'-]*|\w*\d\w*[A-Za-z]\w*|[A-Za-z]+\d\w*)\b")
+
+
+@dataclass
+class Source:
+    """One numbered passage the model was given: its text and its units (for similarity)."""
+
+    n: int
+    text: str
+    units: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Kept:
+    """A sentence that passed: its text without markers and the passages that support it."""
+
+    text: str
+    cited: list[int]
+    bullet: bool = False  # written as a list item
+
+
+@dataclass
+class Checked:
+    """A generated answer after the guard."""
+
+    sentences: list[Kept]
+    removed: list[str]  # sentences that failed, as generated
+    reasons: list[str]  # why each removed sentence failed
+    total: int  # sentences checked
+
+    @property
+    def kept_share(self) -> float:
+        return len(self.sentences) / self.total if self.total else 0.0
+
+
+class Guard:
+    """Checks generated sentences against their sources (see the module docstring)."""
+
+    def __init__(self, settings: Settings, embed: EmbedTexts | None = None):
+        self.settings = settings
+        self.embed = embed
+        self._stop = stopwords()
+
+    def check(self, text: str, sources: Sequence[Source]) -> Checked:
+        by_n = {s.n: s for s in sources}
+        pieces = split_sentences(text)
+        kept: list[Kept] = []
+        removed: list[str] = []
+        reasons: list[str] = []
+        for raw, body, cited in pieces:
+            valid = [n for n in dict.fromkeys(cited) if n in by_n]
+            candidates = [by_n[n] for n in valid] if valid else list(sources)
+            verdict, support = self._verdict(body, candidates, cite_all=bool(valid))
+            if verdict:
+                removed.append(raw.strip())
+                reasons.append(verdict)
+            else:
+                kept.append(Kept(body, valid or support,
+                                 bool(re.match(r"\s*(?:[-*\u2022]|\d+[.)])\s", raw))))
+        return Checked(kept, removed, reasons, len(pieces))
+
+    # ------------------------------------------------------------------------------------
+    def _verdict(self, body: str, candidates: list[Source], cite_all: bool) -> tuple[str, list[int]]:
+        """('', passages that support it) or (why it fails, [])."""
+        if not candidates:
+            return "no passage to check against", []
+        if cite_all:  # checked against everything it cites, together
+            return self._supported(body, candidates)
+        for source in candidates:  # uncited: one passage must support it on its own
+            verdict, support = self._supported(body, [source])
+            if not verdict:
+                return "", support
+        return "no passage supports it (and it cites none)", []
+
+    def _supported(self, body: str, group: list[Source]) -> tuple[str, list[int]]:
+        text = "\n".join(s.text for s in group)
+        known = set(numbers(text))
+        missing = [n for n in numbers(body) if n not in known]
+        if missing:
+            return f"figure not in the cited passages: {', '.join(missing)}", []
+        lowered = text.lower()
+        for match in _NUMBER_WORD.finditer(body):
+            if not re.search(rf"\b{re.escape(match.group(0).lower())}\b", lowered):
+                return f"figure not in the cited passages: {match.group(0)}", []
+        source_words = {w.lower() for w in words(text)}
+        for name in _names(body):
+            parts = [w.lower() for w in words(name)]
+            if parts and not all(p in source_words or p in self._stop for p in parts):
+                return f"name not in the cited passages: {name}", []
+        claim = set(stems(body))
+        if not claim:
+            return "", [s.n for s in group]  # nothing to claim ("Yes.")
+        overlap = len(claim & set(stems(text))) / len(claim)
+        if overlap >= self.settings.guard_min_overlap:
+            return "", [s.n for s in group]
+        if self.embed is not None and self.similarity(body, group) >= \
+                self.settings.guard_min_similarity:
+            return "", [s.n for s in group]
+        return f"not supported by the cited passages (word overlap {overlap:.2f})", []
+
+    def similarity(self, body: str, group: list[Source]) -> float:
+        """Best cosine similarity between the sentence and a unit of the passages."""
+        assert self.embed is not None
+        units = [u for s in group for u in (s.units or [s.text])]
+        if not units:
+            return -1.0
+        vectors = np.asarray(self.embed([body] + units), dtype=np.float32)
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
+        return float((vectors[1:] @ vectors[0]).max())
+
+
+def split_sentences(text: str) -> list[tuple[str, str, list[int]]]:
+    """(as written, text without markers, markers) per sentence or list line.
+
+    A marker written after the full stop ("... remote. [1]") belongs to the sentence before
+    it; a sentence with no marker takes the next marker of its paragraph ("A. B [1]." cites
+    [1] for both), as people write citations.
+    """
+    out: list[tuple[str, str, list[int]]] = []
+    for paragraph in re.split(r"\n\s*\n|\n(?=\s*(?:[-*\u2022]|\d+[.)])\s)", text):
+        paragraph = paragraph.strip()
+        if not paragraph:
+            continue
+        found: list[tuple[str, list[int]]] = []
+        for line in paragraph.splitlines():
+            for piece in sentences(line.strip()):
+                lead = _LEADING_MARKERS.match(piece)
+                if lead and found:
+                    found[-1] = (found[-1][0] + " " + lead.group(0),
+                                 found[-1][1] + [int(n) for n in re.findall(r"\d+", lead.group(0))])
+                    piece = piece[lead.end():].strip()
+                if piece:
+                    found.append((piece, [int(n) for n in _MARKERS.findall(piece)]))
+        later: list[int] = []
+        mine: list[tuple[str, str, list[int]]] = []
+        for raw, markers in reversed(found):
+            if markers:
+                later = markers
+            body = _MARKERS.sub("", raw).strip()
+            body = re.sub(r"^(?:[-*\u2022]|\d+[.)])\s+", "", body).strip()
+            if words(body):
+                mine.append((raw, body, markers or later))
+        out.extend(reversed(mine))
+    return out
+
+
+def _names(body: str) -> list[str]:
+    """Proper names in a sentence: capitalised words that do not open it (or a clause after a
+    colon), acronyms and words with digits."""
+    out = []
+    for match in _NAME.finditer(body):
+        token = match.group(0)
+        before = body[:match.start()].rstrip()
+        opening = not before or before.endswith((":", ".", "!", "?", "\"", "(", "-", "*"))
+        has_digit = any(c.isdigit() for c in token)
+        if opening and not has_digit and not token.isupper():
+            continue
+        if token.isdigit():
+            continue
+        out.append(token)
+    return out
