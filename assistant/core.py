@@ -383,20 +383,20 @@ class Assistant:
                            focus=resolved.focus, avoid=resolved.avoid)
         prepared = generator.prepare(data)
         notes = self.texts["notes"]
-        text, note, removed = "", "", []
+        text, fallback, removed = "", "", []
         try:
             for piece in _timed(generator.tokens(prepared, config), generator.lock,
                                 self.settings.llm_timeout_seconds):
                 text += piece
                 yield piece
         except TimeoutError:
-            note = notes["timeout"]
+            fallback = "timeout"
             log.warning("%s answer timed out after %.0f s", generator.backend,
                         self.settings.llm_timeout_seconds)
         except Exception:  # noqa: BLE001 - any backend failure falls back, never a traceback
             log.exception("%s answer failed", generator.backend)
-            note = notes["failed"]
-        if not note:
+            fallback = "failed"
+        if not fallback:
             guarded = generator.finish(prepared, text)
             removed = guarded.removed
             if guarded.answer.strip() and guarded.kept_share >= self.settings.guard_min_kept:
@@ -406,11 +406,11 @@ class Assistant:
                     reply.verified = self.settings.guard
                     yield reply
                     return
-            note = notes["unsupported"]
+            fallback = "unsupported"
         extractive = merge_drafts([d for d in (self._extractive(i) for i in inputs)
                                    if d.answer.strip()])
         reply = self._checked(turn, extractive, contexts)
-        reply.removed, reply.note = removed, note
+        reply.removed, reply.fallback, reply.note = removed, fallback, notes[fallback]
         yield reply
 
     def _checked(self, turn: Turn, draft: Draft, contexts: list[Context]) -> Reply:

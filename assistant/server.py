@@ -3,6 +3,8 @@
 Routes (see `create_app`):
     /               the chat (Gradio Blocks from assistant/ui.py; `?embed=1` hides its header)
     POST /api/ask   a question and history in, the reply's fields out (OpenAPI at /api/docs)
+    POST /api/ask/stream  the same as server-sent events: provisional text, then the reply
+    POST /v1/chat/completions, GET /v1/models  OpenAI-compatible (assistant/openai_api.py)
     POST /api/feedback, GET /api/health, GET /metrics (Prometheus text format)
     /embed          snippets and live previews for HR; /widget.js, /widget.css, /widget/config
                     make up the one-line careers-page widget; /gradio.js the web component.
@@ -33,7 +35,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.feedback import FeedbackStore
@@ -113,7 +115,7 @@ class GuardMiddleware:
     - CSP frame-ancestors on every response: only allowed sites can frame the chat;
     - a browser request whose Origin is neither this server nor an allowed site gets 403
       (CORS alone only hides the response; this stops the question being asked at all);
-    - request bodies to /api/ above max_request_bytes get 413.
+    - request bodies to /api/ and /v1/ above max_request_bytes get 413.
     """
 
     def __init__(self, app: ASGIApp, origins: Origins, max_bytes: int, texts: dict[str, str],
@@ -131,12 +133,12 @@ class GuardMiddleware:
             return
         origin = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"origin"), None)
         path: str = scope["path"]
-        checked = path.startswith(("/api/", "/gradio_api/", "/widget/", "/config"))
+        checked = path.startswith(("/api/", "/v1/", "/gradio_api/", "/widget/", "/config"))
         if (checked and origin and not same_origin(scope, origin)
                 and origin.lower() != self.public_origin and not self.origins.allows(origin)):
             await _json(403, "origin_refused", self.texts["origin_refused"])(scope, receive, send)
             return
-        if path.startswith("/api/") and scope["method"] in ("POST", "PUT", "PATCH"):
+        if path.startswith(("/api/", "/v1/")) and scope["method"] in ("POST", "PUT", "PATCH"):
             body = await self._read_capped(receive)  # API bodies are small: read them first
             if body is None:
                 await self._too_large(scope, receive, send)
@@ -293,6 +295,9 @@ class Metrics:
         self.feedback = Counter(
             "assistant_feedback", "Thumbs up/down on answers.", ["rating", "channel"],
             registry=self.registry)
+        self.fallbacks = Counter(
+            "assistant_generation_fallbacks", "Generated answers replaced by the extractive "
+            "one, by why (timeout, failed, unsupported).", ["why"], registry=self.registry)
         self.errors = Counter(
             "assistant_errors", "Questions that got an error reply, by kind.", ["kind"],
             registry=self.registry)
@@ -387,6 +392,19 @@ class Service:
 
         `scope` names the role document(s) to answer from (the posting the chat sits on).
         """
+        reply: Reply | None = None
+        async for event in self.stream(question, history, client=client, channel=channel,
+                                       scope=scope, pieces=False):
+            if isinstance(event, Reply):
+                reply = event
+        assert reply is not None
+        return reply
+
+    async def stream(self, question: str, history: list[Any] | None, *, client: str,
+                     channel: Channel, scope: str | list[str] | None = None,
+                     pieces: bool = True) -> AsyncIterator[str | Reply]:
+        """Like `ask`, yielding the answer's provisional text as it is made (when `pieces`),
+        then the final Reply. Limits are checked before the first item."""
         started = time.perf_counter()
         outcome = "error"
         try:
@@ -400,10 +418,20 @@ class Service:
             except InvalidQuestion:
                 outcome = "invalid"
                 raise
+            reply: Reply | None = None
             try:
                 async with self.gate.slot():
-                    reply: Reply = await run_in_threadpool(self.bot.ask, question, history,
-                                                           scope or None)
+                    streaming = getattr(self.bot, "stream", None)
+                    if pieces and streaming is not None:
+                        events = iterate_in_threadpool(streaming(question, history, scope or None))
+                        async for event in events:
+                            if isinstance(event, Reply):
+                                reply = event
+                            else:
+                                yield event
+                    else:
+                        reply = await run_in_threadpool(self.bot.ask, question, history,
+                                                        scope or None)
             except Busy:
                 outcome = "busy"
                 raise
@@ -418,13 +446,16 @@ class Service:
             except Exception as exc:
                 log.exception("answering %r failed", question)
                 raise InternalError(self.texts["errors"]["internal"]) from exc
+            assert reply is not None
             outcome = "abstained" if reply.abstained else "answered"
             self.metrics.latency.labels(channel).observe(time.perf_counter() - started)
             if reply.abstained:
                 self.metrics.abstentions.labels(reply.reason or "not_covered").inc()
                 await run_in_threadpool(self._store_safely, "abstained", reply.question,
                                         reply.answer, [], reply.reason)
-            return reply
+            if reply.fallback:
+                self.metrics.fallbacks.labels(reply.fallback).inc()
+            yield reply
         finally:
             self.metrics.requests.labels(channel, outcome).inc()
             if outcome not in ("answered", "abstained"):
@@ -518,6 +549,14 @@ class AskReply(BaseModel):
     contexts: list[ContextOut] = Field(description="Passages retrieved, best first.")
     query: str = Field(description="The standalone query used after resolving follow-ups.")
     latency_ms: float
+    backend: str = Field("extractive", description="Who wrote the answer: extractive, "
+                         "llamacpp or openai.")
+    verified: bool = Field(True, description="Every sentence was checked against the passages "
+                           "it cites.")
+    removed: list[str] = Field(default_factory=list, description="Generated sentences the "
+                               "grounding guard removed (for evaluators).")
+    note: str = Field("", description="Why a generated answer was replaced by quotes.")
+    fallback: str = Field("", description="The same as a key: timeout, failed, unsupported.")
 
 
 class FeedbackRequest(BaseModel):
@@ -701,6 +740,45 @@ def create_app(settings: Settings, assistant: Any = None) -> FastAPI:
         except AssistantError as exc:
             return error_response(exc)
         return reply.to_dict()
+
+    @app.post("/api/ask/stream", responses=_ERRORS, tags=["chat"],
+              summary="Ask, and receive the answer as server-sent events")
+    async def api_ask_stream(payload: AskRequest, request: Request) -> Any:
+        """`delta` events carry provisional text as it is made (`{"text": ...}`); one `final`
+        event carries the reply (the same fields as /api/ask), after the grounding guard has
+        checked a generated answer: show the final text in place of the deltas. Errors before
+        the first event get the usual status codes; later ones arrive as an `error` event."""
+        from sse_starlette import EventSourceResponse
+
+        history = [m.model_dump() for m in payload.history]
+        events = service.stream(payload.question, history, scope=payload.scope,
+                                client=service.client_of(request), channel="api")
+        try:  # limits and bad input fail as a plain HTTP error, before the stream starts
+            first = await anext(events)
+        except AssistantError as exc:
+            return error_response(exc)
+
+        async def sse() -> AsyncIterator[dict[str, str]]:
+            event: str | Reply | None = first
+            while event is not None:
+                if isinstance(event, Reply):
+                    yield {"event": "final", "data": json.dumps(event.to_dict())}
+                else:
+                    yield {"event": "delta", "data": json.dumps({"text": event})}
+                try:
+                    event = await anext(events)
+                except StopAsyncIteration:
+                    event = None
+                except AssistantError as exc:
+                    yield {"event": "error", "data": json.dumps(
+                        {"error": type(exc).__name__, "message": exc.message})}
+                    event = None
+
+        return EventSourceResponse(sse(), ping=15)
+
+    from assistant.openai_api import openai_router
+
+    app.include_router(openai_router(service))
 
     @app.get("/api/documents", response_model=list[DocumentOut], tags=["chat"],
              summary="The role documents a question can be scoped to")

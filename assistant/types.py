@@ -142,6 +142,7 @@ class Reply:
     verified: bool = True  # every sentence was checked against the passages it cites
     removed: list[str] = field(default_factory=list)  # generated sentences the guard removed
     note: str = ""  # why a generated answer was replaced by the extractive one, if it was
+    fallback: str = ""  # the same as a key: timeout | failed | unsupported
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
