@@ -6,11 +6,10 @@ logic lives here, only presentation. Everything shown from the documents passes 
 (No `from __future__ import annotations`: Gradio reads gr.Request / gr.LikeData annotations.)
 """
 
-import asyncio
 import html
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +22,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STREAM_STEPS = 16  # an answer appears in about this many steps...
-STREAM_DELAY = 0.02  # ...this many seconds apart: well under half a second in all
 _LINK_TARGET = re.compile(r"\]\((?!\s*(?:https?://|mailto:|#))", re.IGNORECASE)
 
 
@@ -62,14 +59,6 @@ def source_messages(reply: Reply, texts: dict[str, str]) -> list[dict[str, Any]]
             "metadata": {"title": title, "status": "done"},
         })
     return out
-
-
-def stream_pieces(text: str, steps: int = STREAM_STEPS) -> Iterator[str]:
-    """Split `text` at whitespace into about `steps` pieces that join back to `text`."""
-    tokens = re.findall(r"\S+\s*|\s+", text)
-    size = max(1, -(-len(tokens) // steps))
-    for i in range(0, len(tokens), size):
-        yield "".join(tokens[i:i + size])
 
 
 def message_text(message: dict[str, Any]) -> str:
@@ -194,19 +183,30 @@ def create_ui(service: "Service") -> "gr.Blocks":
             return
         chat.append({"role": "user", "content": safe_markdown(question)})
         yield chat, turns, ""
-        try:
-            reply = await service.ask(question, history_of(turns), client=service.client_of(
-                request), channel="ui", scope=role or None)
+        first = len(chat)
+        text = ""
+        reply: Reply | None = None
+        try:  # the model's text shows as it is made; the guarded reply replaces it at the end
+            async for event in service.stream(question, history_of(turns), channel="ui",
+                                              client=service.client_of(request),
+                                              scope=role or None):
+                if isinstance(event, Reply):
+                    reply = event
+                    continue
+                if len(chat) == first:
+                    chat.append({"role": "assistant", "content": ""})
+                text += event
+                chat[first] = {"role": "assistant", "content": safe_markdown(text)}
+                yield chat, turns, gr.skip()
         except AssistantError as exc:
+            del chat[first:]
             chat.append({"role": "assistant", "content": safe_markdown(exc.message)})
             yield chat, turns, gr.skip()
             return
-        first = len(chat)
-        chat.append({"role": "assistant", "content": ""})
-        for piece in stream_pieces(safe_markdown(reply.answer)):
-            chat[-1] = {"role": "assistant", "content": message_text(chat[-1]) + piece}
-            yield chat, turns, gr.skip()
-            await asyncio.sleep(STREAM_DELAY)
+        assert reply is not None
+        del chat[first:]
+        chat.append({"role": "assistant", "content": safe_markdown(reply.answer) + (
+            f"\n\n*{safe_markdown(reply.note)}*" if reply.note else "")})
         if reply.abstained and examples:
             chat[-1]["options"] = [{"value": q, "label": q} for q in examples[:3]]
         chat.extend(source_messages(reply, texts))

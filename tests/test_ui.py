@@ -12,7 +12,7 @@ import pytest
 from assistant.settings import Settings
 from assistant.texts import load_texts
 from assistant.types import Citation, Reply
-from assistant.ui import message_text, palette, safe_markdown, source_messages, stream_pieces
+from assistant.ui import message_text, palette, safe_markdown, source_messages
 
 pytest_plugins = ["conftest_server"]
 
@@ -58,14 +58,6 @@ def test_sources_are_collapsed_numbered_passages() -> None:
     assert message["metadata"] == {"title": "[1] Overview › Work Environment", "status": "done"}
     assert message["content"] == ("> - Hybrid &lt;b>work&lt;/b>\n> - Culture\n\n"
                                   "*role.txt, lines 21–22*")
-
-
-def test_stream_pieces_rebuild_the_answer() -> None:
-    answer = "**Pay**\n- Salaries range from $164,034 to $210,000 [1]\n- Bonus [1]\n"
-    pieces = list(stream_pieces(answer, steps=5))
-    assert "".join(pieces) == answer
-    assert 1 < len(pieces) <= 6
-    assert list(stream_pieces("")) == []
 
 
 def test_message_text_reads_every_content_shape() -> None:
