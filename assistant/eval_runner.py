@@ -26,7 +26,7 @@ from assistant.types import AssistantError
 
 TABLE_METRICS = ["hit@1", "hit@5", "mrr@5", "fact_recall", "false_refusal", "abstention_recall",
                  "adversarial_pass", "sentence_support", "numbers_grounded", "citation_validity",
-                 "no_excluded", "no_errors"]
+                 "no_excluded", "no_errors", "generated"]
 
 
 def config_settings(base: Settings, overrides: dict[str, Any]) -> Settings:

@@ -246,6 +246,7 @@ def score_reply(case: Case, reply: Reply) -> dict[str, Any]:
         "missing_facts": missing, "excluded_found": excluded,
         "sentences_checked": checked, "unsupported_sentences": unsupported,
         "ungrounded_numbers": numbers,
+        "backend": reply.backend, "fallback": reply.fallback, "removed": reply.removed,
         "checks": checks, "passed": all(checks.values()),
     }
 
@@ -281,6 +282,8 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     rate("citation_validity", (r["checks"]["citations_valid"] for r in answered))
     rate("no_excluded", (r["checks"]["excluded"] for r in ok))
     rate("no_errors", ("error" not in r for r in records))
+    # with an LLM answerer: the share of answers it wrote (the rest fell back to quotes)
+    rate("generated", (r.get("backend", "extractive") != "extractive" for r in answered))
     return metrics
 
 

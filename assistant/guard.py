@@ -79,7 +79,13 @@ class Guard:
         kept: list[Kept] = []
         removed: list[str] = []
         reasons: list[str] = []
+        headings = {_bare(s.text.partition("\n")[0]) for s in sources}
+        pieces = [p for p in pieces if _bare(p[1]) not in headings]  # an echoed passage header
         for raw, body, cited in pieces:
+            if body.rstrip().endswith("?"):  # a question (often the prompt echoed) claims nothing
+                removed.append(raw.strip())
+                reasons.append("a question, not a statement")
+                continue
             valid = [n for n in dict.fromkeys(cited) if n in by_n]
             candidates = [by_n[n] for n in valid] if valid else list(sources)
             verdict, support = self._verdict(body, candidates, cite_all=bool(valid))
@@ -174,6 +180,10 @@ def split_sentences(text: str) -> list[tuple[str, str, list[int]]]:
                 mine.append((raw, body, markers or later))
         out.extend(reversed(mine))
     return out
+
+
+def _bare(text: str) -> str:
+    return " ".join(words(text)).lower()
 
 
 def _names(body: str) -> list[str]:

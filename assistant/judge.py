@@ -50,7 +50,7 @@ class Judge:
         headers = {"Authorization": f"Bearer {self.settings.llm_api_key}"} \
             if self.settings.llm_api_key else {}
         try:
-            response = self.client.post("/v1/chat/completions", headers=headers, json={
+            response = self.client.post("/chat/completions", headers=headers, json={
                 "model": self.settings.llm_model, "temperature": 0,
                 "messages": [{"role": "user", "content": prompt}],
             })

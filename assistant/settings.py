@@ -191,7 +191,7 @@ class Settings(BaseSettings):
         None, description="API key for the LLM server (set ASSISTANT_LLM_API_KEY in the "
         "environment rather than in a file).")
     llm_context_tokens: int = Field(
-        2048, ge=256, le=262144, description="The model's context window: passages are packed "
+        1024, ge=256, le=262144, description="The model's context window: passages are packed "
         "into what is left after the prompt, the question and the reply.")
     llm_max_tokens: int = Field(
         220, ge=16, le=8192, description="Longest generated reply, in tokens.")
@@ -214,7 +214,7 @@ class Settings(BaseSettings):
         0.6, ge=0, le=1, description="A generated sentence is supported when this share of its "
         "content words occurs in the passages it cites ...")
     guard_min_similarity: float = Field(
-        0.75, ge=-1, le=1, description="... or its embedding is at least this similar to one of "
+        0.72, ge=-1, le=1, description="... or its embedding is at least this similar to one of "
         "their units (calibrated by evals/calibrate_guard.py on the dev corpora).")
     guard_min_kept: float = Field(
         0.5, ge=0, le=1, description="If less than this share of a generated answer's sentences "

@@ -262,7 +262,7 @@ def test_judge_is_optional_and_works_with_an_openai_compatible_server(
 
         while not server.started:
             time.sleep(0.05)
-        settings = role_settings.model_copy(update={"llm_base_url": f"http://127.0.0.1:{port}"})
+        settings = role_settings.model_copy(update={"llm_base_url": f"http://127.0.0.1:{port}/v1"})
         report = tmp_path / "judged.json"
         code, out = run(settings, capsys, datasets=[data], judge=True, report=report)
     finally:

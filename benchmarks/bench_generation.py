@@ -1,0 +1,161 @@
+"""Time to first text and whole-answer time per answerer, and first text on the chat page.
+
+    python benchmarks/bench_generation.py                         # extractive and llamacpp
+    python benchmarks/bench_generation.py --backend openai --llm-base-url http://127.0.0.1:8080/v1
+    python benchmarks/bench_generation.py --chat-page             # + the browser measurement
+
+Part 1 (`Assistant.stream`, in process): for each backend, the dev set's answerable questions
+(the first --questions of evals/seed/dev.jsonl, on evals/seed/corpus), each asked once after
+a warm-up: time to the first piece of text, and to the final (guarded) reply; p50 and p95.
+`extractive` runs in the same process as the baseline. Targets (issue 9): llamacpp time to
+first token <= 1 s.
+
+Part 2 (--chat-page): the real server on loopback and headless Chromium. A question is typed
+into the chat and Enter pressed; measured is the time until the first answer text shows and
+until the answer rests. Target: first text <= 300 ms with the extractive answerer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def measure(bot: Any, questions: list[str]) -> dict[str, Any]:
+    from assistant.types import Reply
+
+    first, whole, generated, fallbacks = [], [], 0, 0
+    for question in questions:
+        bot.clear_caches()
+        started = time.perf_counter()
+        got_first = None
+        reply = None
+        for event in bot.stream(question):
+            if got_first is None and (isinstance(event, str) or isinstance(event, Reply)):
+                got_first = time.perf_counter() - started
+            if isinstance(event, Reply):
+                reply = event
+        whole.append(time.perf_counter() - started)
+        first.append(got_first or whole[-1])
+        if reply is not None and not reply.abstained:
+            generated += reply.backend != "extractive"
+            fallbacks += bool(reply.fallback)
+    return {"first": first, "whole": whole, "generated": generated, "fallbacks": fallbacks}
+
+
+def chat_page(settings: Any, bot: Any, questions: list[str]) -> dict[str, list[float]]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service as DriverService
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from conftest_server import CHROMEDRIVER, CHROMIUM, start
+
+    running = start(settings.model_copy(update={"rate_limit_per_minute": 10_000}), bot)
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--window-size=1280,900"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=DriverService(CHROMEDRIVER), options=options)
+    first, whole = [], []
+    try:
+        driver.get(running.url + "/")
+        for question in questions:
+            box = WebDriverWait(driver, 60).until(
+                lambda d: d.find_element(By.CSS_SELECTOR, "#ra-question textarea"))
+            before = len(driver.find_elements(By.CSS_SELECTOR, "#ra-chat .bot-row"))
+            box.send_keys(question)
+            started = time.perf_counter()
+            box.send_keys(Keys.ENTER)
+            shown = None
+            last, rest = "", None
+            while time.perf_counter() - started < 120:
+                rows = driver.find_elements(By.CSS_SELECTOR, "#ra-chat .bot-row")
+                text = rows[-1].text.strip() if len(rows) > before else ""
+                now = time.perf_counter()
+                if text and shown is None:
+                    shown = now - started
+                if text and text == last:
+                    if rest is not None and now - rest > 1.0:
+                        break
+                else:
+                    last, rest = text, now
+                time.sleep(0.01)
+            first.append(shown if shown is not None else float("nan"))
+            whole.append((rest or time.perf_counter()) - started)
+    finally:
+        driver.quit()
+        running.stop()
+    return {"first": first, "whole": whole}
+
+
+def main() -> int:
+    from assistant.core import Assistant
+    from assistant.evaluation import load_dataset
+    from assistant.settings import Settings
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", action="append", default=None,
+                        help="answerers to measure (default: extractive, llamacpp)")
+    parser.add_argument("--llm-base-url", default=None, help="for --backend openai")
+    parser.add_argument("--questions", type=int, default=12)
+    parser.add_argument("--chat-page", action="store_true")
+    args = parser.parse_args()
+    backends = args.backend or ["extractive", "llamacpp"]
+    if "extractive" not in backends:
+        backends.insert(0, "extractive")  # the baseline of the same run
+    cases = [c for c in load_dataset(ROOT / "evals" / "seed" / "dev.jsonl")
+             if c.kind == "answerable" and not c.history][:args.questions]
+    questions = [c.question for c in cases]
+    base = Settings(corpus_dir=ROOT / "evals" / "seed" / "corpus",
+                    index_dir=ROOT / "index" / "bench-generation")
+    embeddings = None
+    results = {}
+    for backend in backends:
+        settings = base.model_copy(update={"answerer": backend, "llm_base_url": args.llm_base_url,
+                                           "llm_timeout_seconds": 120})
+        bot = Assistant.from_settings(settings, embeddings=embeddings)
+        embeddings = bot.embeddings
+        measure(bot, ["What does the role pay?"])  # warm-up: model load, first query
+        results[backend] = measure(bot, questions)
+        r = results[backend]
+        print(f"{backend:<11} {len(questions)} questions  first text p50 "
+              f"{statistics.median(r['first']) * 1000:6.0f} ms  p95 {pct(r['first'], 95) * 1000:6.0f} ms"
+              f"   whole answer p50 {statistics.median(r['whole']) * 1000:6.0f} ms  p95 "
+              f"{pct(r['whole'], 95) * 1000:6.0f} ms   generated {r['generated']}, "
+              f"fell back {r['fallbacks']}")
+    if "llamacpp" in results:
+        ttft = statistics.median(results["llamacpp"]["first"])
+        print(f"llamacpp time to first token p50 {ttft * 1000:.0f} ms: target <= 1000 ms "
+              f"{'met' if ttft <= 1.0 else 'MISSED'}")
+    if args.chat_page:
+        bot = Assistant.from_settings(base, embeddings=embeddings)
+        page = chat_page(base, bot, questions)
+        p50 = statistics.median(page["first"])
+        print(f"chat page  {len(questions)} questions  first text p50 {p50 * 1000:6.0f} ms  "
+              f"p95 {pct(page['first'], 95) * 1000:6.0f} ms   answer at rest p50 "
+              f"{statistics.median(page['whole']) * 1000:6.0f} ms (includes 1 s of stillness)")
+        print(f"chat page first text p50 {p50 * 1000:.0f} ms: target <= 300 ms "
+              f"{'met' if p50 <= 0.3 else 'MISSED'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,131 @@
+"""The real LLM backends: the shipped SmolLM2-135M GGUF in process (`llamacpp`), and the same
+file served by llama.cpp's own OpenAI-compatible server on loopback (`openai`).
+
+A 135M model writes poorly and invents things; these tests check what the product promises
+whatever the model writes: every figure in a reply is in what it cites, citations are valid,
+text streams as it is made, and a failing backend falls back to quotes with a note.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from assistant.core import Assistant
+from assistant.grounding import citation_markers, ungrounded_numbers
+from assistant.types import Reply
+
+pytest.importorskip("llama_cpp", reason="the llamacpp extra is not installed")
+pytestmark = pytest.mark.slow
+
+QUESTIONS = ["What is the average salary?", "Which programming languages do I need?",
+             "is the job remote?"]
+
+
+def grounded(reply: Reply) -> None:
+    """What must hold for any reply, whoever wrote it."""
+    assert not reply.abstained, reply.answer
+    assert ungrounded_numbers(reply.answer, [f"{c.section}\n{c.text}" for c in reply.citations]) \
+        == []
+    valid = {c.n for c in reply.citations}
+    assert citation_markers(reply.answer) and set(citation_markers(reply.answer)) <= valid
+    if reply.backend == "extractive":  # the model's text was replaced: say why
+        assert reply.fallback in ("unsupported", "timeout") and reply.note
+
+
+def streamed(bot: Assistant, question: str) -> tuple[list[str], Reply]:
+    events = list(bot.stream(question))
+    final = events[-1]
+    assert isinstance(final, Reply)
+    return [e for e in events if isinstance(e, str)], final
+
+
+@pytest.fixture(scope="module")
+def local_bot(role_settings, role_index, embeddings) -> Assistant:
+    settings = role_settings.model_copy(update={"answerer": "llamacpp",
+                                                "llm_timeout_seconds": 120})
+    return Assistant.from_settings(settings, embeddings=embeddings, build_if_missing=False)
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_the_local_model_answers_behind_the_guard(local_bot: Assistant, question: str) -> None:
+    pieces, reply = streamed(local_bot, question)
+    assert len(pieces) > 3 and "".join(pieces).strip()  # the model's text, token by token
+    grounded(reply)
+    if reply.backend == "llamacpp":
+        assert reply.verified
+        assert reply.answer != "".join(pieces) or not reply.removed
+
+
+def test_the_local_model_declines_nothing_the_evidence_decides(local_bot: Assistant) -> None:
+    reply = local_bot.ask("Do you sponsor H-1B visas?")
+    assert reply.abstained and reply.backend == "extractive" and not reply.removed
+
+
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory) -> Iterator[str]:
+    """`python -m llama_cpp.server` serving the shipped GGUF on a free loopback port."""
+    from assistant.llm import default_gguf
+    from conftest import free_port
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(default_gguf()),
+             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"],
+            stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"llama_cpp.server exited: {log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("llama_cpp.server did not answer within 120 s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def remote_bot(role_settings: Any, embeddings: Any, url: str, **more: Any) -> Assistant:
+    settings = role_settings.model_copy(update={"answerer": "openai", "llm_base_url": url,
+                                                "llm_timeout_seconds": 120, **more})
+    return Assistant.from_settings(settings, embeddings=embeddings, build_if_missing=False)
+
+
+@pytest.mark.parametrize("question", QUESTIONS[:2])
+def test_an_openai_compatible_server_answers_behind_the_guard(
+        role_settings, role_index, embeddings, llama_server: str, question: str) -> None:
+    bot = remote_bot(role_settings, embeddings, llama_server)
+    pieces, reply = streamed(bot, question)
+    assert len(pieces) > 3
+    grounded(reply)
+    if reply.backend != "extractive":
+        assert reply.backend == "openai"
+
+
+def test_an_unreachable_server_falls_back_to_quotes(role_settings, role_index, embeddings) -> None:
+    from conftest import free_port
+
+    bot = remote_bot(role_settings, embeddings, f"http://127.0.0.1:{free_port()}/v1",
+                     llm_timeout_seconds=20)
+    reply = bot.ask("What is the average salary?")
+    assert reply.backend == "extractive" and reply.fallback == "failed"
+    assert "$130,819" in reply.answer and "could not be reached" in reply.note
