@@ -59,13 +59,12 @@ def measure(bot: Any, questions: list[str]) -> dict[str, Any]:
 
 
 def chat_page(settings: Any, bot: Any, questions: list[str]) -> dict[str, list[float]]:
+    from conftest_server import CHROMEDRIVER, CHROMIUM, start
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service as DriverService
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
-
-    from conftest_server import CHROMEDRIVER, CHROMIUM, start
 
     running = start(settings.model_copy(update={"rate_limit_per_minute": 10_000}), bot)
     options = webdriver.ChromeOptions()

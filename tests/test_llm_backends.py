@@ -71,8 +71,9 @@ def test_the_local_model_declines_nothing_the_evidence_decides(local_bot: Assist
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory) -> Iterator[str]:
     """`python -m llama_cpp.server` serving the shipped GGUF on a free loopback port."""
-    from assistant.llm import default_gguf
     from conftest import free_port
+
+    from assistant.llm import default_gguf
 
     port = free_port()
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
