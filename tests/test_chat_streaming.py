@@ -1,0 +1,60 @@
+"""The chat page in headless Chromium shows a generated answer as it is made, then the guarded
+one: a sentence the passages do not support appears while streaming and is gone when the
+answer is final. The model is LangChain's fake chat model (scripted, streamed slowly)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langchain_core.language_models import FakeListChatModel
+
+from assistant.core import Assistant
+from assistant.generation import GenerativeAnswerer
+
+pytest_plugins = ["conftest_server"]
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+SCRIPT = ("The average annual salary is $130,819 [1]. The hiring manager is Maria Lopez [1].")
+
+
+@pytest.fixture
+def streaming_server(role_settings: Any, role_index: Any, embeddings: Any, tmp_path: Any) -> Any:
+    from conftest_server import start
+
+    settings = role_settings.model_copy(update={"feedback_db": tmp_path / "feedback.sqlite3",
+                                                "rate_limit_per_minute": 1000})
+    model = FakeListChatModel(responses=[SCRIPT], sleep=0.04)  # about 3 s for the whole text
+    answerer = GenerativeAnswerer(settings, model, "fake", embeddings.embed_documents)
+    bot = Assistant.from_settings(settings, embeddings=embeddings, answerer=answerer,
+                                  build_if_missing=False)
+    running = start(settings, bot)
+    yield running
+    running.stop()
+
+
+def test_the_chat_streams_then_shows_the_guarded_answer(browser: Any,
+                                                        streaming_server: Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    from conftest_server import wait_for
+
+    browser.get(streaming_server.url + "/")
+    box = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#ra-question textarea"))
+    box.send_keys("What is the average salary?")
+    box.send_keys(Keys.ENTER)
+
+    def last_answer(d: Any) -> str:
+        rows = d.find_elements(By.CSS_SELECTOR, "#ra-chat .bot-row")
+        return rows[-1].text if rows else ""
+
+    # part of the model's text shows before it has finished writing
+    wait_for(browser, lambda d: "$130,819" in last_answer(d) and "Lopez" not in last_answer(d),
+             30, "no partial answer was shown while the model wrote")
+    # the unsupported sentence is visible while streaming...
+    wait_for(browser, lambda d: "Maria Lopez" in last_answer(d), 30,
+             "the streamed text did not reach the second sentence")
+    # ...and gone once the guard has checked the whole answer
+    wait_for(browser, lambda d: "Maria" not in last_answer(d) and "$130,819" in last_answer(d),
+             30, "the guarded final answer did not replace the streamed text")
