@@ -120,6 +120,12 @@ def ask(
             where = "page" if c.locator == "page" else "lines"
             span = str(c.line_start) if c.line_start == c.line_end else f"{c.line_start}-{c.line_end}"
             console.print(f"  [{c.n}] {c.section} ({c.source}, {where} {span})", markup=False)
+    if reply.backend != "extractive":
+        removed = f"; {len(reply.removed)} unsupported sentence(s) removed" if reply.removed else ""
+        console.print(f"\n[dim]Written by {reply.backend}, every sentence checked against its "
+                      f"sources{removed}.[/dim]")
+    if reply.note:
+        console.print(f"\n[dim]{reply.note}[/dim]")
 
 
 @app.command()
