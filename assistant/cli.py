@@ -233,6 +233,7 @@ def report(
                                        "gaps": [g.to_dict() for g in gaps]}, ensure_ascii=False))
         return
     from rich.table import Table
+    from rich.text import Text
 
     period = f"in the last {since_days:g} days" if since_days else "so far"
     console.print(f"Feedback {period}: {counts['up']} thumbs up, {counts['down']} thumbs down, "
@@ -249,13 +250,21 @@ def report(
     for gap in gaps:
         why = ", ".join(f"{reason} ({n})" if len(gap.reasons) > 1 else reason
                         for reason, n in gap.reasons.items())
-        wordings = f"\n[dim]+{len(gap.phrasings) - 1} other wording(s)[/dim]" \
-            if len(gap.phrasings) > 1 else ""
-        table.add_row(str(gap.count), gap.question.replace("[", "\\[") + wordings, why,
+        cell = Text(_printable(gap.question))  # stored text is data, never markup
+        if len(gap.phrasings) > 1:
+            cell.append(f"\n+{len(gap.phrasings) - 1} other wording(s)", style="dim")
+        table.add_row(str(gap.count), cell, Text(_printable(why)),
                       time.strftime("%Y-%m-%d %H:%M", time.localtime(gap.last_asked)))
     console.print(table)
     console.print("Add a document that answers these to the corpus folder, then run "
                   "`assistant index`.")
+
+
+def _printable(text: str) -> str:
+    """Text from the feedback database (candidates' words) without terminal control
+    sequences: escape, other C0/C1 controls and lone surrogates are dropped."""
+    return "".join(ch for ch in text if ch in "\n\t" or not (
+        ord(ch) < 32 or 127 <= ord(ch) < 160 or 0xD800 <= ord(ch) <= 0xDFFF))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -194,8 +194,29 @@ class Assistant:
         documents = state.retriever.search(text, state.retriever.embed(text), k, sources)
         return [_context(d) for d in documents]
 
-    def clean_question(self, question: Any) -> str:
+    def validate(self, question: Any, history: Any = None,
+                 limits: Settings | None = None) -> tuple[str, list[Message]]:
+        """The one input check every entry point shares (the API, the chat, the CLI, Python):
+        the cleaned question and the parsed history, or InvalidQuestion with a message fit for
+        the user. Cheap: no index or model is touched. A server passes its own `limits`."""
+        cfg = limits or self.settings
+        widget = self.texts["widget"]
+        if isinstance(question, str) and len(question) > cfg.max_question_chars:
+            raise InvalidQuestion(widget["question_too_long"].format(
+                chars=len(question), limit=cfg.max_question_chars))
+        if isinstance(history, list) and len(history) > cfg.max_history_messages:
+            raise InvalidQuestion(widget["history_too_long"].format(
+                count=len(history), limit=cfg.max_history_messages))
+        clean = self.clean_question(question, cfg)
+        try:
+            messages = parse_history(history, cfg.max_history_turns, cfg.max_history_chars)
+        except InvalidQuestion as exc:
+            raise InvalidQuestion(self.texts["errors"]["history"].format(detail=exc.message)) from exc
+        return clean, messages
+
+    def clean_question(self, question: Any, limits: Settings | None = None) -> str:
         """Normalise a question or raise InvalidQuestion with a message fit for the user."""
+        cfg = limits or self.settings
         if not isinstance(question, str):
             raise InvalidQuestion(self.texts["errors"]["empty"])
         clean = normalize(question)
@@ -203,10 +224,10 @@ class Assistant:
             raise InvalidQuestion(self.texts["errors"]["empty"])
         from assistant.chunking import count_tokens
 
-        tokens = count_tokens(clean, self.settings.encoding)
-        if tokens > self.settings.max_question_tokens:
+        tokens = count_tokens(clean, cfg.encoding)
+        if tokens > cfg.max_question_tokens:
             raise InvalidQuestion(self.texts["errors"]["too_long"].format(
-                tokens=tokens, limit=self.settings.max_question_tokens))
+                tokens=tokens, limit=cfg.max_question_tokens))
         return clean
 
     # ------------------------------------------------------------------------------------
@@ -219,12 +240,7 @@ class Assistant:
         return (prepare | retrieve | assess | answer).with_config(run_name="role_assistant")
 
     def _prepare(self, inputs: dict[str, Any]) -> Turn:
-        question = self.clean_question(inputs.get("question"))
-        try:
-            history = parse_history(inputs.get("history"), self.settings.max_history_turns,
-                                    self.settings.max_history_chars)
-        except InvalidQuestion as exc:
-            raise InvalidQuestion(self.texts["errors"]["history"].format(detail=exc.message)) from exc
+        question, history = self.validate(inputs.get("question"), inputs.get("history"))
         state = self._ensure_state()
         cfg = self.settings
         scope = state.catalog.resolve(inputs.get("scope"), self.texts["errors"]["unknown_scope"])

@@ -7,9 +7,13 @@ no client address, session or other personal data.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
+import os
 import re
+import secrets
 import sqlite3
 import threading
 import time
@@ -32,10 +36,58 @@ CREATE TABLE IF NOT EXISTS events (
     answer TEXT NOT NULL DEFAULT '',
     citations TEXT NOT NULL DEFAULT '[]',
     reason TEXT NOT NULL DEFAULT '',
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    answer_id TEXT
 );
 CREATE INDEX IF NOT EXISTS events_kind_time ON events (kind, created_at);
 """
+# one vote per answer: voting again replaces it (NULL answer ids, e.g. abstentions, repeat)
+_VOTE_INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS events_answer ON events (answer_id)"
+
+
+class AnswerSigner:
+    """Signs the answers the server gives, so feedback can only be about one of them.
+
+    The signature (HMAC-SHA256) covers the question, the answer and its citations; a vote
+    carrying other text, or none, is refused. Replicas share the key (`feedback_secret`).
+    """
+
+    def __init__(self, key: bytes):
+        self.key = key
+
+    @classmethod
+    def for_store(cls, secret: str | None, db_path: Path) -> AnswerSigner:
+        """The configured key, else a random one kept (0600) next to the feedback database."""
+        if secret:
+            return cls(secret.encode("utf-8"))
+        path = Path(db_path).with_suffix(".key")
+        try:
+            return cls(bytes.fromhex(path.read_text("ascii").strip()))
+        except (OSError, ValueError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            key = secrets.token_bytes(32)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(key.hex())
+            return cls(key)
+
+    def sign(self, question: str, answer: str, citations: Sequence[Any],
+             nonce: str | None = None) -> str:
+        """`nonce.signature`: each reply gets its own id (one vote per reply given, so two
+        candidates disliking the same answer count twice, one candidate voting again once)."""
+        nonce = nonce or secrets.token_hex(8)
+        cited = [c.to_dict() if hasattr(c, "to_dict") else dict(c) for c in citations]
+        payload = json.dumps([nonce, question, answer,
+                              [[c.get("n"), c.get("source"), c.get("section"), c.get("text")]
+                               for c in cited]], ensure_ascii=False, separators=(",", ":"))
+        digest = hmac.new(self.key, payload.encode("utf-8", "surrogatepass"), hashlib.sha256)
+        return f"{nonce}.{digest.hexdigest()}"
+
+    def verify(self, answer_id: str | None, question: str, answer: str,
+               citations: Sequence[Any]) -> bool:
+        nonce, _, _ = str(answer_id or "").partition(".")
+        return bool(nonce) and hmac.compare_digest(
+            str(answer_id), self.sign(question, answer, citations, nonce))
 
 
 @dataclass
@@ -77,6 +129,10 @@ class FeedbackStore:
                     with sqlite3.connect(self.path, timeout=10) as db:
                         db.execute("PRAGMA journal_mode=WAL")
                         db.executescript(_SCHEMA)
+                        columns = {row[1] for row in db.execute("PRAGMA table_info(events)")}
+                        if "answer_id" not in columns:  # a database from before signed votes
+                            db.execute("ALTER TABLE events ADD COLUMN answer_id TEXT")
+                        db.execute(_VOTE_INDEX)
                     self._ready = True
         db = sqlite3.connect(self.path, timeout=10)
         try:
@@ -87,17 +143,19 @@ class FeedbackStore:
 
     def record(self, kind: Kind, question: str, answer: str = "",
                citations: Sequence[Any] = (), reason: str = "",
-               at: float | None = None) -> None:
-        """Store one event; citations are Citation objects or dicts."""
+               at: float | None = None, answer_id: str | None = None) -> None:
+        """Store one event; citations are Citation objects or dicts. A vote on an answer
+        already voted on (same `answer_id`) replaces the earlier vote."""
         if kind not in KINDS:
             raise ValueError(f"unknown feedback kind {kind!r}; expected one of {KINDS}")
         cited = [c.to_dict() if hasattr(c, "to_dict") else dict(c) for c in citations]
         with self._connect() as db:
             db.execute(
-                "INSERT INTO events (kind, question, answer, citations, reason, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO events (kind, question, answer, citations, reason, created_at, "
+                "answer_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(answer_id) DO UPDATE SET "
+                "kind = excluded.kind, created_at = excluded.created_at",
                 (kind, question, answer, json.dumps(cited, ensure_ascii=False), reason,
-                 time.time() if at is None else at),
+                 time.time() if at is None else at, answer_id),
             )
 
     def events(self, kind: Kind | None = None, limit: int = 100) -> list[dict[str, Any]]:

@@ -34,11 +34,12 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assistant.feedback import FeedbackStore
+from assistant.feedback import AnswerSigner, FeedbackStore
 from assistant.settings import Settings
 from assistant.texts import load_texts
 from assistant.types import AssistantError, IndexBusy, IndexMissing, InvalidQuestion, Reply
@@ -58,6 +59,10 @@ class RateLimited(AssistantError):
     def __init__(self, message: str, retry_after: int):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class InvalidFeedback(AssistantError):
+    """Feedback that is not about an answer this server gave."""
 
 
 class InternalError(AssistantError):
@@ -115,12 +120,16 @@ class GuardMiddleware:
     - CSP frame-ancestors on every response: only allowed sites can frame the chat;
     - a browser request whose Origin is neither this server nor an allowed site gets 403
       (CORS alone only hides the response; this stops the question being asked at all);
-    - request bodies to /api/ and /v1/ above max_request_bytes get 413.
+    - request bodies to /api/ and /v1/ above max_request_bytes get 413;
+    - a request body not received within `body_seconds` gets 408 (a false Content-Length
+      cannot hold a connection open);
+    - uploads are refused: the chat takes none, and Gradio would store anonymous files.
     """
 
     def __init__(self, app: ASGIApp, origins: Origins, max_bytes: int, texts: dict[str, str],
-                 public_url: str | None = None):
+                 public_url: str | None = None, body_seconds: float = 10.0):
         self.app = app
+        self.body_seconds = body_seconds
         self.origins = origins
         parts = urlsplit(public_url) if public_url else None
         self.public_origin = f"{parts.scheme}://{parts.netloc}".lower() if parts else None
@@ -138,8 +147,20 @@ class GuardMiddleware:
                 and origin.lower() != self.public_origin and not self.origins.allows(origin)):
             await _json(403, "origin_refused", self.texts["origin_refused"])(scope, receive, send)
             return
-        if path.startswith(("/api/", "/v1/")) and scope["method"] in ("POST", "PUT", "PATCH"):
-            body = await self._read_capped(receive)  # API bodies are small: read them first
+        if _UPLOAD.fullmatch(path):
+            await _json(403, "uploads_disabled", self.texts["uploads_disabled"])(
+                scope, receive, send)
+            return
+        if scope["method"] in ("POST", "PUT", "PATCH"):
+            api = path.startswith(("/api/", "/v1/"))
+            try:  # bodies here are small JSON: read them first, within a deadline
+                async with asyncio.timeout(self.body_seconds):
+                    body = await self._read_capped(receive, self.max_bytes if api else None)
+            except TimeoutError:
+                text = self.texts["request_timeout"].format(seconds=f"{self.body_seconds:g}")
+                await _json(408, "request_timeout", text, {"Connection": "close"})(
+                    scope, receive, send)
+                return
             if body is None:
                 await self._too_large(scope, receive, send)
                 return
@@ -160,8 +181,8 @@ class GuardMiddleware:
 
         await self.app(scope, receive, send_with_headers)
 
-    async def _read_capped(self, receive: Receive) -> bytes | None:
-        """The whole request body, or None as soon as it exceeds max_bytes."""
+    async def _read_capped(self, receive: Receive, limit: int | None) -> bytes | None:
+        """The whole request body, or None as soon as it exceeds `limit` bytes."""
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -170,7 +191,7 @@ class GuardMiddleware:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
+            if limit is not None and size > limit:
                 return None
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -180,6 +201,9 @@ class GuardMiddleware:
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         text = self.texts["request_too_large"].format(limit=self.max_bytes)
         await _json(413, "too_large", text)(scope, receive, send)
+
+
+_UPLOAD = re.compile(r"(?:/gradio_api)?/upload(?:_progress)?/?")
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -332,6 +356,16 @@ class Service:
                          settings.queue_timeout_seconds, self.texts["errors"]["busy"])
         self.metrics = Metrics(self.gate)
         self.store = FeedbackStore(settings.feedback_db)
+        self.signer = AnswerSigner.for_store(settings.feedback_secret, settings.feedback_db)
+        self.feedback_limiter = RateLimiter(settings.feedback_per_minute)
+
+    def answer_id(self, reply: Reply) -> str:
+        """The signature feedback on this reply must carry."""
+        return self.signer.sign(reply.question, reply.answer, reply.citations)
+
+    def reply_dict(self, reply: Reply) -> dict[str, Any]:
+        """A reply as the API returns it: its fields and its answer_id."""
+        return reply.to_dict() | {"answer_id": self.answer_id(reply)}
 
     def roles(self) -> list[dict[str, Any]]:
         """The role documents in the index in service (empty while there is none)."""
@@ -377,14 +411,10 @@ class Service:
         return f"ip:{host or 'unknown'}"
 
     def check(self, question: Any, history: list[Any] | None) -> None:
-        """Server-side caps, before any work: question length and history size."""
-        widget = self.widget_texts
-        if isinstance(question, str) and len(question) > self.settings.max_question_chars:
-            raise InvalidQuestion(widget["question_too_long"].format(
-                chars=len(question), limit=self.settings.max_question_chars))
-        if history and len(history) > self.settings.max_history_messages:
-            raise InvalidQuestion(widget["history_too_long"].format(
-                count=len(history), limit=self.settings.max_history_messages))
+        """The assistant's own input check (`Assistant.validate`), run before any queueing."""
+        validate = getattr(self.bot, "validate", None)
+        if validate is not None:
+            validate(question, history, self.settings)
 
     async def ask(self, question: str, history: list[Any] | None, *, client: str,
                   channel: Channel, scope: str | list[str] | None = None) -> Reply:
@@ -462,15 +492,24 @@ class Service:
                 self.metrics.errors.labels(outcome).inc()
 
     async def feedback(self, rating: Literal["up", "down"], question: str, answer: str,
-                       citations: list[Any], *, channel: Channel) -> None:
-        """Store a thumbs up/down with the answer and its citations."""
+                       citations: list[Any], *, channel: Channel, answer_id: str | None,
+                       client: str) -> None:
+        """Store a thumbs up/down on an answer this server gave (its `answer_id` checks the
+        question, answer and citations); one vote per answer, within the client's budget."""
+        retry_after = self.feedback_limiter.hit(client)
+        if retry_after:
+            raise RateLimited(self.widget_texts["feedback_rate_limited"].format(
+                seconds=retry_after), retry_after)
+        if not self.signer.verify(answer_id, question, answer, citations):
+            raise InvalidFeedback(self.widget_texts["invalid_feedback"])
         self.metrics.feedback.labels(rating, channel).inc()
-        await run_in_threadpool(self._store_safely, rating, question, answer, citations, "")
+        await run_in_threadpool(self._store_safely, rating, question, answer, citations, "",
+                                answer_id)
 
     def _store_safely(self, kind: Any, question: str, answer: str, citations: list[Any],
-                      reason: str) -> None:
+                      reason: str, answer_id: str | None = None) -> None:
         try:
-            self.store.record(kind, question, answer, citations, reason)
+            self.store.record(kind, question, answer, citations, reason, answer_id=answer_id)
         except Exception:  # noqa: BLE001 - losing one feedback row must not fail the reply
             log.exception("could not store %s feedback in %s", kind, self.store.path)
 
@@ -549,6 +588,7 @@ class AskReply(BaseModel):
     contexts: list[ContextOut] = Field(description="Passages retrieved, best first.")
     query: str = Field(description="The standalone query used after resolving follow-ups.")
     latency_ms: float
+    answer_id: str = Field(description="Send it back with feedback on this answer.")
     backend: str = Field("extractive", description="Who wrote the answer: extractive, "
                          "llamacpp or openai.")
     verified: bool = Field(True, description="Every sentence was checked against the passages "
@@ -561,8 +601,9 @@ class AskReply(BaseModel):
 
 class FeedbackRequest(BaseModel):
     rating: Literal["up", "down"]
-    question: str = Field(max_length=10_000)
-    answer: str = Field("", max_length=100_000)
+    answer_id: str | None = Field(None, max_length=128, description="As /api/ask returned it.")
+    question: str = Field(max_length=10_000, description="As /api/ask returned it.")
+    answer: str = Field("", max_length=100_000, description="As /api/ask returned it.")
     citations: list[CitationOut] = Field(default_factory=list, max_length=50)
 
 
@@ -592,6 +633,8 @@ def error_response(exc: AssistantError) -> Response:
         return _json(503, "unavailable", exc.message, {"Retry-After": "10"})
     if isinstance(exc, InvalidQuestion):
         return _json(422, "invalid_question", exc.message)
+    if isinstance(exc, InvalidFeedback):
+        return _json(422, "invalid_feedback", exc.message)
     if isinstance(exc, InternalError):
         return _json(500, "internal", exc.message)
     return _json(400, "bad_request", exc.message)
@@ -711,12 +754,36 @@ def create_app(settings: Settings, assistant: Any = None) -> FastAPI:
     service = Service(settings, assistant)
     texts = service.widget_texts
 
-    app = FastAPI(
+    from fastapi_offline import FastAPIOffline
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    # Swagger UI served from the fastapi-offline package: no CDN is reachable offline
+    app = FastAPIOffline(
         title="Role assistant API",
         description="Grounded, cited answers about open roles from their own documents.",
         version="1.0", docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json",
+        static_url="/api/docs-assets",
     )
     app.state.service = service
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """FastAPI's own errors in the API's format: a body it could not parse (undecodable
+        UTF-8, JSON nested too deep) is bad_json, like any other invalid JSON."""
+        if exc.status_code == 400:
+            return _json(400, "bad_json", texts["bad_json"].format(detail=exc.detail))
+        if exc.status_code == 405:
+            return _method_not_allowed(request)
+        if exc.status_code == 404:
+            return _json(404, "not_found", texts["not_found"].format(path=request.url.path))
+        return _json(exc.status_code, "http_error", str(exc.detail), getattr(exc, "headers", None))
+
+    def _method_not_allowed(request: Request) -> Response:
+        allowed = sorted({m for route in app.routes if isinstance(route, APIRoute)
+                          and route.path_regex.fullmatch(request.url.path)
+                          for m in (route.methods or ())} | {"OPTIONS"})
+        return _json(405, "method_not_allowed", texts["method_not_allowed"].format(
+            method=request.method, allowed=", ".join(allowed)), {"Allow": ", ".join(allowed)})
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
@@ -739,7 +806,7 @@ def create_app(settings: Settings, assistant: Any = None) -> FastAPI:
                                       client=service.client_of(request), channel="api")
         except AssistantError as exc:
             return error_response(exc)
-        return reply.to_dict()
+        return service.reply_dict(reply)
 
     @app.post("/api/ask/stream", responses=_ERRORS, tags=["chat"],
               summary="Ask, and receive the answer as server-sent events")
@@ -762,7 +829,7 @@ def create_app(settings: Settings, assistant: Any = None) -> FastAPI:
             event: str | Reply | None = first
             while event is not None:
                 if isinstance(event, Reply):
-                    yield {"event": "final", "data": json.dumps(event.to_dict())}
+                    yield {"event": "final", "data": json.dumps(service.reply_dict(event))}
                 else:
                     yield {"event": "delta", "data": json.dumps({"text": event})}
                 try:
@@ -789,10 +856,16 @@ def create_app(settings: Settings, assistant: Any = None) -> FastAPI:
 
     @app.post("/api/feedback", status_code=204, responses=_ERRORS, tags=["chat"],
               summary="Rate an answer (thumbs up or down)")
-    async def api_feedback(payload: FeedbackRequest) -> Response:
-        """Store the rating with the question, answer and citations (nothing about the user)."""
-        await service.feedback(payload.rating, payload.question, payload.answer,
-                               [c.model_dump() for c in payload.citations], channel="api")
+    async def api_feedback(payload: FeedbackRequest, request: Request) -> Response:
+        """Store the rating with the question, answer and citations (nothing about the user).
+        Only an answer this server gave can be rated (its `answer_id`); rating it again
+        replaces the earlier rating."""
+        try:
+            await service.feedback(payload.rating, payload.question, payload.answer,
+                                   [c.model_dump() for c in payload.citations], channel="api",
+                                   answer_id=payload.answer_id, client=service.client_of(request))
+        except AssistantError as exc:
+            return error_response(exc)
         return Response(status_code=204)
 
     @app.get("/api/health", tags=["operations"], summary="Readiness")
@@ -845,6 +918,20 @@ def create_app(settings: Settings, assistant: Any = None) -> FastAPI:
         loader = resources.files("gradio").joinpath("templates/frontend/gradio.js")
         return Response(loader.read_text("utf-8"), media_type="text/javascript; charset=utf-8")
 
+    @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                   include_in_schema=False)
+    @app.api_route("/v1/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                   include_in_schema=False)
+    async def api_elsewhere(request: Request, rest: str) -> Response:
+        """Under /api and /v1, a known path with another method is 405 (with Allow), an unknown
+        path 404, both as JSON: the chat mounted at / must not answer for the API."""
+        known = [route for route in app.routes if isinstance(route, APIRoute)
+                 and route.endpoint is not api_elsewhere
+                 and route.path_regex.fullmatch(request.url.path)]
+        if known:
+            return _method_not_allowed(request)
+        return _json(404, "not_found", texts["not_found"].format(path=request.url.path))
+
     blocks = create_ui(service)
     app.state.blocks = blocks
     blocks.queue(default_concurrency_limit=settings.queue_concurrency,
@@ -863,7 +950,7 @@ def create_app(settings: Settings, assistant: Any = None) -> FastAPI:
     )
     app.add_middleware(GuardMiddleware, origins=service.origins,
                        max_bytes=settings.max_request_bytes, texts=texts,
-                       public_url=settings.public_url)
+                       public_url=settings.public_url, body_seconds=settings.request_body_seconds)
     return app
 
 

@@ -262,7 +262,16 @@ class Settings(BaseSettings):
         100, ge=0, description="Most history messages one /api/ask request may carry (the "
         "assistant then uses the last max_history_turns of them).")
     max_request_bytes: int = Field(
-        256 * 1024, ge=1024, description="Largest /api request body, in bytes.")
+        256 * 1024, ge=1024, description="Largest /api and /v1 request body, in bytes.")
+    request_body_seconds: float = Field(
+        10.0, gt=0, le=600, description="A request body not fully received by then gets 408 "
+        "(a client announcing more than it sends cannot hold a connection).")
+    feedback_per_minute: int = Field(
+        20, ge=0, description="Thumbs up/down one client may send per minute (0: no limit).")
+    feedback_secret: str | None = Field(
+        None, description="Key that signs answers so feedback can only be about an answer the "
+        "server gave (share it between replicas); default: a random key kept next to "
+        "feedback_db.")
     feedback_db: Path = Field(
         Path("var/feedback.sqlite3"), description="SQLite file for thumbs up/down and "
         "unanswered questions (read by `assistant report`).")

@@ -27,6 +27,8 @@ def _stemmer():  # type: ignore[no-untyped-def]
     return snowballstemmer.stemmer("english")
 
 
+# a lone UTF-16 surrogate (from JSON "\\ud800" or an undecodable command-line byte) is no text
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]")  # soft hyphen, zero-width
 _HYPHENS = str.maketrans({"\u2010": "-", "\u2011": "-", "\u00a0": " "})
 
@@ -43,7 +45,7 @@ def normalize(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace(
         "\u201d", '"')
-    text = _CONTROL.sub(" ", text)
+    text = _CONTROL.sub(" ", _SURROGATE.sub("", text))
     return re.sub(r"\s+", " ", text).strip()
 
 

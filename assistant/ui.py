@@ -210,18 +210,26 @@ def create_ui(service: "Service") -> "gr.Blocks":
         if reply.abstained and examples:
             chat[-1]["options"] = [{"value": q, "label": q} for q in examples[:3]]
         chat.extend(source_messages(reply, texts))
-        turns.append({"question": question, "answer": reply.answer, "abstained": reply.abstained,
+        turns.append({"question": reply.question, "answer": reply.answer,
+                      "abstained": reply.abstained, "answer_id": service.answer_id(reply),
                       "citations": [c.to_dict() for c in reply.citations],
                       "first": first, "last": len(chat) - 1})
         yield chat, turns, gr.skip()
 
-    async def on_feedback(turns: list[dict[str, Any]] | None, data: gr.LikeData) -> None:
+    async def on_feedback(turns: list[dict[str, Any]] | None, data: gr.LikeData,
+                          request: gr.Request) -> None:
         index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
         turn = next((t for t in turns or [] if t["first"] <= index <= t["last"]), None)
         if turn is None or data.liked not in (True, False):
             return  # feedback removed again, or on something that is not an answer
-        await service.feedback("up" if data.liked else "down", turn["question"],
-                               turn["answer"], turn["citations"], channel="ui")
+        try:
+            await service.feedback("up" if data.liked else "down", turn["question"],
+                                   turn["answer"], turn["citations"], channel="ui",
+                                   answer_id=turn.get("answer_id"),
+                                   client=service.client_of(request))
+        except AssistantError as exc:
+            gr.Warning(exc.message, duration=4)
+            return
         gr.Info(texts["feedback_thanks"], duration=2)
 
     def picked(data: gr.SelectData) -> str:

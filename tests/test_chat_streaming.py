@@ -35,10 +35,9 @@ def streaming_server(role_settings: Any, role_index: Any, embeddings: Any, tmp_p
 
 def test_the_chat_streams_then_shows_the_guarded_answer(browser: Any,
                                                         streaming_server: Any) -> None:
+    from conftest_server import wait_for
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-
-    from conftest_server import wait_for
 
     browser.get(streaming_server.url + "/")
     box = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#ra-question textarea"))

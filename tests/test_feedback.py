@@ -33,7 +33,8 @@ def test_events_keep_question_answer_citations_and_time_only(store: FeedbackStor
                                    "text": "- Hybrid work", "line_start": 21, "line_end": 22,
                                    "title": "", "locator": "line"}]
     columns = [row[1] for row in sqlite3.connect(store.path).execute("PRAGMA table_info(events)")]
-    assert columns == ["id", "kind", "question", "answer", "citations", "reason", "created_at"]
+    assert columns == ["id", "kind", "question", "answer", "citations", "reason", "created_at",
+                       "answer_id"]  # the signature of the reply voted on, nothing personal
     assert store.counts() == {"up": 1, "down": 0, "abstained": 1}
     assert store.counts(since=150) == {"up": 0, "down": 0, "abstained": 1}
     with pytest.raises(ValueError):
@@ -101,3 +102,26 @@ def test_report_without_a_database_says_so(tmp_path: Path) -> None:
     assert not missing.exists()  # reporting never creates the database
     result = CliRunner().invoke(app, ["report", "--help"])
     assert result.exit_code == 0 and "could not answer" in result.output
+
+
+def test_answer_ids_bind_votes_to_replies_the_server_gave(tmp_path):
+    from assistant.feedback import AnswerSigner
+
+    db = tmp_path / "var" / "feedback.sqlite3"
+    signer = AnswerSigner.for_store(None, db)
+    key_file = db.with_suffix(".key")
+    assert key_file.is_file() and oct(key_file.stat().st_mode & 0o777) == "0o600"
+    assert AnswerSigner.for_store(None, db).key == signer.key  # kept across restarts
+    cited = [{"n": 1, "source": "role.txt", "section": "Pay", "text": "- $100"}]
+    first, second = signer.sign("q", "a [1]", cited), signer.sign("q", "a [1]", cited)
+    assert first != second  # one id per reply given
+    assert signer.verify(first, "q", "a [1]", cited) and signer.verify(second, "q", "a [1]", cited)
+    assert not signer.verify(first, "q", "a different answer", cited)
+    assert not signer.verify(first, "q", "a [1]", [])
+    assert not signer.verify(None, "q", "a [1]", cited)
+    assert not AnswerSigner(b"other replica key").verify(first, "q", "a [1]", cited)
+    store = FeedbackStore(db)
+    store.record("down", "q", "a [1]", cited, answer_id=first)
+    store.record("up", "q", "a [1]", cited, answer_id=first)  # changed their mind
+    store.record("down", "q", "a [1]", cited, answer_id=second)
+    assert store.counts() == {"up": 1, "down": 1, "abstained": 0}

@@ -303,7 +303,7 @@ def test_abstentions_and_feedback_are_stored_and_counted(http: Any, live_server:
     answered = ask(http, "Is remote work possible?").json()
     response = http.post("/api/feedback", json={
         "rating": "down", "question": "Is remote work possible?", "answer": answered["answer"],
-        "citations": answered["citations"]})
+        "citations": answered["citations"], "answer_id": answered["answer_id"]})
     assert response.status_code == 204
     after = store.counts()
     assert after["abstained"] == before["abstained"] + 1
