@@ -88,7 +88,7 @@ def _error(status: int, message: str, kind: str, code: str,
 
 def openai_error(exc: AssistantError) -> Response:
     """An AssistantError in the OpenAI error format, with the same status as /api/ask."""
-    from assistant.server import error_response
+    from assistant.web.errors import error_response
 
     plain = error_response(exc)
     body = json.loads(bytes(plain.body))

@@ -1,0 +1,1 @@
+"""The server's parts: guard, limits, metrics, service, schemas, errors, embed."""
