@@ -454,7 +454,21 @@ class Assistant:
             return self._abstain(turn, replace(decision, abstain=True, reason="no_figure"),
                                  contexts)
         return Reply(turn.question, draft.answer, False, draft.citations, contexts,
-                     query=resolved.query)
+                     query=resolved.query, suggestions=self._suggestions(turn, draft))
+
+    def _suggestions(self, turn: Turn, draft: Draft) -> list[str]:
+        """Follow-ups drawn from the sections next to the first one cited (not canned)."""
+        if not draft.citations:
+            return []
+        catalog = turn.state.catalog
+        first = draft.citations[0]
+        sections = catalog.neighbours(first.source, first.section, self.settings.max_suggestions,
+                                      exclude=[c.section for c in draft.citations])
+        role = catalog.by_source[first.source].title if first.source in catalog.by_source else ""
+        texts = self.texts["suggest"]
+        template = texts["many"] if len(catalog.roles) > 1 and not turn.scope_given \
+            else texts["one"]
+        return [template.format(section=s.split(" > ")[-1], role=role) for s in sections]
 
     def _answer_input(self, turn: Turn, documents: list[Document]) -> AnswerInput:
         resolved = turn.resolved

@@ -32,6 +32,7 @@ class Role:
     metadata: dict[str, str] = field(default_factory=dict)
     topics: list[str] = field(default_factory=list)  # its top-level sections, in order
     sizes: dict[str, int] = field(default_factory=dict)  # units per top-level section
+    sections: list[str] = field(default_factory=list)  # every section path, in order
 
     @property
     def stems(self) -> set[str]:
@@ -68,12 +69,34 @@ class Catalog:
             if role is None:
                 title = meta.get("title") or info.get("title") or Path(source).stem
                 role = roles[source] = Role(source, title, dict(info.get("metadata") or {}))
+            if meta.get("section") and meta["section"] not in role.sections:
+                role.sections.append(meta["section"])
             top = meta.get("top_section") or role.title
             if top != role.title and top not in role.topics:
                 role.topics.append(top)
             if top != role.title:
                 role.sizes[top] = role.sizes.get(top, 0) + len(meta.get("text", "").splitlines())
         return cls(list(roles.values()))
+
+    def neighbours(self, source: str, section: str, limit: int,
+                   exclude: Sequence[str] = ()) -> list[str]:
+        """Sections next to `section` in its document, to suggest as follow-ups: its
+        siblings (the same parent), those after it first; then, if it has too few, its
+        parent's siblings. Sections in `exclude` (already shown) are left out."""
+        role = self.by_source.get(source)
+        if role is None or limit <= 0:
+            return []
+        out: list[str] = []
+        path = section.split(" > ")
+        while len(path) > 1 and len(out) < limit:
+            parent = path[:-1]
+            siblings = [s for s in role.sections if s.split(" > ")[:-1] == parent
+                        and len(s.split(" > ")) == len(path)]
+            at = siblings.index(" > ".join(path)) if " > ".join(path) in siblings else -1
+            ordered = siblings[at + 1:] + list(reversed(siblings[:max(at, 0)]))
+            out += [s for s in ordered if s not in exclude and s not in out]
+            path = parent
+        return out[:limit]
 
     # ------------------------------------------------------------------------------------
     def resolve(self, scope: str | Sequence[str] | None, message: str) -> frozenset[str] | None:

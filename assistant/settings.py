@@ -178,6 +178,9 @@ class Settings(BaseSettings):
         "shorter ones only for swapped letters.")
     contact: str = Field(
         "the recruiting team", description="Who to suggest when the documents cannot answer.")
+    max_suggestions: int = Field(
+        3, ge=0, le=10, description="Follow-up questions offered after an answer, drawn from the "
+        "sections next to the one cited (0: none).")
 
     # --- LLM backends (answerer='llamacpp' or 'openai', and the evaluation's --judge) --------
     llm_model_path: Path | None = Field(

@@ -143,6 +143,7 @@ class Reply:
     removed: list[str] = field(default_factory=list)  # generated sentences the guard removed
     note: str = ""  # why a generated answer was replaced by the extractive one, if it was
     fallback: str = ""  # the same as a key: timeout | failed | unsupported
+    suggestions: list[str] = field(default_factory=list)  # follow-ups from nearby sections
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -207,9 +207,11 @@ def create_ui(service: "Service") -> "gr.Blocks":
         del chat[first:]
         chat.append({"role": "assistant", "content": safe_markdown(reply.answer) + (
             f"\n\n*{safe_markdown(reply.note)}*" if reply.note else "")})
-        if reply.abstained and examples:
-            chat[-1]["options"] = [{"value": q, "label": q} for q in examples[:3]]
         chat.extend(source_messages(reply, texts))
+        offered = reply.suggestions if not reply.abstained else examples[:3]
+        if offered:  # follow-ups from nearby sections; after a refusal, the examples. Gradio
+            # shows the options of the turn's last message (after the sources)
+            chat[-1]["options"] = [{"value": q, "label": q} for q in offered]
         turns.append({"question": reply.question, "answer": reply.answer,
                       "abstained": reply.abstained, "answer_id": service.answer_id(reply),
                       "citations": [c.to_dict() for c in reply.citations],

@@ -391,3 +391,25 @@ def test_a_follow_up_naming_another_level_replaces_the_earlier_one(roles_bot):
     reply = roles_bot.ask("and in chicago?", history, scope="acme-backend-engineer.md")
     # the Chicago office is mentioned, but no pay for Chicago: say so, quote nothing
     assert reply.abstained and "140,000" not in reply.answer
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("question", ["What is the average salary?", "Is remote work possible?",
+                                      "Which programming languages do I need?"])
+def test_suggested_follow_ups_come_from_nearby_sections_and_get_answers(bot, question):
+    reply = bot.ask(question)
+    assert 1 <= len(reply.suggestions) <= bot.settings.max_suggestions
+    cited = {c.section for c in reply.citations}
+    role = bot.catalog.roles[0]
+    parent = reply.citations[0].section.split(" > ")[:-1]
+    led = 0
+    for suggestion in reply.suggestions:
+        name = suggestion.removeprefix("Tell me about ")
+        section = next(s for s in role.sections if s.endswith(f"> {name}"))
+        assert section not in cited  # not what was just shown
+        assert section.split(" > ")[:len(parent) - 1] == parent[:-1]  # nearby in the document
+        follow = bot.ask(suggestion)
+        assert not follow.abstained, suggestion  # every suggestion gets an answer
+        led += any(c.section == section for c in follow.citations)
+    assert led >= len(reply.suggestions) - 1  # and nearly all are answered from that section
+    assert bot.ask("What's the weather in Paris today?").suggestions == []

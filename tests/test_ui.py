@@ -181,12 +181,15 @@ def test_chat_examples_sources_feedback_abstention_and_clear(browser: Any, live_
              "the thumbs down was not stored")
     down = store.events("down", limit=1)[0]
     assert down["question"] == "What does the role pay?" and down["citations"][0]["n"] == 1
+    # follow-ups drawn from the sections next to the one cited, offered under the answer
+    offered = [o.text for o in browser.find_elements(By.CSS_SELECTOR, "#ra-chat .option")]
+    assert offered and all(o.startswith("Tell me about ") for o in offered), offered
 
     row = ask_in_chat(browser, "Do you sponsor work visas?")
     assert "I can help with" in row.text or "You could ask me about" in row.text
     assert store.counts()["abstained"] == before["abstained"] + 1
     options = browser.find_elements(By.CSS_SELECTOR, "#ra-chat .option")
-    assert [o.text for o in options] == WIDGET["examples"][:3]
+    assert [o.text for o in options][-3:] == WIDGET["examples"][:3]
     browser.save_screenshot(str(artifacts / "chat-abstention.png"))
 
     browser.find_element(By.CSS_SELECTOR, "#ra-clear").click()

@@ -74,6 +74,8 @@ class AskReply(BaseModel):
                                "grounding guard removed (for evaluators).")
     note: str = Field("", description="Why a generated answer was replaced by quotes.")
     fallback: str = Field("", description="The same as a key: timeout, failed, unsupported.")
+    suggestions: list[str] = Field(default_factory=list, description="Follow-up questions "
+                                   "drawn from the sections next to the one cited.")
 
 
 class FeedbackRequest(BaseModel):
