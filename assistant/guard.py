@@ -79,8 +79,12 @@ class Guard:
         kept: list[Kept] = []
         removed: list[str] = []
         reasons: list[str] = []
-        headings = {_bare(s.text.partition("\n")[0]) for s in sources}
-        pieces = [p for p in pieces if _bare(p[1]) not in headings]  # an echoed passage header
+        # a passage's heading repeated (the whole path, or any heading in it) is not a
+        # statement: small models echo them as list items
+        headings = {_bare(" > ".join(path[i:j])) for s in sources
+                    for path in [s.text.partition("\n")[0].split(" > ")]
+                    for i in range(len(path)) for j in range(i + 1, len(path) + 1)}
+        pieces = [p for p in pieces if _bare(p[1]) not in headings]
         for raw, body, cited in pieces:
             if body.rstrip().endswith("?"):  # a question (often the prompt echoed) claims nothing
                 removed.append(raw.strip())

@@ -87,6 +87,6 @@ def test_embedding_similarity_supports_a_paraphrase_the_words_do_not():
 
 def test_echoed_headers_are_dropped_and_questions_removed():
     result = check("Salary > Average and Range [1]\nThe average annual salary is $130,819 [1].\n"
-                   "Question: What is the average salary?")
+                   "- Average and Range [1]\n- Salary\nQuestion: What is the average salary?")
     assert [k.text for k in result.sentences] == ["The average annual salary is $130,819."]
     assert result.removed == ["Question: What is the average salary?"] and result.total == 2
