@@ -274,8 +274,9 @@ def create_ui(service: "Service") -> "gr.Blocks":
         )
         turns = gr.State([])
         with gr.Row(elem_id="ra-input", equal_height=True):
-            textbox = gr.Textbox(
-                show_label=False, placeholder=texts["placeholder"], scale=1, lines=1,
+            textbox = gr.Textbox(  # the label stays for screen readers, not shown
+                label=texts["question_label"], show_label=False, placeholder=texts["placeholder"],
+                scale=1, lines=1,
                 max_lines=6, max_length=settings.max_question_chars, autofocus=True,
                 submit_btn=texts["send"], container=False, elem_id="ra-question",
             )

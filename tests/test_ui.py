@@ -164,6 +164,9 @@ def test_chat_examples_sources_feedback_abstention_and_clear(browser: Any, live_
     examples = wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#ra-chat .example"))
     assert [e.text for e in examples] == WIDGET["examples"]
     assert "Hi! I can answer questions" in browser.find_element(By.CSS_SELECTOR, "#ra-chat").text
+    # the question box is labelled for screen readers, not only by its placeholder
+    box = browser.find_element(By.CSS_SELECTOR, "#ra-question textarea")
+    assert box.accessible_name.startswith(WIDGET["question_label"])
 
     examples[0].click()  # "What does the role pay?"
     wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#ra-chat .thought-group"),
