@@ -264,10 +264,14 @@ def merge_drafts(drafts: list[Draft]) -> Draft:
     return Draft("\n\n".join(p for p in parts if p.strip()), citations)
 
 
-def _render_unit(i: int, data: AnswerInput) -> str:
-    meta = data.unit_meta[i]
-    return render_unit(Unit(data.unit_texts[i], int(meta.get("line", 0)), meta["kind"],
+def render_stored(text: str, meta: dict[str, Any]) -> str:
+    """A unit as the index stores it (text and metadata), shown as in its passage."""
+    return render_unit(Unit(text, int(meta.get("line", 0)), meta.get("kind", "bullet"),
                             meta.get("label", ""), depth=int(meta.get("depth", 0) or 0)))
+
+
+def _render_unit(i: int, data: AnswerInput) -> str:
+    return render_stored(data.unit_texts[i], data.unit_meta[i])
 
 
 def _passage_text(units: list[int], data: AnswerInput) -> str:

@@ -111,6 +111,11 @@ class Assistant:
 
     # ------------------------------------------------------------------------------------
     @property
+    def _generator(self) -> GenerativeAnswerer | None:
+        """The configured answerer when it is an LLM one (streamed, guarded, condensing)."""
+        return self._answerer if isinstance(self._answerer, GenerativeAnswerer) else None
+
+    @property
     def embeddings(self) -> Any:
         if self._embeddings is None:
             from assistant.embeddings import make_embeddings
@@ -268,7 +273,7 @@ class Assistant:
         question leads retrieval; the offline reading stays as a second query whose ranking
         is fused in. Any failure (an error, the deadline, an empty or overlong rewrite)
         keeps the offline reading alone."""
-        generator = self._answerer if isinstance(self._answerer, GenerativeAnswerer) else None
+        generator = self._generator
         if generator is None or not self.settings.llm_condense or not history:
             return resolved
         messages = generator.condense_messages(question, [(m.role, m.content) for m in history])
@@ -384,7 +389,7 @@ class Assistant:
                         query=resolved.query)
             return
         inputs = [self._answer_input(turn, group) for group in groups]
-        generator = self._answerer if isinstance(self._answerer, GenerativeAnswerer) else None
+        generator = self._generator
         if generator is None:
             draft = merge_drafts([d for d in (self._answerer(i) for i in inputs)
                                   if d.answer.strip()])

@@ -39,6 +39,15 @@ def config_settings(base: Settings, overrides: dict[str, Any]) -> Settings:
     return settings
 
 
+def set_settings(base: Settings, item: EvalSet) -> Settings:
+    """`base` pointed at an evaluation set's corpus, with an index folder of that corpus's own
+    under `index_dir/eval/` (built once, reused by every run on the set)."""
+    key = hashlib.sha256(str(item.corpus.resolve()).encode()).hexdigest()[:8]
+    return base.model_copy(update={
+        "corpus_dir": item.corpus,
+        "index_dir": base.index_dir / "eval" / f"{item.corpus.parent.name}-{key}"})
+
+
 def run_eval(
     base: Settings, datasets: list[Path], report: Path | None, html: Path | None,
     baseline: Path | None, configs: list[str], thresholds: Path | None, judge: bool,
@@ -78,10 +87,7 @@ def run_sets(
         except (DatasetError, OSError) as exc:
             err.print(f"[red]{exc}[/red]")
             return 2
-        key = hashlib.sha256(str(item.corpus.resolve()).encode()).hexdigest()[:8]
-        settings = base.model_copy(update={
-            "corpus_dir": item.corpus,
-            "index_dir": base.index_dir / "eval" / f"{item.corpus.parent.name}-{key}"})
+        settings = set_settings(base, item)
         console.rule(f"{item.name}: {len(cases)} cases from "
                      f"{', '.join(str(p) for p in item.datasets)}")
         document, code = _evaluate(settings, cases, configs, item.thresholds if gate else {},

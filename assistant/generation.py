@@ -26,11 +26,11 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 
-from assistant.answering import AnswerInput, Draft
-from assistant.chunking import count_tokens, render_unit
+from assistant.answering import AnswerInput, Draft, render_stored
+from assistant.chunking import count_tokens
 from assistant.guard import Checked, EmbedTexts, Guard, Kept, Source, split_sentences
 from assistant.settings import Settings
-from assistant.types import Citation, Passage, Unit
+from assistant.types import Citation, Passage
 
 # what surrounds the prompt in a chat template (role tags, separators), kept free
 _TEMPLATE_TOKENS = 48
@@ -104,7 +104,7 @@ class GenerativeAnswerer(Runnable[AnswerInput, GuardedDraft]):
             for unit in passage.units:
                 if unit.meta.get("kind") == "title":
                     continue
-                line = _unfence(_render(unit.text, unit.meta))
+                line = _unfence(render_stored(unit.text, unit.meta))
                 cost = count_tokens(line + "\n", cfg.encoding)
                 if used + cost > budget:
                     break
@@ -196,11 +196,6 @@ def _unguarded(text: str) -> Checked:
     """Every sentence kept as the model wrote it, its markers taken at face value."""
     pieces = split_sentences(text)
     return Checked([Kept(body, cited) for _, body, cited in pieces], [], [], len(pieces))
-
-
-def _render(text: str, meta: dict[str, Any]) -> str:
-    return render_unit(Unit(text, int(meta.get("line", 0)), meta.get("kind", "bullet"),
-                            meta.get("label", ""), depth=int(meta.get("depth", 0) or 0)))
 
 
 def _unfence(text: str) -> str:

@@ -28,6 +28,7 @@ from assistant.text import sentences, stems, stopwords, words
 EmbedTexts = Callable[[list[str]], list[list[float]]]
 
 _MARKERS = re.compile(r"\s*\[(\d+)\]")
+_LIST_MARK = r"(?:[-*\u2022]|\d+[.)])\s"  # a list item's mark: "- ", "* ", "• ", "1. ", "2) "
 _LEADING_MARKERS = re.compile(r"^(?:\s*\[\d+\])+[.!?]?")
 # a word that names something: capitalised, an acronym, or letters with digits ("IC3", "18F")
 _NAME = re.compile(r"\b(?:[A-Z][\w'-]*|\w*\d\w*[A-Za-z]\w*|[A-Za-z]+\d\w*)\b")
@@ -79,6 +80,7 @@ class Guard:
         kept: list[Kept] = []
         removed: list[str] = []
         reasons: list[str] = []
+        vectors: dict[str, np.ndarray] = {}  # passage lines embedded once per answer, not per sentence
         # a passage's heading repeated (the whole path, or any heading in it) is not a
         # statement: small models echo them as list items
         headings = {_bare(" > ".join(path[i:j])) for s in sources
@@ -92,29 +94,30 @@ class Guard:
                 continue
             valid = [n for n in dict.fromkeys(cited) if n in by_n]
             candidates = [by_n[n] for n in valid] if valid else list(sources)
-            verdict, support = self._verdict(body, candidates, cite_all=bool(valid))
+            verdict, support = self._verdict(body, candidates, bool(valid), vectors)
             if verdict:
                 removed.append(raw.strip())
                 reasons.append(verdict)
             else:
-                kept.append(Kept(body, valid or support,
-                                 bool(re.match(r"\s*(?:[-*\u2022]|\d+[.)])\s", raw))))
+                kept.append(Kept(body, valid or support, bool(re.match(rf"\s*{_LIST_MARK}", raw))))
         return Checked(kept, removed, reasons, len(pieces))
 
     # ------------------------------------------------------------------------------------
-    def _verdict(self, body: str, candidates: list[Source], cite_all: bool) -> tuple[str, list[int]]:
+    def _verdict(self, body: str, candidates: list[Source], cite_all: bool,
+                 vectors: dict[str, np.ndarray]) -> tuple[str, list[int]]:
         """('', passages that support it) or (why it fails, [])."""
         if not candidates:
             return "no passage to check against", []
         if cite_all:  # checked against everything it cites, together
-            return self._supported(body, candidates)
+            return self._supported(body, candidates, vectors)
         for source in candidates:  # uncited: one passage must support it on its own
-            verdict, support = self._supported(body, [source])
+            verdict, support = self._supported(body, [source], vectors)
             if not verdict:
                 return "", support
         return "no passage supports it (and it cites none)", []
 
-    def _supported(self, body: str, group: list[Source]) -> tuple[str, list[int]]:
+    def _supported(self, body: str, group: list[Source],
+                   vectors: dict[str, np.ndarray]) -> tuple[str, list[int]]:
         text = "\n".join(s.text for s in group)
         known = set(numbers(text))
         missing = [n for n in numbers(body) if n not in known]
@@ -135,20 +138,25 @@ class Guard:
         overlap = len(claim & set(stems(text))) / len(claim)
         if overlap >= self.settings.guard_min_overlap:
             return "", [s.n for s in group]
-        if self.embed is not None and self.similarity(body, group) >= \
+        if self.embed is not None and self.similarity(body, group, vectors) >= \
                 self.settings.guard_min_similarity:
             return "", [s.n for s in group]
         return f"not supported by the cited passages (word overlap {overlap:.2f})", []
 
-    def similarity(self, body: str, group: list[Source]) -> float:
-        """Best cosine similarity between the sentence and a unit of the passages."""
+    def similarity(self, body: str, group: list[Source],
+                   cache: dict[str, np.ndarray] | None = None) -> float:
+        """Best cosine similarity between the sentence and a unit of the passages. Unit
+        vectors found in `cache` are reused and new ones added to it."""
         assert self.embed is not None
-        units = [u for s in group for u in (s.units or [s.text])]
+        units = list(dict.fromkeys(u for s in group for u in (s.units or [s.text])))
         if not units:
             return -1.0
-        vectors = np.asarray(self.embed([body] + units), dtype=np.float32)
+        cache = {} if cache is None else cache
+        new = [u for u in units if u not in cache]
+        vectors = np.asarray(self.embed([body] + new), dtype=np.float32)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
-        return float((vectors[1:] @ vectors[0]).max())
+        cache.update(zip(new, vectors[1:], strict=True))
+        return float(max(float(cache[u] @ vectors[0]) for u in units))
 
 
 def split_sentences(text: str) -> list[tuple[str, str, list[int]]]:
@@ -159,7 +167,7 @@ def split_sentences(text: str) -> list[tuple[str, str, list[int]]]:
     [1] for both), as people write citations.
     """
     out: list[tuple[str, str, list[int]]] = []
-    for paragraph in re.split(r"\n\s*\n|\n(?=\s*(?:[-*\u2022]|\d+[.)])\s)", text):
+    for paragraph in re.split(rf"\n\s*\n|\n(?=\s*{_LIST_MARK})", text):
         paragraph = paragraph.strip()
         if not paragraph:
             continue
@@ -179,7 +187,7 @@ def split_sentences(text: str) -> list[tuple[str, str, list[int]]]:
             if markers:
                 later = markers
             body = _MARKERS.sub("", raw).strip()
-            body = re.sub(r"^(?:[-*\u2022]|\d+[.)])\s+", "", body).strip()
+            body = re.sub(rf"^{_LIST_MARK}\s*", "", body).strip()
             if words(body):
                 mine.append((raw, body, markers or later))
         out.extend(reversed(mine))

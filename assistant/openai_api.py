@@ -88,14 +88,12 @@ def _error(status: int, message: str, kind: str, code: str,
 
 def openai_error(exc: AssistantError) -> Response:
     """An AssistantError in the OpenAI error format, with the same status as /api/ask."""
-    from assistant.web.errors import error_response
+    from assistant.web.errors import error_fields
 
-    plain = error_response(exc)
-    body = json.loads(bytes(plain.body))
-    headers = {k: v for k, v in plain.headers.items() if k.lower() == "retry-after"}
-    kind = "rate_limit_error" if plain.status_code == 429 else \
-        "invalid_request_error" if plain.status_code < 500 else "server_error"
-    return _error(plain.status_code, body["message"], kind, body["error"], headers)
+    status, code, message, headers = error_fields(exc)
+    kind = "rate_limit_error" if status == 429 else \
+        "invalid_request_error" if status < 500 else "server_error"
+    return _error(status, message, kind, code, headers)
 
 
 def openai_router(service: Any) -> APIRouter:

@@ -88,9 +88,13 @@ def create_app(settings: Settings, assistant: Any = None) -> FastAPI:
         return json_error(exc.status_code, "http_error", str(exc.detail),
                           getattr(exc, "headers", None))
 
+    def _routes_at(path: str) -> list[APIRoute]:
+        """The API's own routes for `path` (not the catch-all below, which matches any)."""
+        return [route for route in app.routes if isinstance(route, APIRoute)
+                and route.name != "api_elsewhere" and route.path_regex.fullmatch(path)]
+
     def _method_not_allowed(request: Request) -> Response:
-        allowed = sorted({m for route in app.routes if isinstance(route, APIRoute)
-                          and route.path_regex.fullmatch(request.url.path)
+        allowed = sorted({m for route in _routes_at(request.url.path)
                           for m in (route.methods or ())} | {"OPTIONS"})
         return json_error(405, "method_not_allowed", texts["method_not_allowed"].format(
             method=request.method, allowed=", ".join(allowed)), {"Allow": ", ".join(allowed)})
@@ -235,10 +239,7 @@ def create_app(settings: Settings, assistant: Any = None) -> FastAPI:
     async def api_elsewhere(request: Request, rest: str) -> Response:
         """Under /api and /v1, a known path with another method is 405 (with Allow), an unknown
         path 404, both as JSON: the chat mounted at / must not answer for the API."""
-        known = [route for route in app.routes if isinstance(route, APIRoute)
-                 and route.endpoint is not api_elsewhere
-                 and route.path_regex.fullmatch(request.url.path)]
-        if known:
+        if _routes_at(request.url.path):
             return _method_not_allowed(request)
         return json_error(404, "not_found", texts["not_found"].format(path=request.url.path))
 

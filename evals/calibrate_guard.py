@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> int:
     from assistant.core import Assistant
+    from assistant.eval_runner import set_settings
     from assistant.evaluation import load_dataset, load_sets
     from assistant.guard import Guard, Source
     from assistant.settings import Settings
@@ -52,11 +53,7 @@ def main() -> int:
     embeddings = None
     for name in names:
         item = sets[name]
-        import hashlib
-
-        key = hashlib.sha256(str(item.corpus.resolve()).encode()).hexdigest()[:8]
-        settings = Settings(corpus_dir=item.corpus,
-                            index_dir=ROOT / "index" / "eval" / f"{item.corpus.parent.name}-{key}")
+        settings = set_settings(Settings(index_dir=ROOT / "index"), item)
         bot = Assistant.from_settings(settings, embeddings=embeddings)
         embeddings = bot.embeddings
         guard = Guard(settings, embeddings.embed_documents)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,16 @@ def never_embed() -> Any:
 @pytest.fixture
 def no_model() -> Callable[[], Any]:
     return never_embed
+
+
+def stop_process(process: subprocess.Popen[Any], timeout: float = 15) -> None:
+    """Stop a server the tests started: politely, then for good."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def free_port() -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import stop_process
 
 from assistant.index import Records, Store, build_index, get_all, open_index, require_current
 from assistant.settings import Settings
@@ -388,10 +389,5 @@ def test_build_and_ask_through_a_chroma_server(make_corpus, tmp_path, port, embe
         assert "up to 15% of base salary" in reply.answer
         assert reply.citations[0].source == "pay.md"
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server)
         log.close()

@@ -75,7 +75,7 @@ def test_the_local_model_declines_nothing_the_evidence_decides(local_bot: Assist
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory) -> Iterator[str]:
     """`python -m llama_cpp.server` serving the shipped GGUF on a free loopback port."""
-    from conftest import free_port
+    from conftest import free_port, stop_process
 
     from assistant.llm import default_gguf
 
@@ -102,11 +102,7 @@ def llama_server(tmp_path_factory) -> Iterator[str]:
             time.sleep(0.2)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process, timeout=20)
 
 
 def remote_bot(role_settings: Any, embeddings: Any, url: str, **more: Any) -> Assistant:
