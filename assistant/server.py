@@ -29,7 +29,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -41,7 +41,7 @@ from assistant.settings import Settings
 from assistant.types import AssistantError, Reply
 from assistant.web.embed import base_url, embed_page, snippets, static_text
 from assistant.web.errors import error_response
-from assistant.web.guard import GuardMiddleware, Origins, json_error
+from assistant.web.guard import GuardMiddleware, Origins, json_error, same_origin
 from assistant.web.limits import Busy, Gate, RateLimited, RateLimiter
 from assistant.web.schemas import ERROR_RESPONSES, AskReply, AskRequest, DocumentOut, FeedbackRequest
 from assistant.web.service import Service, widget_texts
@@ -49,12 +49,17 @@ from assistant.web.service import Service, widget_texts
 log = logging.getLogger(__name__)
 
 
+def channel_of(request: Request) -> Literal["api", "ui"]:
+    """For the metrics: the chat client (chat.js) says so in a header; anything else is API."""
+    return "ui" if request.headers.get("x-chat-client") == "chat" else "api"
+
+
 def create_app(settings: Settings, assistant: Any = None) -> FastAPI:
     """The whole server as one ASGI app; pass `assistant` to reuse one already loaded."""
     import gradio as gr
     from starlette.middleware.cors import CORSMiddleware
 
-    from assistant.ui import JS, chat_css, create_ui, make_theme
+    from assistant.ui import JS, chat_css, create_ui, make_theme, text_on
 
     if assistant is None:
         from assistant.core import Assistant
@@ -133,7 +138,7 @@ def create_app(settings: Settings, assistant: Any = None) -> FastAPI:
 
         history = [m.model_dump() for m in payload.history]
         events = service.stream(payload.question, history, scope=payload.scope,
-                                client=service.client_of(request), channel="api")
+                                client=service.client_of(request), channel=channel_of(request))
         try:  # limits and bad input fail as a plain HTTP error, before the stream starts
             first = await anext(events)
         except AssistantError as exc:
@@ -176,7 +181,8 @@ def create_app(settings: Settings, assistant: Any = None) -> FastAPI:
         replaces the earlier rating."""
         try:
             await service.feedback(payload.rating, payload.question, payload.answer,
-                                   [c.model_dump() for c in payload.citations], channel="api",
+                                   [c.model_dump() for c in payload.citations],
+                                   channel=channel_of(request),
                                    answer_id=payload.answer_id, client=service.client_of(request))
         except AssistantError as exc:
             return error_response(exc)
@@ -209,6 +215,11 @@ def create_app(settings: Settings, assistant: Any = None) -> FastAPI:
         return Response(static_text("widget.js"), media_type="text/javascript; charset=utf-8",
                         headers={"Cache-Control": "public, max-age=300"})
 
+    @app.get("/chat.js", include_in_schema=False)
+    async def chat_js() -> Response:
+        return Response(static_text("chat.js"), media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "public, max-age=300"})
+
     @app.get("/widget.css", include_in_schema=False)
     async def widget_css() -> Response:
         return Response(static_text("widget.css"), media_type="text/css; charset=utf-8",
@@ -222,9 +233,23 @@ def create_app(settings: Settings, assistant: Any = None) -> FastAPI:
         return JSONResponse({
             "title": await run_in_threadpool(service.title_for, scope),
             "accent_color": settings.accent_color,
+            "on_accent": text_on(settings.accent_color),
             "chat_url": f"{base}/?embed=1&__theme=light",
-            "texts": {k: texts[k] for k in ("open_label", "close_label", "unavailable")},
+            "texts": {k: texts[k] for k in ("open_label", "close_label", "unavailable",
+                                             "offline", "offline_label", "online_label",
+                                             "try_again")},
         }, headers={"Cache-Control": "no-store"})
+
+    @app.get("/widget/status", include_in_schema=False)
+    async def widget_status(request: Request) -> Response:
+        """Readable from any site (the guard lets it through): whether the calling site may use
+        the chat. The widget asks when /widget/config failed, because CORS hides whether the
+        server refused the site or is down; and while open, to show whether it answers."""
+        origin = request.headers.get("origin")
+        allowed = origin is None or same_origin(request.scope, origin) \
+            or service.origins.allows(origin)
+        return JSONResponse({"allowed": allowed}, headers={
+            "Cache-Control": "no-store", "Access-Control-Allow-Origin": "*"})
 
     @app.get("/gradio.js", include_in_schema=False)
     async def gradio_js() -> Response:

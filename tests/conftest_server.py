@@ -214,28 +214,32 @@ def wait_for(driver: Any, condition: Any, timeout: float = 30, message: str = ""
 
 
 def ask_in_chat(driver: Any, question: str, timeout: float = 60) -> Any:
-    """Type a question in the chat of the current frame; return the last answer's element."""
+    """Type a question in the chat of the current frame; return the answer's element once the
+    reply is final (the chat marks the answer aria-busy until then)."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    box = wait_for(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#ra-question textarea"),
+    box = wait_for(driver, lambda d: d.find_element(By.CSS_SELECTOR, ".rc-box"),
                    message="the chat's question box did not appear")
-    before = len(driver.find_elements(By.CSS_SELECTOR, "#ra-chat .bot-row"))
+    before = len(driver.find_elements(By.CSS_SELECTOR, ".rc-turn"))
     box.send_keys(question)
     box.send_keys(Keys.ENTER)
 
     def answered(d: Any) -> Any:
-        rows = d.find_elements(By.CSS_SELECTOR, "#ra-chat .bot-row")
-        return rows[-1] if len(rows) > before and rows[-1].text.strip() else False
+        turns = d.find_elements(By.CSS_SELECTOR, ".rc-turn")
+        if len(turns) <= before:
+            return False
+        bot = turns[before].find_element(By.CSS_SELECTOR, ".rc-bot")
+        return bot if bot.get_attribute("aria-busy") == "false" else False
 
-    wait_for(driver, answered, timeout, f"no answer to {question!r}")
-    last, stable_since = "", time.monotonic()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:  # the answer is shown progressively: wait until it rests
-        text = driver.find_elements(By.CSS_SELECTOR, "#ra-chat .bot-row")[-1].text
-        if text != last:
-            last, stable_since = text, time.monotonic()
-        elif time.monotonic() - stable_since > 1.0:
-            break
-        time.sleep(0.2)
-    return driver.find_elements(By.CSS_SELECTOR, "#ra-chat .bot-row")[-1]
+    return wait_for(driver, answered, timeout, f"no answer to {question!r}")
+
+
+def chat_turns(driver: Any) -> list[dict[str, Any]]:
+    """The conversation as the page shows it: question, answer text, whether it is final."""
+    return driver.execute_script("""
+        return [...document.querySelectorAll('.rc-turn')].map(t => ({
+          question: t.querySelector('.rc-user p').textContent,
+          answer: (t.querySelector('.rc-answer') || {}).textContent || '',
+          final: t.querySelector('.rc-bot').getAttribute('aria-busy') === 'false',
+          error: (t.querySelector('.rc-error') || {}).textContent || ''}));""")

@@ -40,12 +40,12 @@ def test_the_chat_streams_then_shows_the_guarded_answer(browser: Any,
     from selenium.webdriver.common.keys import Keys
 
     browser.get(streaming_server.url + "/")
-    box = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#ra-question textarea"))
+    box = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".rc-box"))
     box.send_keys("What is the average salary?")
     box.send_keys(Keys.ENTER)
 
     def last_answer(d: Any) -> str:
-        rows = d.find_elements(By.CSS_SELECTOR, "#ra-chat .bot-row")
+        rows = d.find_elements(By.CSS_SELECTOR, ".rc-turn .rc-answer")
         return rows[-1].text if rows else ""
 
     # part of the model's text shows before it has finished writing

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 from typing import Any
@@ -434,22 +435,18 @@ def test_gradio_client_gets_an_answer_with_citations(live_server: Any) -> None:
     from gradio_client import Client
 
     client = Client(live_server.url, verbose=False)
-    chat, _ = client.predict("What does the role pay?", [], api_name="/ask")
-    texts = [" ".join(part["text"] for part in m["content"]) for m in chat]
-    assert chat[0]["role"] == "user" and texts[0] == "What does the role pay?"
-    answer = texts[1]
-    assert chat[1]["role"] == "assistant" and "[1]" in answer
-    sources = [m for m in chat if (m.get("metadata") or {}).get("title")]
-    assert sources, "the citations are shown as numbered source passages"
-    assert sources[0]["metadata"]["title"].startswith(
-        "[1] Senior Machine Learning Scientist › Industry Trends")
-    assert sources[0]["metadata"]["status"] == "done"  # collapsed until the candidate opens it
-    assert "lines 180" in texts[chat.index(sources[0])]
-    assert "$164,034" in texts[chat.index(sources[0])]
+    reply = client.predict("What does the role pay?", [], "", api_name="/ask")
+    assert reply["question"] == "What does the role pay?" and not reply["abstained"]
+    assert "[1]" in reply["answer"] and "$164,034" in reply["answer"]
+    first = reply["citations"][0]
+    assert first["section"].startswith("Senior Machine Learning Scientist > Industry Trends")
+    assert first["line_start"] == 180 and reply["answer_id"]
 
-    # the same session keeps the conversation: a follow-up is resolved against it
-    chat2, _ = client.predict("and the second one?", chat, api_name="/ask")
-    assert len(chat2) > len(chat)
+    # a follow-up is resolved against the history sent with it
+    history = [{"role": "user", "content": reply["question"]},
+               {"role": "assistant", "content": reply["answer"]}]
+    follow = client.predict("and the second one?", history, "", api_name="/ask")
+    assert follow["query"] != "and the second one?"
 
 
 @pytest.mark.slow
@@ -466,53 +463,35 @@ def test_gradio_queue_is_limited_and_not_shared(live_server: Any) -> None:
 
 
 @pytest.mark.slow
-def test_chat_streams_the_answer_progressively(live_server: Any) -> None:
-    from gradio_client import Client
-
-    client = Client(live_server.url, verbose=False)
-    job = client.submit("Which skills and experience are required?", [], api_name="/ask")
-    final, _ = job.result(timeout=60)
-    outputs = job.outputs()
-    lengths = [len(" ".join(p["text"] for p in chat[-1]["content"])) for chat, _ in outputs
-               if len(chat) >= 2 and chat[-1]["role"] == "assistant"
-               and not chat[-1].get("metadata")]
-    assert len(lengths) >= 3, "the answer should arrive in several steps"
-    assert lengths == sorted(lengths) and lengths[0] < lengths[-1]
-    assert any((m.get("metadata") or {}).get("title") for m in final)
-
-
-@pytest.mark.slow
-def test_chat_shows_limits_as_friendly_messages(server_settings: Any, served_bot: Any) -> None:
+def test_gradio_api_reports_limits_as_friendly_errors(server_settings: Any,
+                                                      served_bot: Any) -> None:
     from conftest_server import start
     from gradio_client import Client
-
-    def last_text(chat: list[dict[str, Any]]) -> str:
-        return " ".join(part["text"] for part in chat[-1]["content"])
 
     # rate limit: the second question within the minute gets the rate-limit text
     running = start(server_settings.model_copy(update={"rate_limit_per_minute": 1}), served_bot)
     try:
         client = Client(running.url, verbose=False)
-        client.predict("Is remote work possible?", [], api_name="/ask")
-        chat, _ = client.predict("What does the role pay?", [], api_name="/ask")
-        assert last_text(chat).startswith("You're sending questions faster than I can answer")
+        client.predict("Is remote work possible?", [], "", api_name="/ask")
+        with pytest.raises(Exception, match="faster than I can answer"):
+            client.predict("What does the role pay?", [], "", api_name="/ask")
     finally:
         running.stop()
 
     # busy: while an API question holds the only slot, the chat says so instead of hanging
     settings = server_settings.model_copy(update={"queue_concurrency": 1,
                                                   "queue_timeout_seconds": 0.3})
-    running = start(settings, SlowBot(served_bot, 1.5))
+    running = start(settings, SlowBot(served_bot, 3))
     try:
         holder = threading.Thread(target=lambda: httpx.post(
             f"{running.url}/api/ask", json={"question": "Is remote work possible?"}, timeout=30))
         holder.start()
-        time.sleep(0.3)
-        started = time.monotonic()
-        chat, _ = Client(running.url, verbose=False).predict("What does the role pay?", [],
-                                                             api_name="/ask")
+        deadline = time.monotonic() + 20
+        while httpx.get(f"{running.url}/api/health", timeout=10).json()["answering"] < 1:
+            assert time.monotonic() < deadline, "the first question never started"
+        with pytest.raises(Exception, match=re.escape(TEXTS["errors"]["busy"])):
+            Client(running.url, verbose=False).predict("What does the role pay?", [], "",
+                                                       api_name="/ask")
         holder.join()
-        assert last_text(chat) == TEXTS["errors"]["busy"]
-        assert time.monotonic() - started < 5
     finally:
         running.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +10,7 @@ import pytest
 
 from assistant.settings import Settings
 from assistant.texts import load_texts
-from assistant.types import Citation, Reply
-from assistant.ui import message_text, palette, safe_markdown, source_messages
+from assistant.ui import CLIENT_TEXTS, chat_config, chat_html, palette
 
 pytest_plugins = ["conftest_server"]
 
@@ -35,37 +33,22 @@ Interviews
 # rendering
 
 
-def test_safe_markdown_shows_html_as_text_and_drops_images() -> None:
-    text = safe_markdown('<script>alert(1)</script> <img src=x onerror="alert(2)"> & co')
-    assert "<" not in text
-    assert text == ('&lt;script>alert(1)&lt;/script> &lt;img src=x onerror="alert(2)"> '
-                    "&amp; co")
-    assert safe_markdown("![pixel](http://203.0.113.7/p.png)") == "!\\[pixel](http://203.0.113.7/p.png)"
-    assert safe_markdown("![a][ref]").startswith("!\\[")
-    assert safe_markdown("[x](javascript:alert(1))") == "[x]\\(javascript:alert(1))"
-    assert safe_markdown("[x]( data:text/html,hi)") == "[x]\\( data:text/html,hi)"
-    # ordinary answer markdown is untouched
-    answer = "**Overview > Work Environment**\n- Hybrid work [1]\n- [Docs](https://example.com)"
-    assert safe_markdown(answer) == answer
+def test_chat_config_carries_the_texts_scope_and_limits() -> None:
+    from types import SimpleNamespace
 
-
-def test_sources_are_collapsed_numbered_passages() -> None:
-    reply = Reply("q", "Hybrid work [1]", False, [
-        Citation(1, "role.txt", "Overview > Work Environment", "- Hybrid <b>work</b>\n- Culture",
-                 21, 22)], [])
-    (message,) = source_messages(reply, WIDGET)
-    assert message["role"] == "assistant"
-    assert message["metadata"] == {"title": "[1] Overview › Work Environment", "status": "done"}
-    assert message["content"] == ("> - Hybrid &lt;b>work&lt;/b>\n> - Culture\n\n"
-                                  "*role.txt, lines 21–22*")
-
-
-def test_message_text_reads_every_content_shape() -> None:
-    assert message_text({"content": "a"}) == "a"
-    assert message_text({"content": [{"type": "text", "text": "a"}, {"type": "text",
-                                                                       "text": "b"}]}) == "ab"
-    assert message_text({"content": {"text": "c"}}) == "c"
-    assert message_text({"content": None}) == ""
+    settings = Settings(contact="jobs@acme.test", max_question_chars=300)
+    texts = load_texts()
+    service = SimpleNamespace(
+        settings=settings, widget_texts={**WIDGET, "disclaimer": "d"},
+        welcome_for=lambda scope=None: f"welcome {scope or 'all'}")
+    config = chat_config(service, "role.md")  # type: ignore[arg-type]
+    assert config["scope"] == "role.md" and config["texts"]["welcome"] == "welcome role.md"
+    assert config["contact"] == "jobs@acme.test" and config["max_chars"] == 300
+    assert set(CLIENT_TEXTS) <= set(config["texts"]), "every text the client shows is sent"
+    assert texts["widget"]["cite_label"] == config["texts"]["cite_label"]
+    # the configuration rides in an attribute: quotes and markup stay inside it
+    html = chat_html({"texts": {"welcome": "<b>'hi'</b> & \"you\""}})
+    assert "<b>" not in html and "&lt;b&gt;&#x27;hi&#x27;" in html and html.count("'") == 4
 
 
 def test_palette_keeps_the_accent_and_builds_shades() -> None:
@@ -125,29 +108,30 @@ def test_answers_render_html_as_text_never_as_markup(browser: Any, hostile_serve
     from selenium.webdriver.common.by import By
 
     browser.get(hostile_server.url + "/")
-    row = ask_in_chat(browser, "What file format does the application portal accept for CV "
-                                "uploads?")
-    text = row.text
+    bot = ask_in_chat(browser, "What file format does the application portal accept for CV "
+                               "uploads?")
+    text = bot.find_element(By.CSS_SELECTOR, ".rc-answer").text
     assert "<script>window.__pwned = 1</script>" in text  # shown, literally
     assert '<img src=x onerror="window.__pwned = 2">' in text
     assert "![tracker](http://203.0.113.7/pixel.png)" in text
     assert "[the portal team](javascript:window.__pwned=3)" in text
-    chat = browser.find_element(By.CSS_SELECTOR, "#ra-chat")
-    assert chat.find_elements(By.CSS_SELECTOR, ".message-content script") == []
-    assert chat.find_elements(By.CSS_SELECTOR, ".message-content img") == []
+    chat = browser.find_element(By.CSS_SELECTOR, ".rc")
+    assert chat.find_elements(By.CSS_SELECTOR, "script, img, iframe") == []
     links = [a.get_attribute("href") for a in chat.find_elements(By.CSS_SELECTOR,
-                                                                   ".message-content a")]
+                                                                   ".rc-answer a")]
     assert "https://example.com/help" in links  # ordinary links still work...
     assert all(href.startswith(("https://", "http://")) for href in links), links  # ...no js:
     # the quoted passage behind [1] is just as inert
-    browser.find_elements(By.CSS_SELECTOR, "#ra-chat .thought-group .title")[0].click()
-    time.sleep(0.5)
-    assert chat.find_elements(By.CSS_SELECTOR, "script, img") == []
+    bot.find_element(By.CSS_SELECTOR, ".rc-cite").click()
+    source = bot.find_element(By.CSS_SELECTOR, ".rc-source-body")
+    assert source.is_displayed() and "<script>" in source.text
+    assert chat.find_elements(By.CSS_SELECTOR, "script, img, iframe") == []
     assert browser.execute_script("return window.__pwned === undefined")
     requested = browser.execute_script(
         "return performance.getEntriesByType('resource').map(e => e.name)")
     assert not [u for u in requested if "203.0.113.7" in u]
     browser.save_screenshot(str(artifacts / "chat-hostile-document.png"))
+    browser.execute_script("localStorage.clear()")
     browser.get("about:blank")  # let the module's server stop without open connections
 
 
@@ -161,41 +145,60 @@ def test_chat_examples_sources_feedback_abstention_and_clear(browser: Any, live_
     store = live_server.service.store
     before = store.counts()
     browser.get(live_server.url + "/")
-    examples = wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#ra-chat .example"))
+    browser.execute_script("localStorage.clear()")
+    browser.refresh()
+    examples = wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".rc-examples "
+                                                                              "li > button"))
     assert [e.text for e in examples] == WIDGET["examples"]
-    assert "Hi! I can answer questions" in browser.find_element(By.CSS_SELECTOR, "#ra-chat").text
+    assert "Hi! I can answer questions" in browser.find_element(By.CSS_SELECTOR, ".rc").text
     # the question box is labelled for screen readers, not only by its placeholder
-    box = browser.find_element(By.CSS_SELECTOR, "#ra-question textarea")
-    assert box.accessible_name.startswith(WIDGET["question_label"])
+    box = browser.find_element(By.CSS_SELECTOR, ".rc-box")
+    assert box.accessible_name == WIDGET["question_label"]
 
     examples[0].click()  # "What does the role pay?"
-    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#ra-chat .thought-group"),
-             60, "no sources after clicking an example")
-    row = browser.find_elements(By.CSS_SELECTOR, "#ra-chat .bot-row")[-1]
-    assert "[1]" in row.text and "$164,034" in row.text
-    title = row.find_element(By.CSS_SELECTOR, ".thought-group .title")
-    assert title.text.startswith("[1] Senior Machine Learning Scientist › Industry Trends")
-    title.click()  # expand: the quoted passage and where it is
-    wait_for(browser, lambda d: "lines 180" in row.text, 10, "source passage did not open")
+    bot = wait_for(browser, lambda d: [b for b in d.find_elements(By.CSS_SELECTOR, ".rc-bot")
+                                       if b.get_attribute("aria-busy") == "false"],
+                   60, "no answer after clicking an example")[-1]
+    answer = bot.find_element(By.CSS_SELECTOR, ".rc-answer").text
+    assert "$164,034" in answer
+    toggle = bot.find_element(By.CSS_SELECTOR, ".rc-source-toggle")
+    # a source names the role (document) and the full section path, and says if it is open
+    assert toggle.text.endswith("Senior Machine Learning Scientist › Industry Trends › "
+                                "Salary and Compensation")
+    assert toggle.get_attribute("aria-expanded") == "false"
+    assert toggle.accessible_name.startswith("Source 1:")
+    toggle.click()  # expand: the quoted passage and where it is
+    body = bot.find_element(By.CSS_SELECTOR, ".rc-source-body")
+    wait_for(browser, lambda d: body.is_displayed() and "lines 180" in body.text, 10,
+             "source passage did not open")
+    assert toggle.get_attribute("aria-expanded") == "true"
     browser.save_screenshot(str(artifacts / "chat-answer-with-source.png"))
 
-    browser.find_elements(By.CSS_SELECTOR, "#ra-chat button[aria-label=Dislike]")[-1].click()
+    down = bot.find_element(By.CSS_SELECTOR, "button[data-vote=down]")
+    down.click()
     wait_for(browser, lambda d: store.counts()["down"] == before["down"] + 1, 10,
              "the thumbs down was not stored")
-    down = store.events("down", limit=1)[0]
-    assert down["question"] == "What does the role pay?" and down["citations"][0]["n"] == 1
+    wait_for(browser, lambda d: down.get_attribute("aria-pressed") == "true", 10,
+             "the vote is not shown as pressed")
+    assert WIDGET["feedback_thanks"] in bot.find_element(By.CSS_SELECTOR,
+                                                         ".rc-action-status").text
+    stored = store.events("down", limit=1)[0]
+    assert stored["question"] == "What does the role pay?" and stored["citations"][0]["n"] == 1
     # follow-ups drawn from the sections next to the one cited, offered under the answer
-    offered = [o.text for o in browser.find_elements(By.CSS_SELECTOR, "#ra-chat .option")]
+    offered = [o.text for o in bot.find_elements(By.CSS_SELECTOR, ".rc-suggestions button")]
     assert offered and all(o.startswith("Tell me about ") for o in offered), offered
 
-    row = ask_in_chat(browser, "Do you sponsor work visas?")
-    assert "I can help with" in row.text or "You could ask me about" in row.text
+    bot = ask_in_chat(browser, "Do you sponsor work visas?")
+    assert "I can help with" in bot.text or "You could ask me about" in bot.text
     assert store.counts()["abstained"] == before["abstained"] + 1
-    options = browser.find_elements(By.CSS_SELECTOR, "#ra-chat .option")
-    assert [o.text for o in options][-3:] == WIDGET["examples"][:3]
+    options = [o.text for o in bot.find_elements(By.CSS_SELECTOR, ".rc-suggestions button")]
+    assert options == WIDGET["examples"][:3]
     browser.save_screenshot(str(artifacts / "chat-abstention.png"))
 
-    browser.find_element(By.CSS_SELECTOR, "#ra-clear").click()
-    wait_for(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, "#ra-chat .bot-row"), 10,
+    browser.find_element(By.CSS_SELECTOR, ".rc-new").click()
+    wait_for(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, ".rc-turn"), 10,
              "New chat did not clear the conversation")
-    assert browser.find_elements(By.CSS_SELECTOR, "#ra-chat .example")
+    assert browser.find_element(By.CSS_SELECTOR, ".rc-welcome").is_displayed()
+    browser.refresh()  # and it stays cleared
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".rc-box"))
+    assert not browser.find_elements(By.CSS_SELECTOR, ".rc-turn")

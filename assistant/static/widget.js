@@ -9,8 +9,11 @@
  *   data-title="..."  data-accent="#0f766e"  data-position="left"  data-open="true"
  *   data-scope="backend-engineer.md"  (answer from that role's document only: its posting)
  * The page can also call window.RoleAssistant.open() / .close() / .toggle().
- * If this site is not on the server's allow-list, the config request is refused (CORS) and
- * the panel says the chat is unavailable here; the server's CSP would refuse the frame anyway.
+ * If this site is not on the server's allow-list, the config request is refused (CORS); the
+ * open status check (/widget/status) then tells "refused here" from "server down", and the
+ * panel says which. The dot in the panel's header shows whether the server answers, checked
+ * while the panel is open. Esc anywhere in the panel (the chat frame included: it posts a
+ * message) closes it and returns focus to the button; opening it focuses the question box.
  */
 (function () {
   "use strict";
@@ -29,9 +32,16 @@
     texts: {
       open_label: "Questions about the role?",
       close_label: "Close chat",
-      unavailable: "The chat isn't available on this page."
+      unavailable: "The chat isn't available on this page.",
+      offline: "The chat server can't be reached right now. Please try again in a moment.",
+      offline_label: "Offline",
+      online_label: "Online",
+      try_again: "Try again"
     }
   };
+  var serverOrigin = new URL(base).origin;
+  var CHECK_SECONDS = 20;
+  var checkTimer = null;
 
   var ICON_CHAT =
     '<svg viewBox="0 0 24 24" width="24" height="24" fill="none" stroke="currentColor" ' +
@@ -61,9 +71,11 @@
   var header = el("div", { "class": "ra-panel-header" });
   var titleEl = el("div", { "class": "ra-panel-title" });
   var dot = el("span", { "class": "ra-dot", "aria-hidden": "true" });
-  var titleText = el("span");
+  var titleText = el("span", { "class": "ra-title-text" });
+  var statusText = el("span", { "class": "ra-status-text", "role": "status" });
   titleEl.appendChild(dot);
   titleEl.appendChild(titleText);
+  titleEl.appendChild(statusText);
   var closeBtn = el("button", { "type": "button", "class": "ra-close" }, ICON_CLOSE);
   header.appendChild(titleEl);
   header.appendChild(closeBtn);
@@ -82,18 +94,31 @@
     closeBtn.title = config.texts.close_label;
     panel.setAttribute("aria-label", config.title);
     if (config.accent_color) root.style.setProperty("--ra-accent", config.accent_color);
+    if (config.on_accent) root.style.setProperty("--ra-on-accent", config.on_accent);
   }
 
   function setState(next) {
     state = next;
     root.setAttribute("data-state", next);
+    var offline = next.indexOf("offline") === 0;  // "offline", or "offline-ready" (chat shown)
+    statusText.textContent = offline ? config.texts.offline_label : "";
+    dot.title = next === "ready" ? config.texts.online_label :
+      offline ? config.texts.offline_label : "";
   }
 
-  function showUnavailable() {
+  function showMessage(text, retry) {
     body.textContent = "";
     var box = el("div", { "class": "ra-unavailable", "role": "alert" });
-    box.textContent = config.texts.unavailable;
+    box.appendChild(el("p"));
+    box.firstChild.textContent = text;
+    if (retry) {
+      var again = el("button", { "type": "button", "class": "ra-retry" });
+      again.textContent = config.texts.try_again;
+      again.addEventListener("click", function () { setState("loading"); load(); });
+      box.appendChild(again);
+    }
     body.appendChild(box);
+    (retry ? box.querySelector("button") : closeBtn).focus({ preventScroll: true });
   }
 
   function showChat() {
@@ -109,10 +134,40 @@
     body.appendChild(frame);
   }
 
+  function focusChat() {
+    var frame = body.querySelector("iframe");
+    if (!frame || !frame.getAttribute("data-ready")) return;  // the chat says when
+    frame.focus();
+    frame.contentWindow.postMessage({ type: "role-assistant:focus" }, serverOrigin);
+  }
+
   function render() {
     if (panel.hidden) return;
-    if (state === "ready") showChat();
-    else if (state === "unavailable") showUnavailable();
+    if (state === "ready") { showChat(); focusChat(); }
+    else if (state === "unavailable") showMessage(config.texts.unavailable, false);
+    else if (state === "offline") showMessage(config.texts.offline, true);
+  }
+
+  // whether the server answers, while the panel is open (the chat frame reports too)
+  function check() {
+    status().then(function (answer) {
+      if (answer === "down") {
+        if (state === "ready") setState("offline-ready");
+        else if (state !== "unavailable") setState("offline");
+      } else if (state === "offline-ready") {
+        setState("ready");
+      } else if (state === "offline") {
+        load();
+      }
+    });
+  }
+
+  function status() {
+    return fetch(base + "/widget/status", { mode: "cors", credentials: "omit",
+                                            cache: "no-store" })
+      .then(function (response) { return response.ok ? response.json() : { allowed: true }; })
+      .then(function (answer) { return answer.allowed === false ? "refused" : "up"; },
+            function () { return "down"; });
   }
 
   function open() {
@@ -120,7 +175,10 @@
     root.classList.add("ra-open");
     launcher.setAttribute("aria-expanded", "true");
     render();
-    closeBtn.focus({ preventScroll: true });
+    if (state !== "ready") closeBtn.focus({ preventScroll: true });
+    check();
+    window.clearInterval(checkTimer);
+    checkTimer = window.setInterval(check, CHECK_SECONDS * 1000);
   }
 
   function close() {
@@ -128,14 +186,29 @@
     root.classList.remove("ra-open");
     launcher.setAttribute("aria-expanded", "false");
     launcher.focus({ preventScroll: true });
+    window.clearInterval(checkTimer);
   }
 
   function toggle() { if (panel.hidden) open(); else close(); }
 
   launcher.addEventListener("click", toggle);
   closeBtn.addEventListener("click", close);
-  document.addEventListener("keydown", function (event) {
+  root.addEventListener("keydown", function (event) {
     if (event.key === "Escape" && !panel.hidden) close();
+  });
+  window.addEventListener("message", function (event) {
+    var frame = body.querySelector("iframe");
+    if (!frame || event.source !== frame.contentWindow || event.origin !== serverOrigin) return;
+    var message = event.data || {};
+    if (message.type === "role-assistant:escape" && !panel.hidden) close();
+    if (message.type === "role-assistant:ready") {
+      frame.setAttribute("data-ready", "true");
+      if (!panel.hidden) focusChat();
+    }
+    if (message.type === "role-assistant:status") {
+      if (message.online && state === "offline-ready") setState("ready");
+      if (!message.online && state === "ready") setState("offline-ready");
+    }
   });
 
   window.RoleAssistant = { open: open, close: close, toggle: toggle,
@@ -154,27 +227,38 @@
   else document.addEventListener("DOMContentLoaded", mount);
 
   var scope = data.scope ? "scope=" + encodeURIComponent(data.scope) : "";
-  fetch(base + "/widget/config" + (scope ? "?" + scope : ""), { mode: "cors", credentials: "omit" })
-    .then(function (response) {
-      if (!response.ok) throw new Error("HTTP " + response.status);
-      return response.json();
-    })
-    .then(function (server) {
-      config.title = data.title || server.title || config.title;
-      config.accent_color = data.accent || server.accent_color || config.accent_color;
-      config.chat_url = (server.chat_url || config.chat_url) + (scope ? "&" + scope : "");
-      Object.keys(server.texts || {}).forEach(function (k) { config.texts[k] = server.texts[k]; });
-      applyConfig();
-      setState("ready");
-      render();
-    })
-    .catch(function (error) {
-      if (window.console) {
-        console.warn("Role assistant: " + base + " refused this site (" +
-                     window.location.origin + "); add it to the server's allowed_origins. " +
-                     error);
-      }
-      setState("unavailable");
-      render();
-    });
+  function load() {
+    return fetch(base + "/widget/config" + (scope ? "?" + scope : ""),
+                 { mode: "cors", credentials: "omit" })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.json();
+      })
+      .then(function (server) {
+        config.title = data.title || server.title || config.title;
+        config.accent_color = data.accent || server.accent_color || config.accent_color;
+        // the text colour the server chose for its accent; a page's own data-accent keeps white
+        config.on_accent = data.accent ? "" : server.on_accent;
+        config.chat_url = (server.chat_url || config.chat_url) + (scope ? "&" + scope : "");
+        Object.keys(server.texts || {}).forEach(function (k) { config.texts[k] = server.texts[k]; });
+        applyConfig();
+        setState("ready");
+        render();
+      })
+      .catch(function (error) {
+        // CORS hides why a request failed: ask the open status check whether the server is
+        // down or this site is not allowed, and say that (here and in the console)
+        return status().then(function (answer) {
+          if (window.console) {
+            console.warn(answer === "refused" ?
+              "Role assistant: " + base + " does not allow this site (" +
+              window.location.origin + "); add it to the server's allowed_origins." :
+              "Role assistant: cannot reach the chat server at " + base + " (" + error + ").");
+          }
+          setState(answer === "refused" ? "unavailable" : "offline");
+          render();
+        });
+      });
+  }
+  load();
 })();

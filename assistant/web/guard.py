@@ -81,7 +81,8 @@ class GuardMiddleware:
             return
         origin = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"origin"), None)
         path: str = scope["path"]
-        checked = path.startswith(("/api/", "/v1/", "/gradio_api/", "/widget/", "/config"))
+        checked = path.startswith(("/api/", "/v1/", "/gradio_api/", "/widget/", "/config")) \
+            and path != "/widget/status"  # open to every site: it says whether they may
         if (checked and origin and not same_origin(scope, origin)
                 and origin.lower() != self.public_origin and not self.origins.allows(origin)):
             await json_error(403, "origin_refused", self.texts["origin_refused"])(scope, receive, send)
