@@ -1,6 +1,7 @@
 """Accessibility of every public page in headless Chromium, at desktop (1280x900) and phone
 (390x844) widths: axe-core (installed from npm by scripts/test) finds no critical or serious
-violation on the chat page (light and dark, with an answer and an open source), on /embed, and
+violation on the chat page (light and dark, each also with the high-contrast preference, with an
+answer and an open source), on /embed, and
 on a careers page with the widget open (the page and the chat frame inside it). Screenshots of
 each state go to artifacts/. Plus what axe does not check: 24 px targets, and accessible names
 without Markdown."""
@@ -90,12 +91,16 @@ def answered_chat(browser: Any, url: str) -> None:
 
 
 @pytest.mark.parametrize("size", SIZES)
-@pytest.mark.parametrize("theme", ["light", "dark"])
+@pytest.mark.parametrize("theme", ["light", "dark", "light-more-contrast", "dark-more-contrast"])
 def test_the_chat_page_has_no_serious_findings(browser: Any, live_server: Any, axe_source: str,
                                                artifacts: Path, size: str, theme: str) -> None:
     from selenium.webdriver.common.by import By
 
     set_size(browser, size)
+    if theme.endswith("-more-contrast"):  # the high-contrast preference, as the OS would set it
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [
+            {"name": "prefers-contrast", "value": "more"}]})
+        theme = theme.removesuffix("-more-contrast")
     try:
         browser.get(f"{live_server.url}/?__theme={theme}")
         browser.execute_script("localStorage.clear()")
@@ -103,6 +108,13 @@ def test_the_chat_page_has_no_serious_findings(browser: Any, live_server: Any, a
         wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".rc-examples button"), 30)
         assert violations(browser, axe_source) == []  # the empty chat with its examples
         browser.save_screenshot(str(artifacts / f"a11y-chat-empty-{theme}-{size}.png"))
+        if theme == "light" and browser.execute_script(
+                "return matchMedia('(prefers-contrast: more)').matches"):
+            # the high-contrast rules apply: secondary text is as dark as body text
+            assert browser.execute_script(
+                "const s = getComputedStyle(document.querySelector('.rc-disclaimer'));"
+                "return s.color") == browser.execute_script(
+                "return getComputedStyle(document.querySelector('.rc-box')).color")
         answered_chat(browser, f"{live_server.url}/?__theme={theme}")
         if theme == "dark":
             assert browser.execute_script(
@@ -110,9 +122,12 @@ def test_the_chat_page_has_no_serious_findings(browser: Any, live_server: Any, a
         assert violations(browser, axe_source) == []
         assert small_targets(browser) == []
         assert markdown_in_names(browser) == []
-        browser.save_screenshot(str(artifacts / f"a11y-chat-answer-{theme}-{size}.png"))
+        contrast = "-more-contrast" if browser.execute_script(
+            "return matchMedia('(prefers-contrast: more)').matches") else ""
+        browser.save_screenshot(str(artifacts / f"a11y-chat-answer-{theme}{contrast}-{size}.png"))
     finally:
         browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
 
 
 @pytest.mark.parametrize("size", SIZES)

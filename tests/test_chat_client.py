@@ -23,6 +23,16 @@ ROLE = "senior-machine-learning-scientist.txt"
 SCRIPT = "The average annual salary is $130,819 [1]. Salaries range from $164,034 [1]."
 
 
+@pytest.fixture(autouse=True, params=[(1280, 900), (390, 844)], ids=["desktop", "phone"])
+def width(request: pytest.FixtureRequest, browser: Any) -> Any:
+    """Every test at a desktop and a phone viewport."""
+    w, h = request.param
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": w, "height": h, "deviceScaleFactor": 1, "mobile": w < 600})
+    yield request.param
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
 def wait_for(*args: Any, **kwargs: Any) -> Any:
     from conftest_server import wait_for as wait
 
@@ -65,7 +75,7 @@ def slow_server(role_settings: Any, role_index: Any, embeddings: Any,
 
 
 def test_questions_show_at_once_rapid_submits_queue_and_the_box_keeps_new_text(
-        browser: Any, slow_server: Any, artifacts: Path) -> None:
+        browser: Any, slow_server: Any, artifacts: Path, width: tuple[int, int]) -> None:
     from selenium.webdriver.common.keys import Keys
 
     box = fresh_chat(browser, slow_server.url + "/")
@@ -80,7 +90,7 @@ def test_questions_show_at_once_rapid_submits_queue_and_the_box_keeps_new_text(
     labels = browser.execute_script(
         "return [...document.querySelectorAll('.rc-typing-label')].map(e => e.textContent)")
     assert labels[-1] == WIDGET["queued"], labels
-    browser.save_screenshot(str(artifacts / "chat-queued.png"))
+    browser.save_screenshot(str(artifacts / f"chat-queued-{width[0]}.png"))
     wait_for(browser, lambda d: len(turns(d)) == 2 and all(t["final"] for t in turns(d)), 90,
              "the queued questions were not both answered")
     done = turns(browser)
@@ -128,7 +138,7 @@ def test_a_conversation_survives_reloads_and_each_role_keeps_its_own(
 
 
 def test_each_answer_shows_from_its_start_and_markers_open_their_source(
-        browser: Any, live_server: Any, artifacts: Path) -> None:
+        browser: Any, live_server: Any, artifacts: Path, width: tuple[int, int]) -> None:
     from conftest_server import ask_in_chat
     from selenium.webdriver.common.by import By
 
@@ -146,7 +156,7 @@ def test_each_answer_shows_from_its_start_and_markers_open_their_source(
         # the answer's first line is in view (not its end with the start scrolled away)
         assert log_top - 1 <= top < log_bottom - 40, (question, top, log_top, log_bottom)
     assert not at_end, "a long answer should not have been scrolled to its end"
-    browser.save_screenshot(str(artifacts / "chat-answer-start.png"))
+    browser.save_screenshot(str(artifacts / f"chat-answer-start-{width[0]}.png"))
 
     last = browser.find_elements(By.CSS_SELECTOR, ".rc-turn")[-1]
     cite = last.find_element(By.CSS_SELECTOR, ".rc-cite")
@@ -245,3 +255,71 @@ def test_limits_show_as_friendly_messages_with_a_way_to_ask_again(
     finally:
         browser.get("about:blank")
         running.stop()
+
+
+TWO_ROLES = {
+    "data-engineer.md": """---
+title: Data Engineer
+---
+# Data Engineer
+
+## Work location
+- The role is fully remote within Europe.
+
+## Salary
+- The salary band is EUR 70,000 to 85,000 per year.
+""",
+    "office-manager.md": """---
+title: Office Manager
+---
+# Office Manager
+
+## Work location
+- The role is based in the Lisbon office five days a week.
+
+## Salary
+- The salary band is EUR 40,000 to 48,000 per year.
+""",
+}
+
+
+@pytest.fixture(scope="module")
+def two_role_server(embeddings: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from conftest_server import start
+
+    from assistant.settings import Settings
+
+    root = tmp_path_factory.mktemp("two-roles")
+    (root / "corpus").mkdir()
+    for name, text in TWO_ROLES.items():
+        (root / "corpus" / name).write_text(text, encoding="utf-8")
+    settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index",
+                        feedback_db=root / "feedback.sqlite3", rate_limit_per_minute=1000)
+    running = start(settings, Assistant.from_settings(settings, embeddings=embeddings))
+    yield running
+    running.stop()
+
+
+def test_the_role_picker_switches_to_that_roles_own_conversation(
+        browser: Any, two_role_server: Any, width: tuple[int, int]) -> None:
+    from conftest_server import ask_in_chat
+    from selenium.webdriver.common.by import By
+
+    fresh_chat(browser, two_role_server.url + "/")
+    ask_in_chat(browser, "Which roles are fully remote?")
+
+    def pick(title: str) -> None:
+        field = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#ra-role input"))
+        field.click()
+        option = wait_for(browser, lambda d: [o for o in d.find_elements(
+            By.CSS_SELECTOR, "#ra-role [role=option]") if o.text.strip() == title], 10,
+            f"the picker does not offer {title}")[0]
+        option.click()
+
+    pick("Office Manager")
+    wait_for(browser, lambda d: turns(d) == [], 10, "another role did not start its own chat")
+    bot = ask_in_chat(browser, "where is the job based?")
+    assert "Lisbon" in bot.text and "remote within Europe" not in bot.text  # answered in scope
+    pick(WIDGET["all_roles_choice"])
+    wait_for(browser, lambda d: [t["question"] for t in turns(d)] ==
+             ["Which roles are fully remote?"], 10, "the general chat did not come back")

@@ -43,8 +43,18 @@ def open_widget(browser: Any) -> Any:
     return browser.find_element(By.CSS_SELECTOR, ".ra-panel")
 
 
+@pytest.fixture(params=[(1280, 900), (390, 844)], ids=["desktop", "phone"])
+def width(request: pytest.FixtureRequest, browser: Any) -> Any:
+    w, h = request.param
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": w, "height": h, "deviceScaleFactor": 1, "mobile": w < 600})
+    yield request.param
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
 def test_one_line_script_opens_the_chat_and_answers_with_sources(
-        browser: Any, live_server: Any, host_pages: dict[str, Any], artifacts: Path) -> None:
+        browser: Any, live_server: Any, host_pages: dict[str, Any], artifacts: Path,
+        width: tuple[int, int]) -> None:
     By = _by()
     host = host_pages["allowed"]
     url = host.page("careers.html", f'<script src="{live_server.url}/widget.js" async></script>')
@@ -76,7 +86,7 @@ def test_one_line_script_opens_the_chat_and_answers_with_sources(
         # Esc anywhere inside the chat closes the widget, and focus returns to the button
         from selenium.webdriver.common.keys import Keys
 
-        screenshot_when_still(browser, artifacts / "widget-answer.png")
+        screenshot_when_still(browser, artifacts / f"widget-answer-{width[0]}.png")
         bot.find_element(By.CSS_SELECTOR, ".rc-cite").send_keys(Keys.ESCAPE)
     finally:
         browser.switch_to.default_content()
