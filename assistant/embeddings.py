@@ -8,6 +8,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
@@ -30,6 +31,48 @@ def resolve_model_path(model: str) -> str:
     return str(package.get_model_path())
 
 
+def _span_embeddings_class() -> type:
+    """HuggingFaceEmbeddings plus `embed_spans` (defined on first use: the import is heavy)."""
+    import numpy as np
+    from langchain_huggingface import HuggingFaceEmbeddings
+
+    class SpanEmbeddings(HuggingFaceEmbeddings):  # type: ignore[misc]
+        """Adds late chunking: one forward pass per text gives the text's vector and a vector
+        for each given character span of it, pooled from the span's contextual token vectors.
+
+        LangChain's and sentence-transformers' APIs return one vector per input; the token
+        vectors and their character offsets are in sentence-transformers and the tokenizer, so
+        the pooling over spans is ours.
+        """
+
+        def embed_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]
+                        ) -> tuple[list[list[float]], list[list[list[float] | None]]]:
+            model = self._client
+            tokens = model.encode(texts, output_value="token_embeddings", batch_size=64,
+                                  convert_to_numpy=False, show_progress_bar=False)
+            offsets = model.tokenizer(texts, return_offsets_mapping=True, truncation=True,
+                                      max_length=model.max_seq_length)["offset_mapping"]
+            whole: list[list[float]] = []
+            parts: list[list[list[float] | None]] = []
+            for matrix, where, wanted in zip(tokens, offsets, spans, strict=True):
+                vectors = matrix.float().cpu().numpy()
+                starts = np.array([a for a, _ in where])
+                ends = np.array([b for _, b in where])
+                real = ends > starts  # special tokens have an empty span
+                whole.append(_unit(vectors.mean(axis=0)))  # = the model's own mean pooling
+                mine: list[list[float] | None] = []
+                for start, end in wanted:
+                    hit = real & (starts < end) & (ends > start)
+                    mine.append(_unit(vectors[hit].mean(axis=0)) if hit.any() else None)
+                parts.append(mine)
+            return whole, parts
+
+    def _unit(vector: Any) -> list[float]:
+        return (vector / max(float(np.linalg.norm(vector)), 1e-9)).astype(float).tolist()
+
+    return SpanEmbeddings
+
+
 def _sentence_transformers(settings: Settings) -> Embeddings:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -37,11 +80,9 @@ def _sentence_transformers(settings: Settings) -> Embeddings:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    from langchain_huggingface import HuggingFaceEmbeddings
-
     path = resolve_model_path(settings.embedding_model)
     log.info("loading embedding model from %s", path)
-    return HuggingFaceEmbeddings(
+    return _span_embeddings_class()(
         model_name=path,
         model_kwargs={"device": "cpu", "local_files_only": True},
         encode_kwargs={"normalize_embeddings": True, "batch_size": 64},

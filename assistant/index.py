@@ -193,7 +193,55 @@ class Store:
 
     @contextlib.contextmanager
     def writer_lock(self) -> Iterator[None]:
-        """Hold the one-writer lock, or fail at once with IndexBusy."""
+        """Hold the one-writer lock, or fail at once with IndexBusy: a file lock on this host,
+        and with a Chroma server also a lock there, for writers on other hosts."""
+        with self._local_lock():
+            if not self.settings.chroma_host:
+                yield
+                return
+            with self._server_lock():
+                yield
+
+    @contextlib.contextmanager
+    def _server_lock(self) -> Iterator[None]:
+        """Creating a collection is atomic on the server: whoever creates the lock collection
+        holds the lock. A lock older than `index_lock_stale_seconds` was left by a writer that
+        died, and is broken."""
+        import socket
+
+        server = self.server()
+        name = f"{self.settings.collection}-writer-lock"
+        holder = {"holder": f"{socket.gethostname()}:{os.getpid()}", "since": time.time()}
+        for attempt in (1, 2):
+            try:
+                server.create_collection(name, metadata=holder)
+                break
+            except Exception:  # noqa: BLE001 - chromadb's "already exists" differs by version
+                try:
+                    held = server.get_collection(name).metadata or {}
+                except Exception:  # noqa: BLE001 - released in between: try again
+                    continue
+                age = time.time() - float(held.get("since", 0))
+                if attempt == 1 and age > self.settings.index_lock_stale_seconds:
+                    log.warning("breaking a writer lock held by %s for %.0f s",
+                                held.get("holder"), age)
+                    with contextlib.suppress(Exception):
+                        server.delete_collection(name)
+                    continue
+                raise IndexBusy(
+                    f"Another process ({held.get('holder', 'unknown')}) is building the index "
+                    "on the Chroma server right now; try again when it has finished (the index "
+                    "in service keeps answering meanwhile).") from None
+        else:
+            raise IndexBusy("The writer lock on the Chroma server could not be taken.")
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                server.delete_collection(name)
+
+    @contextlib.contextmanager
+    def _local_lock(self) -> Iterator[None]:
         self.index_dir.mkdir(parents=True, exist_ok=True)
         handle = open(self.index_dir / ".lock", "a+")
         try:
@@ -354,12 +402,26 @@ def _build(
 
     rows = {part: Records() for part in ("chunks", "units", "terms")}
     embed_texts: dict[str, list[str]] = {part: [] for part in rows}
+    late = settings.unit_vectors == "late"
+    # late chunking: unit rows whose vector is pooled from their chunk's forward pass
+    spans: dict[int, tuple[Chunk, int, int]] = {}  # unit row -> (chunk, start, end)
+    cursor: dict[str, int] = {}  # where the last unit of each chunk was found
+
     def add_unit(chunk: Chunk, id_: str, document: str, embed_text: str, **meta: Any) -> None:
         """One row of the units collection (bullets, their clauses, section titles)."""
+        key = embed_text
+        if late:
+            where = _locate(chunk.embed_text, document, cursor.get(chunk.id, 0)
+                            if meta.get("kind") != "title" else 0)
+            if where is not None:
+                spans[len(rows["units"].ids)] = (chunk, *where)
+                key = f"late\x1f{chunk.embed_text}\x1f{where[0]}:{where[1]}"
+                if meta.get("kind") not in ("title", "phrase"):
+                    cursor[chunk.id] = where[0]
         rows["units"].add(id_, document, {"chunk_id": chunk.id, "source": chunk.source,
                                           "chunk_kind": chunk.kind, **meta,
-                                          "content_hash": _sha(embed_text)})
-        embed_texts["units"].append(embed_text)
+                                          "content_hash": _sha(key)})
+        embed_texts["units"].append(key)
 
     for chunk in chunks:
         meta = chunk.metadata() | {"content_hash": _sha(chunk.embed_text)}
@@ -405,13 +467,42 @@ def _build(
     for records in previous_rows.values():
         for meta, vector in zip(records.metadatas, records.embeddings, strict=True):
             cache[meta.get("content_hash", "")] = vector
-    missing = sorted({t for part in rows for t in embed_texts[part] if _sha(t) not in cache})
-    if missing:
+    late_keys = {embed_texts["units"][i] for i in spans}
+    missing = sorted({t for part in rows for t in embed_texts[part]
+                      if _sha(t) not in cache and t not in late_keys})
+    passes = sorted({chunk.embed_text for i, (chunk, _, _) in spans.items()
+                     if _sha(embed_texts["units"][i]) not in cache})
+    model = None
+    if passes:  # one forward pass per chunk text gives its units' vectors (and its own)
         model = embeddings_factory() if embeddings_factory else _default_embeddings(settings)
+        wanted: dict[str, list[tuple[int, int]]] = {t: [] for t in passes}
+        for chunk, start, end in spans.values():
+            if chunk.embed_text in wanted:
+                wanted[chunk.embed_text].append((start, end))
+        for start in _progress(range(0, len(passes), 64), progress, len(passes)):
+            batch = passes[start:start + 64]
+            whole, parts = embed_spans(model, batch, [wanted[t] for t in batch])
+            for text, vector, pooled in zip(batch, whole, parts, strict=True):
+                cache[_sha(text)] = list(map(float, vector))
+                for (a, b), span_vector in zip(wanted[text], pooled, strict=True):
+                    if span_vector is not None:
+                        cache[_sha(f"late\x1f{text}\x1f{a}:{b}")] = span_vector
+        # a span the model cut off (beyond its window) is embedded on its own after all
+        for i in spans:
+            if _sha(embed_texts["units"][i]) not in cache:
+                embed_texts["units"][i] = unit_text = rows["units"].documents[i]
+                rows["units"].metadatas[i]["content_hash"] = _sha(unit_text)
+                if _sha(unit_text) not in cache:
+                    missing.append(unit_text)
+        missing = sorted(set(missing) - {t for t in passes})
+    if missing:
+        model = model or (embeddings_factory() if embeddings_factory else
+                          _default_embeddings(settings))
         for start in _progress(range(0, len(missing), 64), progress, len(missing)):
             batch = missing[start:start + 64]
             for text, vector in zip(batch, model.embed_documents(batch), strict=True):
                 cache[_sha(text)] = list(map(float, vector))
+    missing = missing + passes  # what the model read in this build
     reused = sum(len(embed_texts[p]) for p in rows) - len(missing)
     for part in rows:
         rows[part].embeddings[:0] = [cache[_sha(t)] for t in embed_texts[part]]
@@ -426,6 +517,23 @@ def _build(
     _collect_garbage(store, name, keep=previous)
     return BuildReport(name, False, len(manifest["files"]), len(rows["chunks"].ids), len(missing),
                        max(reused, 0), removed, errors, warnings=warnings)
+
+
+def _locate(text: str, needle: str, start: int = 0) -> tuple[int, int] | None:
+    """Where `needle` occurs in `text` (from `start`, else anywhere), as character offsets."""
+    at = text.find(needle, start)
+    if at < 0:
+        at = text.find(needle)
+    return (at, at + len(needle)) if at >= 0 and needle.strip() else None
+
+
+def embed_spans(model: Any, texts: list[str], spans: list[list[tuple[int, int]]]
+                ) -> tuple[list[list[float]], list[list[list[float] | None]]]:
+    """The texts' vectors and their spans' (late chunking); a model without token access
+    embeds the texts whole and leaves every span to be embedded on its own."""
+    if hasattr(model, "embed_spans"):
+        return model.embed_spans(texts, spans)  # type: ignore[no-any-return]
+    return model.embed_documents(texts), [[None] * len(s) for s in spans]
 
 
 def _progress(iterable: range, enabled: bool, total: int):  # type: ignore[no-untyped-def]

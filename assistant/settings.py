@@ -32,6 +32,9 @@ class Settings(BaseSettings):
         None, description="Chroma server host; when set, read the index from `chroma run` instead "
         "of the embedded store under index_dir.")
     chroma_port: int = Field(8000, description="Chroma server port (with chroma_host).")
+    index_lock_stale_seconds: float = Field(
+        3600, gt=0, description="With chroma_host: a writer lock on the server older than this "
+        "was left by a build that died, and the next build breaks it.")
 
     # --- chunking ---------------------------------------------------------------------------
     chunking: Literal["structure", "recursive"] = Field(
@@ -62,6 +65,11 @@ class Settings(BaseSettings):
     weight_dense: float = Field(1.0, ge=0, description="Weight of the chunk's own cosine similarity.")
     weight_units: float = Field(0.5, ge=0, description="Weight of the best bullet's similarity.")
     weight_title: float = Field(0.25, ge=0, description="Weight of the section title's similarity.")
+    unit_vectors: Literal["separate", "late"] = Field(
+        "separate", description="How bullets, clauses and section titles get their vectors: "
+        "'separate' embeds each on its own (with its section path); 'late' pools them from the "
+        "token vectors of their chunk's one forward pass (late chunking: about one embedded "
+        "text per chunk instead of several).")
     phrases: bool = Field(
         True, description="Let the best clause of a long bullet stand in for the bullet when "
         "ranking, so a question about one duty in a list of several still finds it.")
@@ -252,6 +260,10 @@ class Settings(BaseSettings):
         "of the client IP (only behind a gateway that sets it, or for load tests).")
     rate_limit_per_minute: int = Field(
         20, ge=0, description="Questions one client may ask per minute (0: no limit).")
+    rate_limit_storage: str = Field(
+        "memory://", description="Where rate limits are counted (a `limits` storage URI): "
+        "'memory://' in each process, or a store every app replica shares, such as "
+        "'redis://redis-host:6379', so replicas behind a load balancer share one budget.")
     queue_concurrency: int = Field(
         4, ge=1, le=64, description="Questions answered at the same time (chat and API together).")
     queue_max_size: int = Field(
@@ -350,4 +362,5 @@ class Settings(BaseSettings):
             "encoding": self.encoding,
             "embedding_provider": self.embedding_provider,
             "embedding_model": self.embedding_model,
+            "unit_vectors": self.unit_vectors,
         }

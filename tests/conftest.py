@@ -121,6 +121,10 @@ class RecordingEmbeddings:
     def embed_query(self, text: str) -> list[float]:
         return self.inner.embed_query(text)
 
+    def embed_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> Any:
+        self.documents.extend(texts)
+        return self.inner.embed_spans(texts, spans)
+
 
 @pytest.fixture
 def recording(embeddings: Any) -> RecordingEmbeddings:

@@ -391,3 +391,28 @@ def test_build_and_ask_through_a_chroma_server(make_corpus, tmp_path, port, embe
     finally:
         stop_process(server)
         log.close()
+
+
+def test_late_chunking_reads_each_chunk_once_and_pools_its_units(make_corpus, recording,
+                                                                  embeddings):
+    """unit_vectors=late: the model reads chunk texts (and vocabulary words), not every bullet,
+    clause and title; each unit's vector is pooled from its chunk's tokens."""
+    import numpy as np
+
+    from assistant.core import Assistant
+
+    separate = make_corpus(name="separate")
+    build_index(separate, embeddings_factory=lambda: embeddings)
+    late = make_corpus(name="late", unit_vectors="late")
+    report = build_index(late, embeddings_factory=lambda: recording)
+    snapshot = open_index(late)
+    read_whole = [t for t in recording.documents if " " in t.strip()]  # not single words
+    assert len(read_whole) <= len(snapshot.chunk_order) + 2, read_whole  # ~one per chunk
+    assert report.embedded == len(recording.documents)
+    assert len(snapshot.unit_vectors) == len(open_index(separate).unit_vectors)
+    norms = np.linalg.norm(snapshot.unit_vectors, axis=1)
+    assert np.allclose(norms, 1.0, atol=1e-3)
+    # pooled vectors differ from the units' own embeddings, but still point at their chunk
+    bot = Assistant.from_settings(late, embeddings=embeddings, build_if_missing=False)
+    reply = bot.ask("How big is the annual bonus?")
+    assert "up to 15% of base salary" in reply.answer

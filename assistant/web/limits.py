@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import threading
+import math
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from assistant.types import AssistantError
@@ -26,31 +25,30 @@ class RateLimited(AssistantError):
 
 
 class RateLimiter:
-    """At most `per_minute` questions per client in any sliding minute, kept in memory."""
+    """At most `per_window` hits per client in any sliding window of `window` seconds, counted
+    in the store `storage` names (the `limits` library: "memory://" in this process, or
+    "redis://host:6379", "memcached://host:11211", ...). App replicas that name the same store
+    share one budget per client, so a load balancer cannot multiply it."""
 
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic):
-        self.per_minute = per_minute
-        self.clock = clock
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-        self._last_sweep = clock()
+    def __init__(self, per_window: int, storage: str = "memory://", window: int = 60,
+                 namespace: str = "questions"):
+        from limits import RateLimitItemPerSecond
+        from limits.storage import storage_from_string
+        from limits.strategies import MovingWindowRateLimiter
+
+        self.per_window = per_window
+        self.namespace = namespace
+        self._item = RateLimitItemPerSecond(max(per_window, 1), window)
+        self._limiter = MovingWindowRateLimiter(storage_from_string(storage))
 
     def hit(self, client: str) -> int:
-        """Count one question; 0 if allowed, else the seconds until the client may ask again."""
-        if self.per_minute <= 0:
+        """Count one hit; 0 if allowed, else the seconds until the client may try again."""
+        if self.per_window <= 0:
             return 0
-        now = self.clock()
-        with self._lock:
-            if now - self._last_sweep > 60:  # forget clients idle for a minute
-                self._hits = {k: q for k, q in self._hits.items() if q and now - q[-1] < 60}
-                self._last_sweep = now
-            hits = self._hits.setdefault(client, deque())
-            while hits and now - hits[0] >= 60:
-                hits.popleft()
-            if len(hits) >= self.per_minute:
-                return max(1, int(60 - (now - hits[0]) + 0.999))
-            hits.append(now)
+        if self._limiter.hit(self._item, self.namespace, client):
             return 0
+        stats = self._limiter.get_window_stats(self._item, self.namespace, client)
+        return max(1, math.ceil(stats.reset_time - time.time()))
 
 
 class Gate:

@@ -40,13 +40,14 @@ class Service:
         self.texts = load_texts(settings.texts_file)
         self.widget_texts = widget_texts(settings, self.texts)
         self.origins = Origins(settings.allowed_origins)
-        self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_storage)
         self.gate = Gate(settings.queue_concurrency, settings.queue_max_size,
                          settings.queue_timeout_seconds, self.texts["errors"]["busy"])
         self.metrics = Metrics(self.gate)
         self.store = FeedbackStore(settings.feedback_db)
         self.signer = AnswerSigner.for_store(settings.feedback_secret, settings.feedback_db)
-        self.feedback_limiter = RateLimiter(settings.feedback_per_minute)
+        self.feedback_limiter = RateLimiter(settings.feedback_per_minute,
+                                            settings.rate_limit_storage, namespace="feedback")
 
     def answer_id(self, reply: Reply) -> str:
         """The signature feedback on this reply must carry."""

@@ -1,0 +1,35 @@
+"""Helpers the benchmarks share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Counting:
+    """The real embeddings, counting (and keeping) every text the model reads: whole texts and
+    the chunk texts read once for late chunking (`embed_spans`) alike."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+        self.texts: list[str] = []
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.texts.extend(texts)
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.inner.embed_query(text)
+
+    def embed_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> Any:
+        self.texts.extend(texts)
+        return self.inner.embed_spans(texts, spans)
+
+
+def pct(values: list[float], p: float) -> float:
+    """The p-th percentile, linearly interpolated."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
