@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -205,6 +206,45 @@ def browser() -> Iterator[Any]:
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(params=[(1280, 900), (390, 844)], ids=["desktop", "phone"])
+def width(request: pytest.FixtureRequest, browser: Any) -> Iterator[tuple[int, int]]:
+    """The test at a desktop and at a phone viewport."""
+    w, h = request.param
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": w, "height": h, "deviceScaleFactor": 1, "mobile": w < 600})
+    yield request.param
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+@contextmanager
+def network(driver: Any, offline: bool = False, latency_ms: int = 0) -> Iterator[None]:
+    """Chromium's network emulation for the block: offline, or with added latency."""
+    driver.execute_cdp_cmd("Network.enable", {})
+    conditions = {"offline": offline, "latency": latency_ms, "downloadThroughput": -1,
+                  "uploadThroughput": -1}
+    driver.execute_cdp_cmd("Network.emulateNetworkConditions", conditions)
+    try:
+        yield
+    finally:
+        driver.execute_cdp_cmd("Network.emulateNetworkConditions",
+                               {**conditions, "offline": False, "latency": 0})
+
+
+def scripted_server(settings: Settings, embeddings: Any, script: str, sleep: float) -> Running:
+    """The real retrieval and guard, with LangChain's fake chat model writing `script` for every
+    question, streamed `sleep` seconds per piece."""
+    from langchain_core.language_models import FakeListChatModel
+
+    from assistant.core import Assistant
+    from assistant.generation import GenerativeAnswerer
+
+    model = FakeListChatModel(responses=[script], sleep=sleep)
+    answerer = GenerativeAnswerer(settings, model, "fake", embeddings.embed_documents)
+    bot = Assistant.from_settings(settings, embeddings=embeddings, answerer=answerer,
+                                  build_if_missing=False)
+    return start(settings, bot)
 
 
 def wait_for(driver: Any, condition: Any, timeout: float = 30, message: str = "") -> Any:

@@ -8,29 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from langchain_core.language_models import FakeListChatModel
 
 from assistant.core import Assistant
-from assistant.generation import GenerativeAnswerer
 from assistant.texts import load_texts
 
 pytest_plugins = ["conftest_server"]
-pytestmark = [pytest.mark.slow, pytest.mark.browser]
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.usefixtures("width")]
 
 WIDGET = load_texts()["widget"]
 ROLE = "senior-machine-learning-scientist.txt"
 # what the scripted model writes for every question (about 2-3 s, streamed slowly)
 SCRIPT = "The average annual salary is $130,819 [1]. Salaries range from $164,034 [1]."
-
-
-@pytest.fixture(autouse=True, params=[(1280, 900), (390, 844)], ids=["desktop", "phone"])
-def width(request: pytest.FixtureRequest, browser: Any) -> Any:
-    """Every test at a desktop and a phone viewport."""
-    w, h = request.param
-    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": w, "height": h, "deviceScaleFactor": 1, "mobile": w < 600})
-    yield request.param
-    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 def wait_for(*args: Any, **kwargs: Any) -> Any:
@@ -60,16 +48,12 @@ def fresh_chat(browser: Any, url: str) -> Any:
 def slow_server(role_settings: Any, role_index: Any, embeddings: Any,
                 tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The real retrieval and guard with a scripted model that takes seconds per answer."""
-    from conftest_server import start
+    from conftest_server import scripted_server
 
     settings = role_settings.model_copy(update={
         "feedback_db": tmp_path_factory.mktemp("slow") / "feedback.sqlite3",
         "rate_limit_per_minute": 1000})
-    model = FakeListChatModel(responses=[SCRIPT], sleep=0.03)
-    answerer = GenerativeAnswerer(settings, model, "fake", embeddings.embed_documents)
-    bot = Assistant.from_settings(settings, embeddings=embeddings, answerer=answerer,
-                                  build_if_missing=False)
-    running = start(settings, bot)
+    running = scripted_server(settings, embeddings, SCRIPT, sleep=0.03)
     yield running
     running.stop()
 
@@ -198,22 +182,17 @@ def test_copy_gives_clean_text_with_the_sources_as_a_short_list(
 
 def test_a_lost_connection_says_so_and_the_question_is_asked_again(
         browser: Any, live_server: Any) -> None:
+    from conftest_server import network
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
     box = fresh_chat(browser, live_server.url + "/")
-    browser.execute_cdp_cmd("Network.enable", {})
-    offline = {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
-    browser.execute_cdp_cmd("Network.emulateNetworkConditions", offline)
-    try:
+    with network(browser, offline=True):
         box.send_keys("Is remote work possible?" + Keys.ENTER)
         error = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".rc-error"), 30,
                          "no message when the server could not be reached")
         assert WIDGET["unreachable"] in error.text
         assert turns(browser)[0]["question"] == "Is remote work possible?"  # nothing lost
-    finally:
-        browser.execute_cdp_cmd("Network.emulateNetworkConditions", {**offline,
-                                                                    "offline": False})
     error.find_element(By.CSS_SELECTOR, ".rc-retry").click()
     wait_for(browser, lambda d: turns(d)[0]["final"] and "hybrid" in turns(d)[0]["answer"]
              .lower(), 30, "asking again did not answer")
@@ -222,20 +201,16 @@ def test_a_lost_connection_says_so_and_the_question_is_asked_again(
 
 def test_on_a_slow_link_the_question_shows_before_the_server_answers(
         browser: Any, live_server: Any) -> None:
+    from conftest_server import network
     from selenium.webdriver.common.keys import Keys
 
     box = fresh_chat(browser, live_server.url + "/")
-    browser.execute_cdp_cmd("Network.enable", {})
-    slow = {"offline": False, "latency": 2000, "downloadThroughput": -1, "uploadThroughput": -1}
-    browser.execute_cdp_cmd("Network.emulateNetworkConditions", slow)
-    try:
+    with network(browser, latency_ms=2000):
         box.send_keys("What does the role pay?" + Keys.ENTER)
         shown = turns(browser)  # read at once: the server cannot have answered yet
         assert [t["question"] for t in shown] == ["What does the role pay?"]
         assert not shown[0]["final"] and not shown[0]["answer"]
         wait_for(browser, lambda d: turns(d)[0]["final"], 60, "no answer over the slow link")
-    finally:
-        browser.execute_cdp_cmd("Network.emulateNetworkConditions", {**slow, "latency": 0})
     assert "$164,034" in turns(browser)[0]["answer"]
 
 

@@ -7,10 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from langchain_core.language_models import FakeListChatModel
-
-from assistant.core import Assistant
-from assistant.generation import GenerativeAnswerer
 
 pytest_plugins = ["conftest_server"]
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -20,15 +16,11 @@ SCRIPT = ("The average annual salary is $130,819 [1]. The hiring manager is Mari
 
 @pytest.fixture
 def streaming_server(role_settings: Any, role_index: Any, embeddings: Any, tmp_path: Any) -> Any:
-    from conftest_server import start
+    from conftest_server import scripted_server
 
     settings = role_settings.model_copy(update={"feedback_db": tmp_path / "feedback.sqlite3",
                                                 "rate_limit_per_minute": 1000})
-    model = FakeListChatModel(responses=[SCRIPT], sleep=0.04)  # about 3 s for the whole text
-    answerer = GenerativeAnswerer(settings, model, "fake", embeddings.embed_documents)
-    bot = Assistant.from_settings(settings, embeddings=embeddings, answerer=answerer,
-                                  build_if_missing=False)
-    running = start(settings, bot)
+    running = scripted_server(settings, embeddings, SCRIPT, sleep=0.06)  # about 5 s in all
     yield running
     running.stop()
 

@@ -43,15 +43,6 @@ def open_widget(browser: Any) -> Any:
     return browser.find_element(By.CSS_SELECTOR, ".ra-panel")
 
 
-@pytest.fixture(params=[(1280, 900), (390, 844)], ids=["desktop", "phone"])
-def width(request: pytest.FixtureRequest, browser: Any) -> Any:
-    w, h = request.param
-    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": w, "height": h, "deviceScaleFactor": 1, "mobile": w < 600})
-    yield request.param
-    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
-
-
 def test_one_line_script_opens_the_chat_and_answers_with_sources(
         browser: Any, live_server: Any, host_pages: dict[str, Any], artifacts: Path,
         width: tuple[int, int]) -> None:
