@@ -209,9 +209,12 @@ def create_ui(service: "Service") -> "gr.Blocks":
         gr.api(ask, api_name="ask")
         demo.load(on_load, None, [role, header, chat], queue=False, api_visibility="private")
         # another role is another conversation (each role keeps its own in the browser)
-        role.change(None, [role], None, queue=False, api_visibility="private", js="""
+        role.change(lambda scope: header_html(service.title_for(scope or None),
+                                              texts["subtitle"]),
+                    [role], [header], queue=False, api_visibility="private", js="""
             (scope) => {
               const node = document.querySelector(".ra-chat-mount");
               if (node && node.roleChat) node.roleChat.setScope(scope || "");
+              return scope;
             }""")
     return demo

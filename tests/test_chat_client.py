@@ -293,6 +293,8 @@ def test_the_role_picker_switches_to_that_roles_own_conversation(
 
     pick("Office Manager")
     wait_for(browser, lambda d: turns(d) == [], 10, "another role did not start its own chat")
+    wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#ra-header h1").text ==
+             "Office Manager", 10, "the page header does not name the role picked")
     bot = ask_in_chat(browser, "where is the job based?")
     assert "Lisbon" in bot.text and "remote within Europe" not in bot.text  # answered in scope
     pick(WIDGET["all_roles_choice"])
