@@ -35,6 +35,7 @@ from assistant.types import Chunk, CorpusError, IndexBusy, IndexMissing
 log = logging.getLogger(__name__)
 
 BATCH = 256
+READ_PAGE = 5000  # rows per read of a collection
 TEXT_SUFFIXES = (".txt", ".text", ".md", ".markdown")  # the naive baseline splits these as written
 # Bump when what a build stores changes shape, so that old builds are rebuilt, not misread.
 INDEX_FORMAT = 4  # 4: documents have titles; units carry depth and links; many formats
@@ -262,14 +263,21 @@ class Store:
 
 
 def get_all(collection, include_embeddings: bool = True) -> Records:  # type: ignore[no-untyped-def]
-    """Every row of a collection."""
+    """Every row of a collection, read a page at a time (one read of a large collection
+    exceeds SQLite's limit on query variables: "too many SQL variables" at 1,000 documents)."""
     include = ["documents", "metadatas"] + (["embeddings"] if include_embeddings else [])
-    data = collection.get(include=include)
-    records = Records(list(data["ids"]), list(data["documents"] or []),
-                      [dict(m) for m in (data["metadatas"] or [])])
-    if include_embeddings:
-        records.embeddings = [list(map(float, e)) for e in data["embeddings"]]
-    return records
+    records = Records()
+    offset = 0
+    while True:
+        data = collection.get(include=include, limit=READ_PAGE, offset=offset)
+        records.ids.extend(data["ids"])
+        records.documents.extend(data["documents"] or [])
+        records.metadatas.extend(dict(m) for m in (data["metadatas"] or []))
+        if include_embeddings:
+            records.embeddings.extend(list(map(float, e)) for e in data["embeddings"])
+        if len(data["ids"]) < READ_PAGE:
+            return records
+        offset += READ_PAGE
 
 
 # ---------------------------------------------------------------------------------------------

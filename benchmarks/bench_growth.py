@@ -191,19 +191,24 @@ def main() -> int:
     parser.add_argument("--alone", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     overrides = dict(item.split("=", 1) for item in args.config)
+    tag = "-".join(sorted(args.config)).replace("=", "_") or "default"
     if args.one is not None:
-        print(json.dumps(one(args.one, overrides)))
+        result = one(args.one, overrides)
+        (WORK / f"result-{args.one}-{tag}.json").write_text(json.dumps(result))
         return 0
     if args.alone:
-        print(json.dumps(alone(overrides)))
+        WORK.mkdir(parents=True, exist_ok=True)
+        (WORK / f"result-alone-{tag}.json").write_text(json.dumps(alone(overrides)))
         return 0
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
     def child(*extra: str) -> dict[str, Any]:
+        """One size in its own process; its figures are kept in a file as soon as they exist
+        (a long run that stops later keeps the sizes it finished)."""
         command = [sys.executable, __file__, *extra] + [f"--config={c}" for c in args.config]
-        done = subprocess.run(command, check=True, capture_output=True, text=True,
-                              env={**os.environ, "OMP_NUM_THREADS": "2"})
-        return json.loads(done.stdout.strip().splitlines()[-1])
+        subprocess.run(command, check=True, env={**os.environ, "OMP_NUM_THREADS": "2"})
+        name = "alone" if extra == ("--alone",) else extra[1]
+        return json.loads((WORK / f"result-{name}-{tag}.json").read_text())
 
     baseline = child("--alone")
     rows = [child("--one", str(size)) for size in args.sizes]
