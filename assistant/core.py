@@ -430,11 +430,20 @@ class Assistant:
         prepared = generator.prepare(data)
         notes = self.texts["notes"]
         text, fallback, removed = "", "", []
+        # while it writes, the candidate sees only sentences the guard has passed (or, with
+        # stream_unchecked, the model's text as it comes)
+        preview = None if self.settings.stream_unchecked else generator.checked_stream(prepared)
         try:
             for piece in _timed(generator.tokens(prepared, config), generator.lock,
                                 self.settings.llm_timeout_seconds):
                 text += piece
-                yield piece
+                shown = preview.feed(piece) if preview else piece
+                if shown:
+                    yield shown
+            if preview:
+                shown = preview.flush()
+                if shown:
+                    yield shown
         except TimeoutError:
             fallback = "timeout"
             log.warning("%s answer timed out after %.0f s", generator.backend,

@@ -82,13 +82,16 @@ class Guard:
         self.embed = embed
         self._stop = stopwords()
 
-    def check(self, text: str, sources: Sequence[Source]) -> Checked:
+    def check(self, text: str, sources: Sequence[Source],
+              vectors: dict[str, np.ndarray] | None = None) -> Checked:
+        """The sentences of `text` its passages support. `vectors` caches the passages' line
+        embeddings (pass the same dict to check one answer's sentences one by one)."""
         by_n = {s.n: s for s in sources}
         pieces = split_sentences(text)
         kept: list[Kept] = []
         removed: list[str] = []
         reasons: list[str] = []
-        vectors: dict[str, np.ndarray] = {}  # passage lines embedded once per answer, not per sentence
+        vectors = {} if vectors is None else vectors  # each passage line embedded once per answer
         # a passage's heading repeated (the whole path, or any heading in it) is not a
         # statement: small models echo them as list items
         headings = {_bare(" > ".join(path[i:j])) for s in sources
