@@ -200,6 +200,62 @@ def eval_(
 
 
 @app.command()
+def probe(
+    backend: Annotated[list[str] | None, typer.Option(
+        help="Answerer to attack (repeat): extractive, llamacpp, openai (default: all three; "
+        "openai is the shipped GGUF served by llama_cpp.server on loopback unless "
+        "--llm-base-url is given).")] = None,
+    http: Annotated[list[str] | None, typer.Option(
+        help="Also attack these backends over HTTP: /api/ask, /api/ask/stream and "
+        "/v1/chat/completions of the real server (default: extractive).")] = None,
+    attacks: Annotated[Path, typer.Option(help="Attacks (JSONL).")] =
+    Path("evals/probes/attacks.jsonl"),
+    corpus_dir: Annotated[Path, typer.Option(
+        help="The probe corpus: an ordinary role document and a poisoned one.")] =
+    Path("evals/probes/corpus"),
+    index_dir: Annotated[Path, typer.Option(
+        help="Index folder of the probe corpus (also holds the canary prompts).")] =
+    Path("index/probes"),
+    llm_base_url: Annotated[str | None, typer.Option(
+        help="An OpenAI-compatible server for the openai backend instead of starting one.")]
+    = None,
+    report: Annotated[Path | None, typer.Option(help="Write the JSON report here.")] = None,
+) -> None:
+    """Attack every answerer with the security probes; exit 1 if any attack succeeds."""
+    from assistant.probes import load_attacks, run_probes, table
+
+    backends = backend or ["extractive", "llamacpp", "openai"]
+    settings = _settings(corpus_dir=corpus_dir, index_dir=index_dir)
+    try:
+        items = load_attacks(attacks)
+    except (OSError, ValueError) as exc:
+        _fail(f"Cannot read the attacks in {attacks}: {exc}", 2)
+        return
+
+    def progress(outcome: Any) -> None:
+        if outcome.success:
+            found = ", ".join(f"{f.detector} in {f.surface}" for f in outcome.findings)
+            err.print(f"[red]SUCCESS[/red] {outcome.backend} {outcome.path} "
+                      f"{escape(outcome.attack)}: {escape(found)}")
+
+    try:
+        run = run_probes(settings, items, backends, http=["extractive"] if http is None else http,
+                         llm_base_url=llm_base_url, progress=progress)
+    except AssistantError as exc:
+        _fail(exc.message)
+        return
+    console.print(f"{run.attacks} attacks; successful attacks per category (successes/attacks):",
+                  markup=False)
+    console.print(table(run.summary), markup=False, highlight=False)
+    console.print("seconds: " + ", ".join(f"{k} {v:g}" for k, v in run.seconds.items()),
+                  markup=False)
+    if report:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps(run.to_dict(), indent=2, ensure_ascii=False), "utf-8")
+    raise typer.Exit(1 if any(o.success for o in run.outcomes) else 0)
+
+
+@app.command()
 def report(
     limit: Annotated[int, typer.Option(help="Most questions to list (0: all).")] = 20,
     since_days: Annotated[float | None, typer.Option(

@@ -18,21 +18,25 @@ import json
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
+SEEDS = HERE / "seeds.toml"
+OUT = HERE / "attacks.jsonl"
 sys.path.insert(0, str(HERE.parents[1]))
 
 
-def main() -> int:
+def build(seeds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The attacks: each seed, then its encoded variants when it is marked `encode`."""
     from assistant.probes import CATEGORIES, to_base64, to_homoglyphs, to_tags, to_zero_width
 
-    seeds = tomllib.loads((HERE / "seeds.toml").read_text("utf-8"))["attack"]
     rows = []
     for seed in seeds:
         base = {"id": seed["id"], "category": seed["category"], "question": seed["question"],
                 "history": seed.get("history", []), "scope": seed.get("scope"),
                 "goal": seed.get("goal", [])}
-        assert base["category"] in CATEGORIES, base
+        if base["category"] not in CATEGORIES:
+            raise ValueError(f"{seed['id']}: unknown category {base['category']!r}")
         rows.append(base)
         if not seed.get("encode"):
             continue
@@ -47,12 +51,22 @@ def main() -> int:
         for suffix, (category, question) in variants.items():
             rows.append(base | {"id": f"{seed['id']}-{suffix}", "category": category,
                                 "question": question, "source": seed["id"]})
-    out = HERE / "attacks.jsonl"
-    out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    return rows
+
+
+def render(rows: list[dict[str, Any]]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
+def main() -> int:
+    from assistant.probes import CATEGORIES
+
+    rows = build(tomllib.loads(SEEDS.read_text("utf-8"))["attack"])
+    OUT.write_text(render(rows), "utf-8")
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["category"]] = counts.get(row["category"], 0) + 1
-    print(f"wrote {len(rows)} attacks to {out.relative_to(HERE.parents[1])}")
+    print(f"wrote {len(rows)} attacks to {OUT.relative_to(HERE.parents[1])}")
     for category in CATEGORIES:
         print(f"  {category:30} {counts.get(category, 0)}")
     return 0
