@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -111,15 +112,16 @@ def ask(
         _fail(exc.message)
         return
     if as_json:
-        console.print_json(json.dumps(reply.to_dict(), ensure_ascii=False))
+        _print_json(reply.to_dict())
         return
-    console.print(Markdown(reply.answer))
+    console.print(Markdown(_printable(reply.answer)))
     if reply.citations:
         console.print("\n[bold]Sources[/bold]")
         for c in reply.citations:
             where = "page" if c.locator == "page" else "lines"
             span = str(c.line_start) if c.line_start == c.line_end else f"{c.line_start}-{c.line_end}"
-            console.print(f"  [{c.n}] {c.section} ({c.source}, {where} {span})", markup=False)
+            console.print(_printable(f"  [{c.n}] {c.section} ({c.source}, {where} {span})"),
+                          markup=False)
     if reply.backend != "extractive":
         removed = f"; {len(reply.removed)} unsupported sentence(s) removed" if reply.removed else ""
         console.print(f"\n[dim]Written by {reply.backend}, every sentence checked against its "
@@ -275,7 +277,7 @@ def report(
     path = settings.feedback_db
     if not path.is_file():
         if as_json:
-            console.print_json(json.dumps({"database": str(path), "counts": {}, "gaps": []}))
+            _print_json({"database": str(path), "counts": {}, "gaps": []})
         else:
             console.print(f"No feedback recorded yet ({path} does not exist). It fills up while "
                           "`assistant serve` runs.")
@@ -285,8 +287,8 @@ def report(
     gaps = store.gaps(since=since, limit=limit or None, include_disliked=disliked)
     counts = store.counts(since=since)
     if as_json:
-        console.print_json(json.dumps({"database": str(path), "counts": counts,
-                                       "gaps": [g.to_dict() for g in gaps]}, ensure_ascii=False))
+        _print_json({"database": str(path), "counts": counts,
+                     "gaps": [g.to_dict() for g in gaps]})
         return
     from rich.table import Table
     from rich.text import Text
@@ -316,11 +318,25 @@ def report(
                   "`assistant index`.")
 
 
+def _unprintable(ch: str) -> bool:
+    """A character a terminal acts on or hides rather than shows: C0 and C1 controls (escape
+    sequences start with them), format characters (bidirectional overrides that reorder what
+    is shown, zero-width and tag characters that hide text) and lone surrogates."""
+    return ch not in "\n\t" and unicodedata.category(ch) in ("Cc", "Cf", "Cs")
+
+
 def _printable(text: str) -> str:
-    """Text from the feedback database (candidates' words) without terminal control
-    sequences: escape, other C0/C1 controls and lone surrogates are dropped."""
-    return "".join(ch for ch in text if ch in "\n\t" or not (
-        ord(ch) < 32 or 127 <= ord(ch) < 160 or 0xD800 <= ord(ch) <= 0xDFFF))
+    """Text from the feedback database (candidates' words) or the documents, for a terminal:
+    every character `_unprintable` names is dropped."""
+    return "".join(ch for ch in text if not _unprintable(ch))
+
+
+def _print_json(data: Any) -> None:
+    """`data` as JSON for a terminal or a program: the same data, with every character
+    `_unprintable` names written as a \\u escape instead of raw."""
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    text = "".join(json.dumps(ch)[1:-1] if _unprintable(ch) else ch for ch in text)
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":  # pragma: no cover
