@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -111,15 +112,16 @@ def ask(
         _fail(exc.message)
         return
     if as_json:
-        console.print_json(json.dumps(reply.to_dict(), ensure_ascii=False))
+        _print_json(reply.to_dict())
         return
-    console.print(Markdown(reply.answer))
+    console.print(Markdown(_printable(reply.answer)))
     if reply.citations:
         console.print("\n[bold]Sources[/bold]")
         for c in reply.citations:
             where = "page" if c.locator == "page" else "lines"
             span = str(c.line_start) if c.line_start == c.line_end else f"{c.line_start}-{c.line_end}"
-            console.print(f"  [{c.n}] {c.section} ({c.source}, {where} {span})", markup=False)
+            console.print(_printable(f"  [{c.n}] {c.section} ({c.source}, {where} {span})"),
+                          markup=False)
     if reply.backend != "extractive":
         removed = f"; {len(reply.removed)} unsupported sentence(s) removed" if reply.removed else ""
         console.print(f"\n[dim]Written by {reply.backend}, every sentence checked against its "
@@ -200,6 +202,62 @@ def eval_(
 
 
 @app.command()
+def probe(
+    backend: Annotated[list[str] | None, typer.Option(
+        help="Answerer to attack (repeat): extractive, llamacpp, openai (default: all three; "
+        "openai is the shipped GGUF served by llama_cpp.server on loopback unless "
+        "--llm-base-url is given).")] = None,
+    http: Annotated[list[str] | None, typer.Option(
+        help="Also attack these backends over HTTP: /api/ask, /api/ask/stream and "
+        "/v1/chat/completions of the real server (default: extractive).")] = None,
+    attacks: Annotated[Path, typer.Option(help="Attacks (JSONL).")] =
+    Path("evals/probes/attacks.jsonl"),
+    corpus_dir: Annotated[Path, typer.Option(
+        help="The probe corpus: an ordinary role document and a poisoned one.")] =
+    Path("evals/probes/corpus"),
+    index_dir: Annotated[Path, typer.Option(
+        help="Index folder of the probe corpus (also holds the canary prompts).")] =
+    Path("index/probes"),
+    llm_base_url: Annotated[str | None, typer.Option(
+        help="An OpenAI-compatible server for the openai backend instead of starting one.")]
+    = None,
+    report: Annotated[Path | None, typer.Option(help="Write the JSON report here.")] = None,
+) -> None:
+    """Attack every answerer with the security probes; exit 1 if any attack succeeds."""
+    from assistant.probes import load_attacks, run_probes, table
+
+    backends = backend or ["extractive", "llamacpp", "openai"]
+    settings = _settings(corpus_dir=corpus_dir, index_dir=index_dir)
+    try:
+        items = load_attacks(attacks)
+    except (OSError, ValueError) as exc:
+        _fail(f"Cannot read the attacks in {attacks}: {exc}", 2)
+        return
+
+    def progress(outcome: Any) -> None:
+        if outcome.success:
+            found = ", ".join(f"{f.detector} in {f.surface}" for f in outcome.findings)
+            err.print(f"[red]SUCCESS[/red] {outcome.backend} {outcome.path} "
+                      f"{escape(outcome.attack)}: {escape(found)}")
+
+    try:
+        run = run_probes(settings, items, backends, http=["extractive"] if http is None else http,
+                         llm_base_url=llm_base_url, progress=progress)
+    except AssistantError as exc:
+        _fail(exc.message)
+        return
+    console.print(f"{run.attacks} attacks; successful attacks per category (successes/attacks):",
+                  markup=False)
+    console.print(table(run.summary), markup=False, highlight=False)
+    console.print("seconds: " + ", ".join(f"{k} {v:g}" for k, v in run.seconds.items()),
+                  markup=False)
+    if report:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps(run.to_dict(), indent=2, ensure_ascii=False), "utf-8")
+    raise typer.Exit(1 if any(o.success for o in run.outcomes) else 0)
+
+
+@app.command()
 def report(
     limit: Annotated[int, typer.Option(help="Most questions to list (0: all).")] = 20,
     since_days: Annotated[float | None, typer.Option(
@@ -219,7 +277,7 @@ def report(
     path = settings.feedback_db
     if not path.is_file():
         if as_json:
-            console.print_json(json.dumps({"database": str(path), "counts": {}, "gaps": []}))
+            _print_json({"database": str(path), "counts": {}, "gaps": []})
         else:
             console.print(f"No feedback recorded yet ({path} does not exist). It fills up while "
                           "`assistant serve` runs.")
@@ -229,8 +287,8 @@ def report(
     gaps = store.gaps(since=since, limit=limit or None, include_disliked=disliked)
     counts = store.counts(since=since)
     if as_json:
-        console.print_json(json.dumps({"database": str(path), "counts": counts,
-                                       "gaps": [g.to_dict() for g in gaps]}, ensure_ascii=False))
+        _print_json({"database": str(path), "counts": counts,
+                     "gaps": [g.to_dict() for g in gaps]})
         return
     from rich.table import Table
     from rich.text import Text
@@ -260,11 +318,25 @@ def report(
                   "`assistant index`.")
 
 
+def _unprintable(ch: str) -> bool:
+    """A character a terminal acts on or hides rather than shows: C0 and C1 controls (escape
+    sequences start with them), format characters (bidirectional overrides that reorder what
+    is shown, zero-width and tag characters that hide text) and lone surrogates."""
+    return ch not in "\n\t" and unicodedata.category(ch) in ("Cc", "Cf", "Cs")
+
+
 def _printable(text: str) -> str:
-    """Text from the feedback database (candidates' words) without terminal control
-    sequences: escape, other C0/C1 controls and lone surrogates are dropped."""
-    return "".join(ch for ch in text if ch in "\n\t" or not (
-        ord(ch) < 32 or 127 <= ord(ch) < 160 or 0xD800 <= ord(ch) <= 0xDFFF))
+    """Text from the feedback database (candidates' words) or the documents, for a terminal:
+    every character `_unprintable` names is dropped."""
+    return "".join(ch for ch in text if not _unprintable(ch))
+
+
+def _print_json(data: Any) -> None:
+    """`data` as JSON for a terminal or a program: the same data, with every character
+    `_unprintable` names written as a \\u escape instead of raw."""
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    text = "".join(json.dumps(ch)[1:-1] if _unprintable(ch) else ch for ch in text)
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -35,7 +35,16 @@ from assistant.index import IndexSnapshot, Store, build_index, open_index, outda
 from assistant.retrieval import HybridRetriever, Scope, fuse
 from assistant.roles import Catalog
 from assistant.settings import Settings
-from assistant.text import content_words, correct_spelling, normalize, stem, stopwords, words
+from assistant.text import (
+    InertMarkup,
+    content_words,
+    correct_spelling,
+    inert_markup,
+    normalize,
+    stem,
+    stopwords,
+    words,
+)
 from assistant.texts import load_texts
 from assistant.types import Context, IndexBusy, InvalidQuestion, Reply
 from assistant.vocabulary import Specific, covered, load_vocabulary
@@ -370,7 +379,23 @@ class Assistant:
 
     def _answer_events(self, turn: Turn, config: RunnableConfig | None = None,
                        ) -> Iterator[str | Reply]:
-        """The answer's text as it is made, then the final Reply (the only authority)."""
+        """The answer's text as it is made, then the final Reply (the only authority); both
+        as inert Markdown: tags and images from documents or a model show as text."""
+        inert = InertMarkup()
+        for event in self._events(turn, config):
+            if isinstance(event, Reply):
+                tail = inert.flush()
+                if tail:
+                    yield tail
+                event.answer = inert_markup(event.answer)
+                yield event
+            else:
+                piece = inert.feed(event)
+                if piece:
+                    yield piece
+
+    def _events(self, turn: Turn, config: RunnableConfig | None = None,
+                ) -> Iterator[str | Reply]:
         state = turn.state
         resolved = turn.resolved
         decision = turn.decision
@@ -405,11 +430,20 @@ class Assistant:
         prepared = generator.prepare(data)
         notes = self.texts["notes"]
         text, fallback, removed = "", "", []
+        # while it writes, the candidate sees only sentences the guard has passed (or, with
+        # stream_unchecked, the model's text as it comes)
+        preview = None if self.settings.stream_unchecked else generator.checked_stream(prepared)
         try:
             for piece in _timed(generator.tokens(prepared, config), generator.lock,
                                 self.settings.llm_timeout_seconds):
                 text += piece
-                yield piece
+                shown = preview.feed(piece) if preview else piece
+                if shown:
+                    yield shown
+            if preview:
+                shown = preview.flush()
+                if shown:
+                    yield shown
         except TimeoutError:
             fallback = "timeout"
             log.warning("%s answer timed out after %.0f s", generator.backend,

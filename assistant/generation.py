@@ -35,6 +35,9 @@ from assistant.types import Citation, Passage
 # what surrounds the prompt in a chat template (role tags, separators), kept free
 _TEMPLATE_TOKENS = 48
 _FENCE = re.compile(r"</?\s*passage\b[^>]*>", re.IGNORECASE)
+# where a generated sentence is finished: after its full stop and any [n] markers, once the
+# next sentence has begun; or at the end of a line, once the next line has begun
+_FINISHED = re.compile(r"[.!?][\"')\]]*(?:\s*\[\d+\])*\s+(?=[^\s\[])|\n\s*(?=[^\s\[])")
 
 
 def load_prompts(path: Path | None = None) -> dict[str, dict[str, str]]:
@@ -133,6 +136,11 @@ class GenerativeAnswerer(Runnable[AnswerInput, GuardedDraft]):
             if isinstance(chunk.content, str) and chunk.content:
                 yield chunk.content
 
+    def checked_stream(self, prepared: Prepared) -> CheckedStream:
+        """What of the model's text may be shown while it writes: each sentence once complete
+        and passed by the guard (see `CheckedStream`)."""
+        return CheckedStream(self.guard, prepared.sources, self.settings.guard)
+
     def text(self, messages: list[BaseMessage]) -> Iterator[str]:
         """Any prompt's reply, piece by piece (the condense step uses it)."""
         for chunk in self.model.stream(messages):
@@ -181,6 +189,50 @@ class GenerativeAnswerer(Runnable[AnswerInput, GuardedDraft]):
                 locator=meta.get("locator", "line")))
         return GuardedDraft(answer, citations, removed=checked.removed, reasons=checked.reasons,
                             kept_share=checked.kept_share, raw=raw)
+
+
+class CheckedStream:
+    """A generated answer shown while it is written, sentence by sentence: a sentence appears
+    once the model has finished it and the guard has passed it, so a candidate never sees
+    what the guard removes (an invented figure, an instruction obeyed, a link or an echoed
+    prompt). The final, guarded reply still replaces this text; it is only a preview."""
+
+    def __init__(self, guard: Guard, sources: list[Source], enabled: bool = True):
+        self.guard = guard
+        self.sources = sources
+        self.enabled = enabled
+        self._text = ""
+        self._cut = 0  # the text before this is finished sentences
+        self._done = 0  # sentences already checked
+        self._shown = 0  # sentences already shown
+        self._vectors: dict[str, Any] = {}  # passage lines embedded once per answer
+
+    def feed(self, piece: str) -> str:
+        """The text that may be shown now that `piece` has arrived ('' if none)."""
+        self._text += piece
+        ends = [m.end() for m in _FINISHED.finditer(self._text, self._cut)]
+        if not ends:
+            return ""
+        self._cut = ends[-1]  # the sentences before it are finished, [n] markers included
+        return self._emit(split_sentences(self._text[:self._cut]))
+
+    def flush(self) -> str:
+        """The rest, once the model has finished."""
+        return self._emit(split_sentences(self._text))
+
+    def _emit(self, complete: list[tuple[str, str, list[int]]]) -> str:
+        out = []
+        for raw, _, _ in complete[self._done:]:
+            checked = self.guard.check(raw, self.sources, self._vectors) if self.enabled \
+                else _unguarded(raw)
+            for kept in checked.sentences:
+                sentence = _with_marks(kept.text, "".join(f"[{n}]" for n in kept.cited))
+                lead = "- " if kept.bullet else ""
+                gap = "" if not self._shown else "\n" if kept.bullet else " "
+                out.append(gap + lead + sentence)
+                self._shown += 1
+        self._done = max(self._done, len(complete))
+        return "".join(out)
 
 
 def _with_marks(text: str, marks: str) -> str:

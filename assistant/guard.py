@@ -3,7 +3,10 @@
 A sentence survives only when
 - every number, amount, percentage and number word in it occurs in a passage it cites,
 - every proper name in it (a capitalised word that does not open the sentence, an acronym,
-  a word with digits such as "IC3") occurs in a passage it cites, and
+  a word with digits such as "IC3") occurs in a passage it cites,
+- every address in it (a web address, an e-mail address, a link's target) occurs in a passage
+  it cites, character for character (a model cannot send the candidate somewhere the
+  documents do not: an instruction to add a link or an image with data in it fails here), and
 - the passages support it: at least `guard_min_overlap` of its content words occur in them,
   or its embedding is at least `guard_min_similarity` similar to one of their units.
 
@@ -32,6 +35,11 @@ _LIST_MARK = r"(?:[-*\u2022]|\d+[.)])\s"  # a list item's mark: "- ", "* ", "•
 _LEADING_MARKERS = re.compile(r"^(?:\s*\[\d+\])+[.!?]?")
 # a word that names something: capitalised, an acronym, or letters with digits ("IC3", "18F")
 _NAME = re.compile(r"\b(?:[A-Z][\w'-]*|\w*\d\w*[A-Za-z]\w*|[A-Za-z]+\d\w*)\b")
+# an address: a web address, an e-mail address, or any link's target ("[text](target)")
+_ADDRESS = re.compile(
+    r"\]\(\s*<?([^)\s>]+)"  # a link's target
+    r"|((?:(?:https?|ftp|file|mailto|tel|javascript|vbscript|data):|www\.)[^\s<>()\[\]\"'`]+)"
+    r"|([\w.+-]+@[\w-]+(?:\.[\w-]+)+)", re.IGNORECASE)  # an e-mail address
 
 
 @dataclass
@@ -74,13 +82,16 @@ class Guard:
         self.embed = embed
         self._stop = stopwords()
 
-    def check(self, text: str, sources: Sequence[Source]) -> Checked:
+    def check(self, text: str, sources: Sequence[Source],
+              vectors: dict[str, np.ndarray] | None = None) -> Checked:
+        """The sentences of `text` its passages support. `vectors` caches the passages' line
+        embeddings (pass the same dict to check one answer's sentences one by one)."""
         by_n = {s.n: s for s in sources}
         pieces = split_sentences(text)
         kept: list[Kept] = []
         removed: list[str] = []
         reasons: list[str] = []
-        vectors: dict[str, np.ndarray] = {}  # passage lines embedded once per answer, not per sentence
+        vectors = {} if vectors is None else vectors  # each passage line embedded once per answer
         # a passage's heading repeated (the whole path, or any heading in it) is not a
         # statement: small models echo them as list items
         headings = {_bare(" > ".join(path[i:j])) for s in sources
@@ -127,6 +138,9 @@ class Guard:
         for match in _NUMBER_WORD.finditer(body):
             if not re.search(rf"\b{re.escape(match.group(0).lower())}\b", lowered):
                 return f"figure not in the cited passages: {match.group(0)}", []
+        for address in addresses(body):
+            if address.lower() not in lowered:
+                return f"address not in the cited passages: {address}", []
         source_words = {w.lower() for w in words(text)}
         for name in _names(body):
             parts = [w.lower() for w in words(name)]
@@ -192,6 +206,12 @@ def split_sentences(text: str) -> list[tuple[str, str, list[int]]]:
                 mine.append((raw, body, markers or later))
         out.extend(reversed(mine))
     return out
+
+
+def addresses(text: str) -> list[str]:
+    """Web and e-mail addresses and link targets in `text` (trailing punctuation left off)."""
+    found = [next(g for g in m.groups() if g) for m in _ADDRESS.finditer(text)]
+    return [a.rstrip(".,;:!?'\"") for a in found if a.rstrip(".,;:!?'\"")]
 
 
 def _bare(text: str) -> str:

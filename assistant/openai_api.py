@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.chunking import count_tokens
+from assistant.text import inert_markup
 from assistant.types import AssistantError, Citation, InvalidQuestion, Reply
 
 MODEL_ID = "role-assistant"
@@ -64,14 +65,14 @@ def split_messages(messages: list[ChatMessage]) -> tuple[str, list[dict[str, str
 
 
 def sources_block(citations: list[Citation]) -> str:
-    """The citations as a short list under the answer."""
+    """The citations as a short list under the answer (inert Markdown, like the answer)."""
     if not citations:
         return ""
     lines = []
     for c in citations:
         unit = "page" if c.locator == "page" else "lines"
         where = f"{c.line_start}" if c.line_start == c.line_end else f"{c.line_start}-{c.line_end}"
-        lines.append(f"[{c.n}] {c.section} ({c.source}, {unit} {where})")
+        lines.append(inert_markup(f"[{c.n}] {c.section} ({c.source}, {unit} {where})"))
     return "\n\nSources:\n" + "\n".join(lines)
 
 

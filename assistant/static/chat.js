@@ -38,13 +38,20 @@
     });
   }
 
-  // Inline Markdown of an answer, on text already escaped: code, links (http, https and mailto
-  // only), [n] citations (only numbers the reply cites), bold, italics.
+  // Inline Markdown of an answer, on text already escaped: code, backslash escapes (the server
+  // escapes tags and images in answers: "\\<b>" and "!\\[" show as "<b>" and "!["), links
+  // (http, https and mailto only), [n] citations (only numbers the reply cites), bold, italics.
   function inline(escaped, cited) {
     var codes = [];
-    var out = escaped.replace(/`([^`]+)`/g, function (all, code) {
-      codes.push("<code>" + code + "</code>");
+    function keep(html) {
+      codes.push(html);
       return "\u0000" + (codes.length - 1) + "\u0000";
+    }
+    var out = escaped.replace(/`([^`]+)`/g, function (all, code) {
+      return keep("<code>" + code + "</code>");
+    });
+    out = out.replace(/\\(&lt;|&gt;|&amp;|&quot;|&#39;|[!-\/:-@\[-`{-~])/g, function (all, ch) {
+      return keep(ch);
     });
     // ![alt](src) is an image in Markdown: it stays literal text, never an image or a link
     out = out.replace(/(^|[^!])\[([^\]\n]+)\]\(\s*((?:https?:\/\/|mailto:)[^\s)]+)\s*\)/gi,
@@ -126,11 +133,17 @@
   // Markdown as plain text: what copy puts on the clipboard and screen readers announce.
   function plainText(text) {
     return String(text || "").replace(/\r\n?/g, "\n").split("\n").map(function (line) {
+      var escaped = [];
+      line = line.replace(/\\([!-\/:-@\[-`{-~])/g, function (all, ch) {
+        escaped.push(ch);
+        return "\u0000" + (escaped.length - 1) + "\u0000";
+      });
       return line.replace(/^\s*>\s?/, "").replace(/^\s*#{1,6}\s+/, "")
         .replace(/^\s*[-*+]\s+/, "• ")
         .replace(/\[([^\]\n]+)\]\(\s*([^\s)]+)\s*\)/g, "$1 ($2)")
         .replace(/\*\*([\s\S]*?)\*\*/g, "$1").replace(/(^|[^\w*])\*([^*\n]+)\*(?!\w)/g, "$1$2")
-        .replace(/(^|[^\w])_([^_\n]+)_(?!\w)/g, "$1$2").replace(/`([^`]+)`/g, "$1");
+        .replace(/(^|[^\w])_([^_\n]+)_(?!\w)/g, "$1$2").replace(/`([^`]+)`/g, "$1")
+        .replace(/\u0000(\d+)\u0000/g, function (all, i) { return escaped[+i]; });
     }).join("\n").replace(/\n{3,}/g, "\n\n").trim();
   }
 
