@@ -5,8 +5,8 @@ Layout of a local index (index_dir):
     previous                the build before it, kept as a fallback (replaced atomically)
     builds/<name>/chroma/   one Chroma persistent store per build
     .lock                   held by the one process that is building
-    .current.<pid>.tmp      a pointer being written; one a killed build left is removed by
-                            the next build, as are half-written builds
+    .current.<pid>.tmp      a pointer being written; one a killed build left is removed
+                            when the next build starts, as are half-written builds
 With `chroma_host` set, builds are collections on a `chroma run` server and the pointer is the
 metadata of a small pointer collection there. Every build records a manifest (settings and a
 sha256 per source file), so rebuilding an unchanged corpus embeds nothing and returns at once,
@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -73,6 +74,11 @@ class Records:
         self.ids.append(id_)
         self.documents.append(document)
         self.metadatas.append(metadata)
+
+
+# chromadb shares one client system per path and registers it before starting it: a second
+# thread opening the same build meanwhile got a half-started one ("no attribute 'bindings'")
+_OPENING = threading.Lock()
 
 
 def _sha(text: str) -> str:
@@ -177,9 +183,10 @@ class Store:
 
         path = self.index_dir / "builds" / name / "chroma"
         path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(
-            path=str(path), settings=chromadb.Settings(anonymized_telemetry=False)
-        )
+        with _OPENING:
+            return chromadb.PersistentClient(
+                path=str(path), settings=chromadb.Settings(anonymized_telemetry=False)
+            )
 
     def collection_name(self, name: str, part: str) -> str:
         if self.settings.chroma_host:
@@ -281,10 +288,18 @@ def build_index(
     started = time.perf_counter()
     store = Store(settings)
     with store.writer_lock():
-        store.clean_temporary()
+        _clean_leftovers(store)
         report = _build(settings, store, embeddings_factory, progress, force)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _clean_leftovers(store: Store) -> None:
+    """What killed builds left: pointer temp files and half-written builds, removed before
+    this one starts, so that a run of killed builds cannot pile them up (the caller holds the
+    writer lock: no other build is being written)."""
+    store.clean_temporary()
+    _collect_garbage(store, store.current() or "", keep=store.previous())
 
 
 def _read_manifest(store: Store, name: str | None) -> tuple[dict[str, Any] | None, Any]:

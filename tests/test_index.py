@@ -409,7 +409,8 @@ def test_links_out_of_the_corpus_and_oversized_files_are_refused_by_name(make_co
     outside.mkdir()
     (outside / "passwords.md").write_text("# Passwords\n- The admin password is hunter2\n")
     (settings.corpus_dir / "passwords.md").symlink_to(outside / "passwords.md")
-    (settings.corpus_dir / "dump.txt").write_text("Log\n" + "- an exported log line\n" * 400)
+    (settings.corpus_dir / "dump.txt").write_text("Log\n" + "- an exported log line, the same "
+                                                  "one again and again, long enough\n" * 80)
     # a file indexed while small and grown past the limit since: it leaves the index
     first = build_index(settings.model_copy(update={"max_file_bytes": 10_000_000}),
                         embeddings_factory=lambda: embeddings)
