@@ -69,6 +69,8 @@ def index(
                   f"{escape(source)} before, if anything)")
     for message in report.warnings:
         err.print(f"[yellow]warning:[/yellow] {escape(message)}")
+    for message in report.skipped.values():
+        err.print(f"[yellow]not indexed:[/yellow] {escape(message)}")
     if report.up_to_date:
         console.print(f"Index is up to date: {report.files} file(s), {report.chunks} chunks, "
                       f"build {report.build} ({report.seconds:.2f}s, nothing re-embedded).")
@@ -78,7 +80,7 @@ def index(
                       f"{report.build} is now in service ({report.seconds:.1f}s).")
         for source in report.removed_sources:
             console.print(f"Removed {source} (no longer in the corpus).")
-    if report.errors:
+    if report.errors or report.skipped:
         raise typer.Exit(1)
 
 

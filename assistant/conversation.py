@@ -69,10 +69,12 @@ class Resolved:
 
 def parse_history(history: Sequence[Any] | None, max_turns: int, max_chars: int) -> list[Message]:
     """Accept [{"role", "content"}], [(user, assistant)] pairs or plain user strings."""
-    if not history:
+    if history is None:
         return []
-    if isinstance(history, (str, bytes)):
+    if isinstance(history, (str, bytes, bytearray)):
         raise InvalidQuestion("history must be a list of messages, not a string")
+    if not isinstance(history, Sequence):
+        raise InvalidQuestion(f"history must be a list of messages, not {type(history).__name__}")
     messages: list[Message] = []
     for item in history:
         if isinstance(item, Message):

@@ -218,7 +218,7 @@ class Assistant:
         if isinstance(question, str) and len(question) > cfg.max_question_chars:
             raise InvalidQuestion(widget["question_too_long"].format(
                 chars=len(question), limit=cfg.max_question_chars))
-        if isinstance(history, list) and len(history) > cfg.max_history_messages:
+        if isinstance(history, (list, tuple)) and len(history) > cfg.max_history_messages:
             raise InvalidQuestion(widget["history_too_long"].format(
                 count=len(history), limit=cfg.max_history_messages))
         clean = self.clean_question(question, cfg)

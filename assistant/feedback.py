@@ -86,8 +86,10 @@ class AnswerSigner:
     def verify(self, answer_id: str | None, question: str, answer: str,
                citations: Sequence[Any]) -> bool:
         nonce, _, _ = str(answer_id or "").partition(".")
+        # compared as bytes: compare_digest refuses str with non-ASCII characters (a forged id)
         return bool(nonce) and hmac.compare_digest(
-            str(answer_id), self.sign(question, answer, citations, nonce))
+            str(answer_id).encode("utf-8", "surrogatepass"),
+            self.sign(question, answer, citations, nonce).encode("utf-8", "surrogatepass"))
 
 
 @dataclass

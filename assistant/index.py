@@ -2,8 +2,11 @@
 
 Layout of a local index (index_dir):
     current                 the name of the build in service (replaced atomically)
+    previous                the build before it, kept as a fallback (replaced atomically)
     builds/<name>/chroma/   one Chroma persistent store per build
     .lock                   held by the one process that is building
+    .current.<pid>.tmp      a pointer being written; one a killed build left is removed
+                            when the next build starts, as are half-written builds
 With `chroma_host` set, builds are collections on a `chroma run` server and the pointer is the
 metadata of a small pointer collection there. Every build records a manifest (settings and a
 sha256 per source file), so rebuilding an unchanged corpus embeds nothing and returns at once,
@@ -19,6 +22,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.chunking import chunk_recursive, chunk_sections, unit_embed_text, unit_phrases
-from assistant.loading import SourceDocument, corpus_files, load_document, read_bytes
+from assistant.loading import SourceDocument, load_document, read_bytes, scan_corpus
 from assistant.settings import Settings
 from assistant.text import content_words
 from assistant.types import Chunk, CorpusError, IndexBusy, IndexMissing
@@ -55,6 +59,7 @@ class BuildReport:
     errors: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)  # files read in part (a page with no text)
+    skipped: dict[str, str] = field(default_factory=dict)  # refused: outside the corpus, too large
 
 
 @dataclass
@@ -70,6 +75,11 @@ class Records:
         self.ids.append(id_)
         self.documents.append(document)
         self.metadatas.append(metadata)
+
+
+# chromadb shares one client system per path and registers it before starting it: a second
+# thread opening the same build meanwhile got a half-started one ("no attribute 'bindings'")
+_OPENING = threading.Lock()
 
 
 def _sha(text: str) -> str:
@@ -122,12 +132,25 @@ class Store:
             return
         previous = self.current()
         if previous and previous != name:  # the fallback build garbage collection keeps
-            (self.index_dir / "previous").write_text(previous)
-        tmp = self.index_dir / f".current.{os.getpid()}.tmp"
+            self._write_pointer("previous", previous)
+        self._write_pointer("current", name)
+
+    def _write_pointer(self, key: str, name: str) -> None:
+        """Replace a pointer file atomically: a temp file, fsynced, renamed over it."""
+        tmp = self.index_dir / f".{key}.{os.getpid()}.tmp"
         tmp.write_text(name)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
-        os.replace(tmp, self.index_dir / "current")
+        os.replace(tmp, self.index_dir / key)
+
+    def clean_temporary(self) -> None:
+        """Remove pointer temp files a killed build left (call with the writer lock held)."""
+        if self.settings.chroma_host:
+            return
+        for key in ("current", "previous"):
+            for path in self.index_dir.glob(f".{key}.*.tmp"):
+                log.info("removing %s, left by a build that did not finish", path.name)
+                path.unlink(missing_ok=True)
 
     def previous(self) -> str | None:
         """The build that was in service before the current one (kept as a fallback)."""
@@ -161,9 +184,10 @@ class Store:
 
         path = self.index_dir / "builds" / name / "chroma"
         path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(
-            path=str(path), settings=chromadb.Settings(anonymized_telemetry=False)
-        )
+        with _OPENING:
+            return chromadb.PersistentClient(
+                path=str(path), settings=chromadb.Settings(anonymized_telemetry=False)
+            )
 
     def collection_name(self, name: str, part: str) -> str:
         if self.settings.chroma_host:
@@ -320,9 +344,18 @@ def build_index(
     started = time.perf_counter()
     store = Store(settings)
     with store.writer_lock():
+        _clean_leftovers(store)
         report = _build(settings, store, embeddings_factory, progress, force)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _clean_leftovers(store: Store) -> None:
+    """What killed builds left: pointer temp files and half-written builds, removed before
+    this one starts, so that a run of killed builds cannot pile them up (the caller holds the
+    writer lock: no other build is being written)."""
+    store.clean_temporary()
+    _collect_garbage(store, store.current() or "", keep=store.previous())
 
 
 def _read_manifest(store: Store, name: str | None) -> tuple[dict[str, Any] | None, Any]:
@@ -352,10 +385,10 @@ def _build(
     data: dict[str, bytes] = {}
     hashes: dict[str, str] = {}
     errors: dict[str, str] = {}
-    for path in corpus_files(settings.corpus_dir):
-        source = path.relative_to(settings.corpus_dir).as_posix()
+    scan = scan_corpus(settings.corpus_dir, settings.max_file_bytes)
+    for source, path in scan.files:
         try:
-            data[source], hashes[source] = read_bytes(path)
+            data[source], hashes[source] = read_bytes(path, settings.max_file_bytes)
         except CorpusError as exc:
             errors[source] = exc.message
             log.warning("%s", exc.message)
@@ -365,7 +398,8 @@ def _build(
         _collect_garbage(store, previous, keep=store.previous())
         return BuildReport(previous, True, len(old_files), chunk_count, 0, 0,
                            errors={s: v[1] for s, v in old_failed.items()},
-                           warnings=list((old_manifest or {}).get("warnings", [])))
+                           warnings=list((old_manifest or {}).get("warnings", [])),
+                           skipped=scan.skipped)
 
     documents: dict[str, SourceDocument] = {}
     failed: dict[str, list[str]] = {}
@@ -524,7 +558,7 @@ def _build(
         raise
     _collect_garbage(store, name, keep=previous)
     return BuildReport(name, False, len(manifest["files"]), len(rows["chunks"].ids), len(missing),
-                       max(reused, 0), removed, errors, warnings=warnings)
+                       max(reused, 0), removed, errors, warnings=warnings, skipped=scan.skipped)
 
 
 def _locate(text: str, needle: str, start: int = 0) -> tuple[int, int] | None:

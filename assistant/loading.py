@@ -4,6 +4,11 @@ Each format has its reader in `assistant.formats` (plain text, Markdown, PDF, Wo
 document's title is its own (front matter `title`, the file's title property, a lone top-level
 heading), else its file name. A file that cannot be read is reported by name and the others
 still load; problems that do not stop a read (a PDF page without text) are warnings.
+
+Only files inside the corpus folder are read: a link (to a file or a folder) whose real path
+is outside it is skipped with a warning naming it, and a link inside it is followed once (a
+file reached by several paths is read once, under its own path). A file over the size limit
+(Settings.max_file_bytes) is refused by name, before a byte of it is read.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import logging
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,8 +29,9 @@ from assistant.types import CorpusError, Section
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SUFFIXES", "LoadResult", "SourceDocument", "corpus_files", "load_corpus",
-           "load_document", "parse", "read_bytes", "read_text", "title_from_filename"]
+__all__ = ["SUFFIXES", "CorpusScan", "LoadResult", "SourceDocument", "corpus_files",
+           "load_corpus", "load_document", "parse", "read_bytes", "read_text", "scan_corpus",
+           "title_from_filename"]
 
 
 @dataclass
@@ -50,24 +57,101 @@ class LoadResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def corpus_files(corpus_dir: Path) -> list[Path]:
-    """The corpus files in a stable order (hidden files and unknown types are skipped)."""
+@dataclass
+class CorpusScan:
+    """The files to read, and those refused (outside the corpus, too large), each named."""
+
+    files: list[tuple[str, Path]]  # (source, path), sorted by source
+    skipped: dict[str, str] = field(default_factory=dict)  # source -> message naming it
+
+
+def scan_corpus(corpus_dir: Path, max_file_bytes: int | None = None) -> CorpusScan:
+    """The corpus files in a stable order: hidden files and unknown types are left out; links
+    leading outside the corpus folder, broken links and files over `max_file_bytes` are
+    refused with a warning naming them."""
     if not corpus_dir.is_dir():
         raise CorpusError(f"Corpus folder {corpus_dir} does not exist.")
-    files = [
-        p for p in corpus_dir.rglob("*")
-        if p.is_file() and p.suffix.lower() in SUFFIXES
-        and not any(part.startswith((".", "~$")) for part in p.relative_to(corpus_dir).parts)
-    ]
-    return sorted(files, key=lambda p: p.relative_to(corpus_dir).as_posix())
+    root = corpus_dir.resolve()
+    found: dict[Path, tuple[bool, str, Path]] = {}  # real path -> (through a link, source, path)
+    skipped: dict[str, str] = {}
+
+    def refuse(source: str, message: str) -> None:
+        skipped[source] = message
+        log.warning("not indexed: %s", message)
+
+    def walk(folder: Path, prefix: str, linked: bool, ancestors: frozenset[Path]) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            refuse(prefix.rstrip("/") or ".", f"{prefix.rstrip('/') or corpus_dir}: a folder "
+                   f"that cannot be listed ({exc.strerror or exc})")
+            return
+        for entry in entries:
+            if entry.name.startswith((".", "~$")):
+                continue
+            source, path = prefix + entry.name, folder / entry.name
+            link = entry.is_symlink()
+            try:
+                is_dir = entry.is_dir()
+                is_file = not is_dir and entry.is_file()
+            except OSError:
+                is_dir = is_file = False
+            if not is_dir and Path(entry.name).suffix.lower() not in SUFFIXES:
+                continue
+            if link and not (is_dir or is_file):
+                refuse(source, f"{source}: a link to nothing ({os.readlink(path)})")
+                continue
+            real = path.resolve()
+            if not real.is_relative_to(root):
+                kind = "folder" if is_dir else "file"
+                refuse(source, f"{source}: a link to the {kind} {real}, outside the corpus "
+                       f"folder {corpus_dir}")
+                continue
+            if is_dir:
+                if real not in ancestors:  # a link back up the tree would never end
+                    walk(path, source + "/", linked or link, ancestors | {real})
+                continue
+            if not is_file:
+                continue  # a pipe or a device named like a document: nothing to read
+            previous = found.get(real)
+            if previous is None or (previous[0], previous[1]) > (linked or link, source):
+                found[real] = (linked or link, source, path)
+
+    walk(corpus_dir, "", False, frozenset({root}))
+    files: list[tuple[str, Path]] = []
+    for _, source, path in sorted(found.values(), key=lambda f: f[1]):
+        try:
+            size = path.stat().st_size
+        except OSError:  # gone since it was listed: reading it names the problem
+            size = 0
+        if max_file_bytes is not None and size > max_file_bytes:
+            refuse(source, f"{source}: {_size(size)}, over the limit of {_size(max_file_bytes)} "
+                   "(max_file_bytes)")
+            continue
+        files.append((source, path))
+    return CorpusScan(files, dict(sorted(skipped.items())))
 
 
-def read_bytes(path: Path) -> tuple[bytes, str]:
-    """A corpus file's bytes and their sha256 (CorpusError naming the file if unreadable)."""
+def _size(n: int) -> str:
+    return f"{n / 1_000_000:.1f} MB" if n >= 100_000 else f"{n:,} bytes"
+
+
+def corpus_files(corpus_dir: Path) -> list[Path]:
+    """The corpus files in a stable order (see `scan_corpus`; no size limit)."""
+    return [path for _, path in scan_corpus(corpus_dir).files]
+
+
+def read_bytes(path: Path, limit: int | None = None) -> tuple[bytes, str]:
+    """A corpus file's bytes and their sha256 (CorpusError naming the file if unreadable, or
+    if it holds more than `limit` bytes: it may have grown since it was listed)."""
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read() if limit is None else handle.read(limit + 1)
     except OSError as exc:
         raise CorpusError(f"{path}: cannot be read ({exc.strerror or exc}).") from exc
+    if limit is not None and len(data) > limit:
+        raise CorpusError(f"{path}: over the limit of {_size(limit)} (max_file_bytes); "
+                          "not read.")
     return data, hashlib.sha256(data).hexdigest()
 
 
@@ -145,18 +229,19 @@ def plain_text(document: SourceDocument) -> str:
     return "\n".join(lines)
 
 
-def load_corpus(corpus_dir: Path, only: Iterable[str] | None = None) -> LoadResult:
+def load_corpus(corpus_dir: Path, only: Iterable[str] | None = None,
+                max_file_bytes: int | None = None) -> LoadResult:
     """Load every corpus file; a file that fails is reported and the others still load."""
     documents: list[SourceDocument] = []
     errors: dict[str, str] = {}
-    warnings: list[str] = []
+    scan = scan_corpus(corpus_dir, max_file_bytes)
+    warnings = [f"not indexed: {message}" for message in scan.skipped.values()]
     wanted = set(only) if only is not None else None
-    for path in corpus_files(corpus_dir):
-        source = path.relative_to(corpus_dir).as_posix()
+    for source, path in scan.files:
         if wanted is not None and source not in wanted:
             continue
         try:
-            data, digest = read_bytes(path)
+            data, digest = read_bytes(path, max_file_bytes)
             document = load_document(data, source, digest)
         except CorpusError as exc:
             log.warning("%s", exc.message)

@@ -20,12 +20,13 @@ from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.chunking import count_tokens
 from assistant.text import inert_markup
 from assistant.types import AssistantError, Citation, InvalidQuestion, Reply
+from assistant.web.guard import json_error
 
 MODEL_ID = "role-assistant"
 
@@ -81,20 +82,12 @@ def content_of(reply: Reply) -> str:
     return f"{text}\n\n{reply.note}" if reply.note else text
 
 
-def _error(status: int, message: str, kind: str, code: str,
-           headers: dict[str, str] | None = None) -> Response:
-    return JSONResponse({"error": {"message": message, "type": kind, "code": code,
-                                   "param": None}}, status_code=status, headers=headers)
-
-
 def openai_error(exc: AssistantError) -> Response:
     """An AssistantError in the OpenAI error format, with the same status as /api/ask."""
     from assistant.web.errors import error_fields
 
     status, code, message, headers = error_fields(exc)
-    kind = "rate_limit_error" if status == 429 else \
-        "invalid_request_error" if status < 500 else "server_error"
-    return _error(status, message, kind, code, headers)
+    return json_error(status, code, message, headers or None, path="/v1/")
 
 
 def openai_router(service: Any) -> APIRouter:
@@ -110,8 +103,8 @@ def openai_router(service: Any) -> APIRouter:
     @router.post("/chat/completions", summary="Chat completions (OpenAI-compatible)")
     async def chat_completions(payload: ChatRequest, request: Request) -> Any:
         if payload.model != MODEL_ID:
-            return _error(404, f"The model {payload.model!r} does not exist; use {MODEL_ID!r}.",
-                          "invalid_request_error", "model_not_found")
+            return json_error(404, "model_not_found", f"The model {payload.model!r} does not "
+                              f"exist; use {MODEL_ID!r}.", path=request.url.path)
         try:
             question, history = split_messages(payload.messages)
             reply = await service.ask(question, history, scope=payload.scope,

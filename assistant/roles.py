@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.text import content_words, match_key, stem
+from assistant.text import content_words, match_key, normalize, stem
 from assistant.types import InvalidQuestion
 
 # Words that say how senior a role is, not which role it is.
@@ -100,18 +100,20 @@ class Catalog:
 
     # ------------------------------------------------------------------------------------
     def resolve(self, scope: str | Sequence[str] | None, message: str) -> frozenset[str] | None:
-        """The sources a scope names (None: every document). Unknown names: InvalidQuestion."""
-        if scope is None or scope == "" or scope == []:
+        """The sources a scope names (None: every document). Unknown names, or anything but
+        a name or a list of names: InvalidQuestion, naming what was given."""
+        several = (list, tuple, set, frozenset)
+        if scope is None or (isinstance(scope, (str, *several)) and not scope):
             return None
-        names = [scope] if isinstance(scope, str) else list(scope)
+        names = list(scope) if isinstance(scope, several) else [scope]
         found: set[str] = set()
         unknown: list[str] = []
         for name in names:
-            if not isinstance(name, str) or not name.strip():
+            if isinstance(name, str) and not name.strip():
                 continue
-            role = self.find(name)
-            if role is None:
-                unknown.append(name)
+            role = self.find(name) if isinstance(name, str) else None
+            if role is None:  # shown to the user: printable, short
+                unknown.append(normalize(name if isinstance(name, str) else repr(name))[:80])
             else:
                 found.add(role.source)
         if unknown:

@@ -85,13 +85,15 @@ def create_app(settings: Settings, assistant: Any = None) -> FastAPI:
         """FastAPI's own errors in the API's format: a body it could not parse (undecodable
         UTF-8, JSON nested too deep) is bad_json, like any other invalid JSON."""
         if exc.status_code == 400:
-            return json_error(400, "bad_json", texts["bad_json"].format(detail=exc.detail))
+            return json_error(400, "bad_json", texts["bad_json"].format(detail=exc.detail),
+                              path=request.url.path)
         if exc.status_code == 405:
             return _method_not_allowed(request)
         if exc.status_code == 404:
-            return json_error(404, "not_found", texts["not_found"].format(path=request.url.path))
+            return json_error(404, "not_found", texts["not_found"].format(path=request.url.path),
+                              path=request.url.path)
         return json_error(exc.status_code, "http_error", str(exc.detail),
-                          getattr(exc, "headers", None))
+                          getattr(exc, "headers", None), request.url.path)
 
     def _routes_at(path: str) -> list[APIRoute]:
         """The API's own routes for `path` (not the catch-all below, which matches any)."""
@@ -102,7 +104,8 @@ def create_app(settings: Settings, assistant: Any = None) -> FastAPI:
         allowed = sorted({m for route in _routes_at(request.url.path)
                           for m in (route.methods or ())} | {"OPTIONS"})
         return json_error(405, "method_not_allowed", texts["method_not_allowed"].format(
-            method=request.method, allowed=", ".join(allowed)), {"Allow": ", ".join(allowed)})
+            method=request.method, allowed=", ".join(allowed)), {"Allow": ", ".join(allowed)},
+            request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
@@ -110,10 +113,12 @@ def create_app(settings: Settings, assistant: Any = None) -> FastAPI:
         if any(e.get("type") == "json_invalid" for e in errors):
             detail = next(str(e.get("ctx", {}).get("error", e.get("msg")))
                           for e in errors if e.get("type") == "json_invalid")
-            return json_error(400, "bad_json", texts["bad_json"].format(detail=detail))
+            return json_error(400, "bad_json", texts["bad_json"].format(detail=detail),
+                              path=request.url.path)
         detail = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'body'}: "
                            f"{e.get('msg')}" for e in errors[:5])
-        return json_error(422, "invalid_request", texts["bad_request"].format(detail=detail))
+        return json_error(422, "invalid_request", texts["bad_request"].format(detail=detail),
+                          path=request.url.path)
 
     @app.post("/api/ask", response_model=AskReply, responses=ERROR_RESPONSES, tags=["chat"],
               summary="Ask a question about the role")
@@ -266,7 +271,8 @@ def create_app(settings: Settings, assistant: Any = None) -> FastAPI:
         path 404, both as JSON: the chat mounted at / must not answer for the API."""
         if _routes_at(request.url.path):
             return _method_not_allowed(request)
-        return json_error(404, "not_found", texts["not_found"].format(path=request.url.path))
+        return json_error(404, "not_found", texts["not_found"].format(path=request.url.path),
+                          path=request.url.path)
 
     blocks = create_ui(service)
     app.state.blocks = blocks

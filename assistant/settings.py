@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     # --- corpus and index -------------------------------------------------------------------
     corpus_dir: Path = Field(Path("corpus"), description="Folder of role documents (.txt, .md, "
                              ".pdf, .docx, .html).")
+    max_file_bytes: int = Field(
+        5_000_000, ge=1, description="Largest corpus file indexed, in bytes; a larger one is "
+        "refused by name and the rest is indexed (a 20 MB text file takes hours to embed).")
     index_dir: Path = Field(Path("index"), description="Folder where built Chroma indexes live.")
     collection: str = Field("role_docs", description="Chroma collection name for chunks.")
     chroma_host: str | None = Field(

@@ -120,6 +120,9 @@ def test_answer_ids_bind_votes_to_replies_the_server_gave(tmp_path):
     assert not signer.verify(first, "q", "a [1]", [])
     assert not signer.verify(None, "q", "a [1]", cited)
     assert not AnswerSigner(b"other replica key").verify(first, "q", "a [1]", cited)
+    # a forged id with non-ASCII characters is refused, not a TypeError (found by hypothesis)
+    assert not signer.verify("é." + first, "q", "a [1]", cited)
+    assert not signer.verify("\ud800.x", "q", "a [1]", cited)
     store = FeedbackStore(db)
     store.record("down", "q", "a [1]", cited, answer_id=first)
     store.record("up", "q", "a [1]", cited, answer_id=first)  # changed their mind

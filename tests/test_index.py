@@ -416,3 +416,68 @@ def test_late_chunking_reads_each_chunk_once_and_pools_its_units(make_corpus, re
     bot = Assistant.from_settings(late, embeddings=embeddings, build_if_missing=False)
     reply = bot.ask("How big is the annual bonus?")
     assert "up to 15% of base salary" in reply.answer
+
+
+# ---------------------------------------------------------------------------------------------
+# refused files and what a killed build leaves behind
+
+
+@pytest.mark.slow
+def test_links_out_of_the_corpus_and_oversized_files_are_refused_by_name(make_corpus, tmp_path,
+                                                                        embeddings, no_model):
+    from typer.testing import CliRunner
+
+    from assistant.cli import app
+
+    settings = make_corpus(max_file_bytes=4_000)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "passwords.md").write_text("# Passwords\n- The admin password is hunter2\n")
+    (settings.corpus_dir / "passwords.md").symlink_to(outside / "passwords.md")
+    (settings.corpus_dir / "dump.txt").write_text("Log\n" + "- an exported log line, the same "
+                                                  "one again and again, long enough\n" * 80)
+    # a file indexed while small and grown past the limit since: it leaves the index
+    first = build_index(settings.model_copy(update={"max_file_bytes": 10_000_000}),
+                        embeddings_factory=lambda: embeddings)
+    assert list(first.skipped) == ["passwords.md"]
+    assert "dump.txt" in ids_by_source(chunk_rows(settings))
+    report = build_index(settings, embeddings_factory=no_model)
+    assert set(report.skipped) == {"passwords.md", "dump.txt"}
+    assert "outside the corpus" in report.skipped["passwords.md"]
+    assert "max_file_bytes" in report.skipped["dump.txt"]
+    assert report.removed_sources == ["dump.txt"]
+    assert set(ids_by_source(chunk_rows(settings))) == {"pay.md", "benefits.txt", "travel.md"}
+    snap = open_index(settings)
+    assert not any("hunter2" in c["text"] for c in snap.chunks.values())
+
+    # the command says so on every run (exit code 1, as for a file that cannot be read)
+    result = CliRunner().invoke(app, ["index", "--corpus-dir", str(settings.corpus_dir),
+                                      "--index-dir", str(settings.index_dir)],
+                                env={"ASSISTANT_MAX_FILE_BYTES": "4000", "COLUMNS": "300"})
+    assert result.exit_code == 1, result.output
+    output = " ".join(result.output.split())
+    assert "Index is up to date" in output
+    assert "not indexed: passwords.md" in output and "not indexed: dump.txt" in output
+
+
+def test_later_builds_clean_what_a_killed_build_left_behind(make_corpus, embeddings, no_model):
+    settings = make_corpus({"pay.md": "# Pay\n- Base salary: $120,000 per year\n"})
+    first = build_index(settings, embeddings_factory=lambda: embeddings)
+    index = settings.index_dir
+    # killed between writing a pointer's temp file and the rename; and during a build
+    planted = [index / ".current.4242.tmp", index / ".previous.4243.tmp"]
+    for path in planted:
+        path.write_text("20200101-000000-dead00")
+    half = index / "builds" / "20200101-000000-dead00" / "chroma"
+    half.mkdir(parents=True)
+    (half / "chroma.sqlite3").write_bytes(b"partial")
+    unrelated = index / "notes.tmp"  # not ours: left alone
+    unrelated.write_text("kept")
+
+    again = build_index(settings, embeddings_factory=no_model)
+    assert again.up_to_date and again.build == first.build
+    assert not any(path.exists() for path in planted)
+    assert builds_on_disk(settings) == [first.build]
+    assert unrelated.read_text() == "kept"
+    assert (index / "current").read_text().strip() == first.build
+    assert sorted(p.name for p in index.iterdir()) == [".lock", "builds", "current", "notes.tmp"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from assistant.loading import (
@@ -9,7 +11,9 @@ from assistant.loading import (
     load_corpus,
     load_document,
     parse,
+    read_bytes,
     read_text,
+    scan_corpus,
     title_from_filename,
 )
 from assistant.types import CorpusError
@@ -111,3 +115,78 @@ def test_a_file_with_no_text_is_loaded_with_a_warning():
     document = load_document(b"   \n\n", "empty.md")
     assert document.sections == []
     assert document.warnings and "empty.md" in document.warnings[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# symbolic links and oversized files: only files inside the corpus folder, within the size limit
+
+
+def test_links_out_of_the_corpus_are_skipped_by_name_files_and_folders_alike(tmp_path, caplog):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.md").write_text("# Secret\n- The admin password is hunter2\n", "utf-8")
+    (outside / "folder").mkdir()
+    (outside / "folder" / "more.md").write_text("# More\n- Private notes\n", "utf-8")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "role.md").write_text("# Role\n- Base salary: $120,000\n", "utf-8")
+    (corpus / "secret.md").symlink_to(outside / "secret.md")
+    (corpus / "linked-folder").symlink_to(outside / "folder", target_is_directory=True)
+    (corpus / "up.md").symlink_to(Path("..") / "outside" / "secret.md")  # relative, still outside
+    (corpus / "dangling.md").symlink_to(tmp_path / "nowhere.md")
+    (corpus / "self.md").symlink_to(corpus / "self.md")  # a loop
+
+    with caplog.at_level("WARNING", logger="assistant.loading"):
+        scan = scan_corpus(corpus)
+    assert [source for source, _ in scan.files] == ["role.md"]
+    assert set(scan.skipped) == {"secret.md", "linked-folder", "up.md", "dangling.md", "self.md"}
+    for source in ("secret.md", "linked-folder", "up.md"):
+        assert source in scan.skipped[source] and "outside the corpus" in scan.skipped[source]
+        assert source in caplog.text
+    assert "dangling.md" in scan.skipped["dangling.md"]
+    # the same rule for every reader of the corpus
+    assert [p.name for p in corpus_files(corpus)] == ["role.md"]
+    loaded = load_corpus(corpus)
+    assert [d.source for d in loaded.documents] == ["role.md"]
+    assert not any("hunter2" in d.text or "Private" in d.text for d in loaded.documents)
+    assert any("secret.md" in w for w in loaded.warnings)
+
+
+def test_links_inside_the_corpus_are_followed_once(tmp_path):
+    corpus = tmp_path / "corpus"
+    (corpus / "roles").mkdir(parents=True)
+    (corpus / "roles" / "backend.md").write_text("# Backend\n- Writes services\n", "utf-8")
+    (corpus / ".drafts").mkdir()
+    (corpus / ".drafts" / "designer.md").write_text("# Designer\n- Draws screens\n", "utf-8")
+    (corpus / "backend-again.md").symlink_to(corpus / "roles" / "backend.md")  # a duplicate
+    (corpus / "alias").symlink_to(corpus / "roles", target_is_directory=True)  # the same folder
+    (corpus / "roles" / "loop").symlink_to(corpus, target_is_directory=True)  # a cycle
+    (corpus / "designer.md").symlink_to(Path(".drafts") / "designer.md")  # a hidden file, shown
+
+    scan = scan_corpus(corpus)
+    assert [source for source, _ in scan.files] == ["designer.md", "roles/backend.md"]
+    assert scan.skipped == {}
+    # a corpus folder that is itself a link works like the folder
+    (tmp_path / "corpus-link").symlink_to(corpus, target_is_directory=True)
+    assert [source for source, _ in scan_corpus(tmp_path / "corpus-link").files] == [
+        "designer.md", "roles/backend.md"]
+
+
+def test_files_over_the_size_limit_are_refused_by_name_and_the_rest_load(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "role.md").write_text("# Role\n- Base salary: $120,000\n", "utf-8")
+    (corpus / "dump.txt").write_text("Log\n" + "- a line of an exported log\n" * 2000, "utf-8")
+    size = (corpus / "dump.txt").stat().st_size
+
+    scan = scan_corpus(corpus, max_file_bytes=10_000)
+    assert [source for source, _ in scan.files] == ["role.md"]
+    assert list(scan.skipped) == ["dump.txt"]
+    assert "dump.txt" in scan.skipped["dump.txt"] and "max_file_bytes" in scan.skipped["dump.txt"]
+    assert scan_corpus(corpus, max_file_bytes=size).skipped == {}  # the limit itself is allowed
+    loaded = load_corpus(corpus, max_file_bytes=10_000)
+    assert [d.source for d in loaded.documents] == ["role.md"]
+    assert any("dump.txt" in w for w in loaded.warnings)
+    # a file that grew past the limit after the scan is refused when read, not read whole
+    with pytest.raises(CorpusError, match="dump.txt"):
+        read_bytes(corpus / "dump.txt", limit=10_000)

@@ -85,10 +85,11 @@ class GuardMiddleware:
             and path != "/widget/status"  # open to every site: it says whether they may
         if (checked and origin and not same_origin(scope, origin)
                 and origin.lower() != self.public_origin and not self.origins.allows(origin)):
-            await json_error(403, "origin_refused", self.texts["origin_refused"])(scope, receive, send)
+            await json_error(403, "origin_refused", self.texts["origin_refused"], path=path)(
+                scope, receive, send)
             return
         if _UPLOAD.fullmatch(path):
-            await json_error(403, "uploads_disabled", self.texts["uploads_disabled"])(
+            await json_error(403, "uploads_disabled", self.texts["uploads_disabled"], path=path)(
                 scope, receive, send)
             return
         if scope["method"] in ("POST", "PUT", "PATCH"):
@@ -98,7 +99,7 @@ class GuardMiddleware:
                     body = await self._read_capped(receive, self.max_bytes if api else None)
             except TimeoutError:
                 text = self.texts["request_timeout"].format(seconds=f"{self.body_seconds:g}")
-                await json_error(408, "request_timeout", text, {"Connection": "close"})(
+                await json_error(408, "request_timeout", text, {"Connection": "close"}, path)(
                     scope, receive, send)
                 return
             if body is None:
@@ -140,7 +141,7 @@ class GuardMiddleware:
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         text = self.texts["request_too_large"].format(limit=self.max_bytes)
-        await json_error(413, "too_large", text)(scope, receive, send)
+        await json_error(413, "too_large", text, path=scope["path"])(scope, receive, send)
 
 
 _UPLOAD = re.compile(r"(?:/gradio_api)?/upload(?:_progress)?/?")
@@ -161,6 +162,13 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 def json_error(status: int, error: str, message: str,
-               headers: dict[str, str] | None = None) -> Response:
-    """The API's error body, `{"error": kind, "message": text fit to show the user}`."""
+               headers: dict[str, str] | None = None, path: str = "") -> Response:
+    """The API's error body, `{"error": kind, "message": text fit to show the user}`; under
+    /v1/ (the OpenAI-compatible routes) OpenAI's, which its clients parse:
+    `{"error": {"message", "type", "code", "param"}}`."""
+    if path.startswith("/v1/"):
+        kind = "rate_limit_error" if status == 429 else \
+            "invalid_request_error" if status < 500 else "server_error"
+        return JSONResponse({"error": {"message": message, "type": kind, "code": error,
+                                       "param": None}}, status_code=status, headers=headers)
     return JSONResponse({"error": error, "message": message}, status_code=status, headers=headers)
