@@ -59,6 +59,8 @@ def index(
     from assistant.index import build_index
 
     settings = _settings(corpus_dir=corpus_dir, index_dir=index_dir)
+    if not logging.getLogger().isEnabledFor(logging.INFO):  # not --verbose: the report below
+        logging.getLogger("assistant.loading").setLevel(logging.ERROR)  # names refused files
     try:
         report = build_index(settings, progress=sys.stderr.isatty(), force=force)
     except AssistantError as exc:

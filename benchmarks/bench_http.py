@@ -66,10 +66,8 @@ class Phase:
 def load_questions() -> list[str]:
     """Single-turn candidate questions from the evaluation sets, no repeats."""
     seen: list[str] = []
-    for name in ("dataset.jsonl", "holdout.jsonl"):
-        path = ROOT / "evals" / name
-        if not path.is_file():
-            continue
+    for name in ("dev.jsonl", "dev-casual.jsonl", "holdout.jsonl"):  # the seed role's sets
+        path = ROOT / "evals" / "seed" / name
         for line in path.read_text("utf-8").splitlines():
             if line.strip():
                 case = json.loads(line)
@@ -119,8 +117,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str, Path]:
-    """`assistant serve` in a subprocess, rate limit off, client ids trusted, own feedback db."""
+def start_server(args: argparse.Namespace, env_overrides: dict[str, str] | None = None,
+                 ) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """`assistant serve` in a subprocess, rate limit off, client ids trusted, own feedback db
+    (`env_overrides`: other ASSISTANT_* settings for it)."""
     port = free_port()
     scratch = Path(tempfile.mkdtemp(prefix="bench-http-"))
     env = dict(os.environ)
@@ -129,6 +129,7 @@ def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str
         "ASSISTANT_QUEUE_MAX_SIZE": str(max(64, args.clients * 2)),
         "ASSISTANT_QUEUE_TIMEOUT_SECONDS": "120",
         "ASSISTANT_FEEDBACK_DB": str(scratch / "feedback.sqlite3"),
+        **(env_overrides or {}),
     })
     if args.concurrency:
         env["ASSISTANT_QUEUE_CONCURRENCY"] = str(args.concurrency)

@@ -47,9 +47,9 @@ QUESTIONS = ["What is the base salary?", "How many days of paid vacation are the
 
 def version_files(v: int) -> dict[str, str]:
     """The corpus at version v: file names carry the version (renamed files re-embed nothing);
-    the salary changes every 10th version and the travel document is away for 8 versions in 16
+    the salary changes every 12th version and the travel document is away for 8 versions in 16
     (a new salary line and the travel document's return need embedding)."""
-    salary = f"${120 + v // 10},000"
+    salary = f"${120 + v // 12},000"
     files = {
         f"pay-r{v}.md": ("# Pay\n\nThe pay of the role is reviewed every spring.\n\n## Salary\n"
                          f"- Base salary: {salary} per year\n"

@@ -3,12 +3,16 @@ the feedback log."""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
 import logging
 import time
-from collections.abc import AsyncIterator
-from typing import Any, Literal
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal, TypeVar
 
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.concurrency import run_in_threadpool
 
 from assistant.feedback import AnswerSigner, FeedbackStore
 from assistant.settings import Settings
@@ -21,6 +25,8 @@ from assistant.web.metrics import Metrics
 log = logging.getLogger(__name__)
 
 Channel = Literal["api", "ui"]
+T = TypeVar("T")
+_END = object()
 
 
 class InvalidFeedback(AssistantError):
@@ -48,6 +54,25 @@ class Service:
         self.signer = AnswerSigner.for_store(settings.feedback_secret, settings.feedback_db)
         self.feedback_limiter = RateLimiter(settings.feedback_per_minute,
                                             settings.rate_limit_storage, namespace="feedback")
+        # Answers run on queue_concurrency threads of their own (the gate lets no more in at
+        # once), not on whichever of the up to 40 shared worker threads is free: every thread
+        # that runs the model keeps its own allocator arena and buffers, and spreading answers
+        # over all of them kept resident memory growing under load (benchmarks/bench_soak.py).
+        self.answering = ThreadPoolExecutor(settings.queue_concurrency,
+                                            thread_name_prefix="answering")
+
+    async def _on_answering(self, call: Callable[..., T], *args: Any) -> T:
+        """`call(*args)` on an answering thread, in this task's context."""
+        run = functools.partial(contextvars.copy_context().run, call, *args)
+        return await asyncio.get_running_loop().run_in_executor(self.answering, run)
+
+    async def _iterate_answering(self, events: Iterator[T]) -> AsyncIterator[T]:
+        """A (blocking) iterator's items, each produced on an answering thread."""
+        while True:
+            item = await self._on_answering(next, events, _END)
+            if item is _END:
+                return
+            yield item
 
     def answer_id(self, reply: Reply) -> str:
         """The signature feedback on this reply must carry."""
@@ -143,15 +168,16 @@ class Service:
                 async with self.gate.slot():
                     streaming = getattr(self.bot, "stream", None)
                     if pieces and streaming is not None:
-                        events = iterate_in_threadpool(streaming(question, history, scope or None))
+                        events = self._iterate_answering(
+                            streaming(question, history, scope or None))
                         async for event in events:
                             if isinstance(event, Reply):
                                 reply = event
                             else:
                                 yield event
                     else:
-                        reply = await run_in_threadpool(self.bot.ask, question, history,
-                                                        scope or None)
+                        reply = await self._on_answering(self.bot.ask, question, history,
+                                                         scope or None)
             except Busy:
                 outcome = "busy"
                 raise
