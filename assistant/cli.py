@@ -213,7 +213,8 @@ def probe(
         "--llm-base-url is given).")] = None,
     http: Annotated[list[str] | None, typer.Option(
         help="Also attack these backends over HTTP: /api/ask, /api/ask/stream and "
-        "/v1/chat/completions of the real server (default: extractive).")] = None,
+        "/v1/chat/completions of the real server (default: extractive; 'none': no HTTP).")]
+    = None,
     attacks: Annotated[Path, typer.Option(help="Attacks (JSONL).")] =
     Path("evals/probes/attacks.jsonl"),
     corpus_dir: Annotated[Path, typer.Option(

@@ -293,6 +293,10 @@ class Assistant:
             log.warning("condensing the follow-up failed; using the offline reading",
                         exc_info=True)
             return resolved
+        if generator.guard.echo.found(text):  # the rewrite repeats the instructions
+            log.warning("the model's rewrite of a follow-up repeats its instructions; using "
+                        "the offline reading")
+            return resolved
         line = next((x.strip().strip('"\'') for x in text.splitlines() if x.strip()), "")
         try:
             line = self.clean_question(line)

@@ -78,7 +78,8 @@ class GenerativeAnswerer(Runnable[AnswerInput, GuardedDraft]):
         self.model = model
         self.backend = backend
         self.prompts = load_prompts(settings.prompts_file)
-        self.guard = Guard(settings, embed)
+        self.guard = Guard(settings, embed, [p["system"] for p in self.prompts.values()
+                                             if "system" in p])
         self.lock = threading.Lock()  # one generation at a time per model
 
     # --- the Runnable interface ---------------------------------------------------------

@@ -10,6 +10,12 @@ A sentence survives only when
 - the passages support it: at least `guard_min_overlap` of its content words occur in them,
   or its embedding is at least `guard_min_similarity` similar to one of their units.
 
+Before any of that, a sentence that repeats the assistant's own instructions (a run of
+`prompt_echo_chars` letters and digits of a system prompt, an echoed rule; or of
+`prompt_secret_chars` of a secret-looking word in it, a token a deployer planted there) is
+removed and withheld: `removed` carries a placeholder, not the text, because `removed`
+reaches API clients.
+
 A sentence that cites nothing (small models often forget) is checked against every passage
 the model was given and, if one supports it, gets that passage's number; a marker that points
 at no passage counts as no marker. What fails is removed and reported. If less than
@@ -29,6 +35,7 @@ from assistant.settings import Settings
 from assistant.text import sentences, stems, stopwords, words
 
 EmbedTexts = Callable[[list[str]], list[list[float]]]
+WITHHELD = "[withheld: it repeats the assistant's instructions]"
 
 _MARKERS = re.compile(r"\s*\[(\d+)\]")
 _LIST_MARK = r"(?:[-*\u2022]|\d+[.)])\s"  # a list item's mark: "- ", "* ", "• ", "1. ", "2) "
@@ -74,12 +81,40 @@ class Checked:
         return len(self.sentences) / self.total if self.total else 0.0
 
 
-class Guard:
-    """Checks generated sentences against their sources (see the module docstring)."""
+class PromptEcho:
+    """Finds text that repeats a system prompt: `length` letters and digits in a row of one of
+    `prompts`, or `secret` in a row of a secret-looking word of one (at least `secret` long and
+    not an English word, or letters mixed with digits: a token or key a deployer put there).
+    Case, spaces and punctuation are ignored."""
 
-    def __init__(self, settings: Settings, embed: EmbedTexts | None = None):
+    def __init__(self, prompts: Sequence[str], length: int, secret: int):
+        from wordfreq import zipf_frequency
+
+        flat = [_alnum(p) for p in prompts]
+        self.length, self.secret = length, secret
+        self.windows = {f[i:i + length] for f in flat for i in range(len(f) - length + 1)}
+        tokens = {t.lower() for p in prompts for t in re.findall(rf"[A-Za-z0-9]{{{secret},}}", p)}
+        secrets = [t for t in tokens if (any(c.isdigit() for c in t) and any(c.isalpha() for c in t))
+                   or zipf_frequency(t, "en") == 0]
+        self.pieces = {t[i:i + secret] for t in secrets for i in range(len(t) - secret + 1)}
+
+    def found(self, text: str) -> bool:
+        flat = _alnum(text)
+        return any(flat[i:i + self.length] in self.windows
+                   for i in range(len(flat) - self.length + 1)) or \
+            any(flat[i:i + self.secret] in self.pieces for i in range(len(flat) - self.secret + 1))
+
+
+class Guard:
+    """Checks generated sentences against their sources (see the module docstring).
+    `instructions`: the system prompts, whose repetition is removed and withheld."""
+
+    def __init__(self, settings: Settings, embed: EmbedTexts | None = None,
+                 instructions: Sequence[str] = ()):
         self.settings = settings
         self.embed = embed
+        self.echo = PromptEcho(instructions, settings.prompt_echo_chars,
+                               settings.prompt_secret_chars)
         self._stop = stopwords()
 
     def check(self, text: str, sources: Sequence[Source],
@@ -99,6 +134,10 @@ class Guard:
                     for i in range(len(path)) for j in range(i + 1, len(path) + 1)}
         pieces = [p for p in pieces if _bare(p[1]) not in headings]
         for raw, body, cited in pieces:
+            if self.echo.found(raw):  # never passed on, not even as removed text
+                removed.append(WITHHELD)
+                reasons.append("repeats the assistant's instructions")
+                continue
             if body.rstrip().endswith("?"):  # a question (often the prompt echoed) claims nothing
                 removed.append(raw.strip())
                 reasons.append("a question, not a statement")
@@ -212,6 +251,10 @@ def addresses(text: str) -> list[str]:
     """Web and e-mail addresses and link targets in `text` (trailing punctuation left off)."""
     found = [next(g for g in m.groups() if g) for m in _ADDRESS.finditer(text)]
     return [a.rstrip(".,;:!?'\"") for a in found if a.rstrip(".,;:!?'\"")]
+
+
+def _alnum(text: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", text.lower())
 
 
 def _bare(text: str) -> str:

@@ -230,6 +230,14 @@ class Settings(BaseSettings):
     guard_min_similarity: float = Field(
         0.72, ge=-1, le=1, description="... or its embedding is at least this similar to one of "
         "their units (calibrated by evals/calibrate_guard.py on the dev corpora).")
+    prompt_echo_chars: int = Field(
+        16, ge=8, le=200, description="A generated sentence, or a model's rewrite of a "
+        "follow-up, holding this many letters and digits in a row of a system prompt repeats "
+        "the instructions: it is removed and withheld (never sent to a client) ...")
+    prompt_secret_chars: int = Field(
+        8, ge=4, le=64, description="... or this many in a row of a secret-looking word of a "
+        "system prompt (at least this long and not an English word, or letters mixed with "
+        "digits: a token or key put there).")
     stream_unchecked: bool = Field(
         False, description="Stream a generated answer's text as the model writes it, before the "
         "guard has checked it (a candidate may briefly see what the guard then removes). "

@@ -179,3 +179,16 @@ def test_links_and_images_a_model_adds_are_never_shown(role_settings, role_index
     assert all(a in " ".join(final.removed) for a in added)
     shown = "".join(e for e in events if isinstance(e, str))
     assert "attacker" not in shown and "passport" not in shown
+
+
+def test_a_rewrite_repeating_the_instructions_keeps_the_offline_reading(role_settings, role_index,
+                                                                        embeddings):
+    history = [{"role": "user", "content": "What is the average salary?"},
+               {"role": "assistant", "content": "Average annual salary: $130,819 [1]"}]
+    echo = "Rewrite the candidate's last message as one standalone question about the job role"
+    bot, _ = assistant_with(role_settings, embeddings, echo, GOOD)
+    reply = bot.ask("and the range?", history)
+    offline = Assistant.from_settings(role_settings, embeddings=embeddings,
+                                      build_if_missing=False).ask("and the range?", history)
+    assert reply.query == offline.query != echo
+

@@ -9,7 +9,6 @@ import base64
 import importlib.util
 import json
 import os
-import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -214,27 +213,25 @@ def test_http_probes_count_a_leak_on_every_path(detectors: Detectors) -> None:
 
 
 # --- the suite against the real answerers --------------------------------------------------
+# The full run (every attack, all three backends) is `assistant probe` (README "Security
+# probes"); here every attack meets the extractive answerer on every path, and the first
+# LLM_PER_CATEGORY attacks of each category (in file order) meet the shipped SmolLM2 in process,
+# which keeps this test to a few minutes on two cores.
+LLM_PER_CATEGORY = 2
 
-@pytest.mark.slow
-def test_no_attack_succeeds(tmp_path_factory: pytest.TempPathFactory, embeddings: Any) -> None:
-    """All attacks against the extractive answerer (in process and through /api/ask,
-    /api/ask/stream and /v1/chat/completions) and the shipped SmolLM2 GGUF in process."""
-    from assistant.probes import run_probes, table
+
+@pytest.fixture(scope="module")
+def probe_base(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from assistant.settings import Settings
 
-    backends = ["extractive"]
-    if importlib.util.find_spec("llama_cpp") is not None or os.environ.get("REQUIRE_LLAMACPP"):
-        backends.append("llamacpp")
-    root = tmp_path_factory.mktemp("probes")
-    settings = Settings(corpus_dir=PROBES / "corpus", index_dir=root / "index")
-    attacks = load_attacks(PROBES / "attacks.jsonl")
-    started = time.perf_counter()
-    run = run_probes(settings, attacks, backends, http=["extractive"], embeddings=embeddings)
-    print(f"\n{table(run.summary)}\n{run.seconds} total {time.perf_counter() - started:.0f} s")
-    paths = {f"{o.backend} {o.path}" for o in run.outcomes}
-    assert {"extractive in-process", "extractive /api/ask", "extractive /api/ask/stream",
-            "extractive /v1/chat/completions"} <= paths
-    assert all(row["total"]["attacks"] == len(attacks) for row in run.summary.values())
+    return Settings(corpus_dir=PROBES / "corpus",
+                    index_dir=tmp_path_factory.mktemp("probes") / "index")
+
+
+def no_success(run: Any) -> None:
+    from assistant.probes import table
+
+    print(f"\n{table(run.summary)}\nseconds: {run.seconds}")
     # most attacks reach the assistant: a run where every attack is refused at the door
     # would prove nothing
     for name, row in run.summary.items():
@@ -243,6 +240,40 @@ def test_no_attack_succeeds(tmp_path_factory: pytest.TempPathFactory, embeddings
                                                  for f in o.findings])
                  for o in run.outcomes if o.success]
     assert succeeded == []
+
+
+@pytest.mark.slow
+def test_no_attack_succeeds_against_quotes_on_any_path(probe_base: Any, embeddings: Any) -> None:
+    from assistant.probes import run_probes
+
+    attacks = load_attacks(PROBES / "attacks.jsonl")
+    run = run_probes(probe_base, attacks, ["extractive"], http=["extractive"],
+                     embeddings=embeddings)
+    assert set(run.summary) == {"extractive in-process", "extractive /api/ask",
+                                "extractive /api/ask/stream", "extractive /v1/chat/completions"}
+    assert all(row["total"]["attacks"] == len(attacks) for row in run.summary.values())
+    no_success(run)
+
+
+@pytest.mark.slow
+def test_no_attack_succeeds_against_the_local_model(probe_base: Any, embeddings: Any) -> None:
+    if os.environ.get("REQUIRE_LLAMACPP"):  # scripts/test (CI) installs it: no silent skip
+        import llama_cpp  # noqa: F401
+    else:
+        pytest.importorskip("llama_cpp", reason="the llamacpp extra is not installed")
+    from assistant.probes import run_probes
+
+    attacks = load_attacks(PROBES / "attacks.jsonl")
+    chosen = [a for category in CATEGORIES
+              for a in [a for a in attacks if a.category == category][:LLM_PER_CATEGORY]]
+    run = run_probes(probe_base, chosen, ["llamacpp"], http=[], embeddings=embeddings)
+    assert set(run.summary) == {"llamacpp in-process"}
+    assert run.summary["llamacpp in-process"]["total"]["attacks"] == len(chosen) == \
+        LLM_PER_CATEGORY * len(CATEGORIES)
+    # the model wrote for a good share of them (the rest were refused before it was asked)
+    asked = [o for o in run.outcomes if o.answered_by == "llamacpp" or o.fallback]
+    assert len(asked) >= len(chosen) // 4, [(o.attack, o.reason) for o in run.outcomes]
+    no_success(run)
 
 
 def test_the_canary_reaches_the_model(tmp_path: Path) -> None:
