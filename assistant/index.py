@@ -25,6 +25,7 @@ import shutil
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,13 +190,23 @@ class Store:
                 path=str(path), settings=chromadb.Settings(anonymized_telemetry=False)
             )
 
+    def release(self, client: Any) -> None:
+        """Close a client from `client()` once done with it. A local build's client holds its
+        SQLite database and vector files open until closed (Chroma caches one per path and
+        never lets go by itself): a long-running server that re-indexes would otherwise keep
+        every build it ever served open, deleted builds' disk space included. The server
+        client is shared by this store and stays open."""
+        if client is not None and not self.settings.chroma_host:
+            with _OPENING:
+                client.close()
+
     def collection_name(self, name: str, part: str) -> str:
         if self.settings.chroma_host:
             return f"{self.settings.collection}-{name}-{part}"
         return f"{self.settings.collection}-{part}"
 
-    def collections(self, name: str):  # type: ignore[no-untyped-def]
-        client = self.client(name)
+    def collections(self, name: str, client: Any = None):  # type: ignore[no-untyped-def]
+        client = client if client is not None else self.client(name)
         return {part: client.get_collection(self.collection_name(name, part))
                 for part in ("chunks", "units", "terms")}
 
@@ -358,16 +369,21 @@ def _clean_leftovers(store: Store) -> None:
     _collect_garbage(store, store.current() or "", keep=store.previous())
 
 
-def _read_manifest(store: Store, name: str | None) -> tuple[dict[str, Any] | None, Any]:
+def _read_manifest(store: Store, name: str | None
+                   ) -> tuple[dict[str, Any] | None, Any, Any]:
+    """The build's manifest, its collections and the client to release after reading them."""
     if name is None:
-        return None, None
+        return None, None, None
+    client = None
     try:
-        collections = store.collections(name)
+        client = store.client(name)
+        collections = store.collections(name, client)
         manifest = json.loads((collections["chunks"].metadata or {}).get("manifest", "null"))
-        return manifest, collections
+        return manifest, collections, client
     except Exception as exc:  # noqa: BLE001 - a damaged build is rebuilt from scratch
         log.warning("build %s cannot be read (%s); rebuilding from scratch", name, exc)
-        return None, None
+        store.release(client)
+        return None, None, None
 
 
 def _build(
@@ -378,7 +394,19 @@ def _build(
     force: bool,
 ) -> BuildReport:
     previous = store.current()
-    old_manifest, old = _read_manifest(store, previous)
+    old_manifest, old, old_client = _read_manifest(store, previous)
+    try:
+        return _build_from(settings, store, embeddings_factory, progress, force,
+                           previous, old_manifest, old)
+    finally:
+        store.release(old_client)
+
+
+def _build_from(  # noqa: PLR0913 - the build's inputs, split from _build to release a client
+    settings: Settings, store: Store, embeddings_factory: Callable[[], Any] | None,
+    progress: bool, force: bool, previous: str | None, old_manifest: dict[str, Any] | None,
+    old: Any,
+) -> BuildReport:
     old_files: dict[str, str] = (old_manifest or {}).get("files", {})
     old_failed: dict[str, list[str]] = (old_manifest or {}).get("failed", {})
     same_shape = bool(old_manifest) and not outdated(old_manifest or {}, settings)
@@ -594,6 +622,14 @@ def _default_embeddings(settings: Settings):  # type: ignore[no-untyped-def]
 
 def _write(store: Store, name: str, rows: dict[str, Records], manifest: dict[str, Any]) -> None:
     client = store.client(name)
+    try:
+        _write_parts(store, client, name, rows, manifest)
+    finally:
+        store.release(client)
+
+
+def _write_parts(store: Store, client: Any, name: str, rows: dict[str, Records],
+                 manifest: dict[str, Any]) -> None:
     for part, records in rows.items():
         metadata: dict[str, Any] = {"hnsw:space": "cosine"}
         if part == "chunks":
@@ -651,17 +687,32 @@ class IndexSnapshot:
 
 def open_index(settings: Settings) -> IndexSnapshot:
     """Load the build in service (IndexMissing if there is none)."""
-    import numpy as np
-
     store = Store(settings)
     name = require_current(settings)
+    client = None
     try:
-        collections = store.collections(name)
+        client = store.client(name)
+        collections = store.collections(name, client)
     except Exception as exc:  # noqa: BLE001
+        store.release(client)
         raise IndexMissing(
             f"The index build {name} cannot be opened ({exc}); rebuild it with "
             "`assistant index --force`."
         ) from exc
+    try:
+        snapshot = _load(store, name, client, collections)
+    except BaseException:
+        store.release(client)
+        raise
+    # the client is closed once nothing uses this build any more (the server has switched to
+    # a newer one and the last question asked of this one has been answered)
+    weakref.finalize(snapshot, store.release, client)
+    return snapshot
+
+
+def _load(store: Store, name: str, client: Any, collections: dict[str, Any]) -> IndexSnapshot:
+    import numpy as np
+
     chunk_rows = get_all(collections["chunks"], include_embeddings=False)
     chunks = {}
     for id_, text, meta in zip(chunk_rows.ids, chunk_rows.documents, chunk_rows.metadatas,
@@ -684,7 +735,7 @@ def open_index(settings: Settings) -> IndexSnapshot:
 
     return IndexSnapshot(
         build=name,
-        client=store.client(name),
+        client=client,
         chunk_collection=store.collection_name(name, "chunks"),
         chunks=chunks,
         chunk_order=order,

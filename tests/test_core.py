@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
+import os
 import re
 from typing import Any
 
@@ -14,7 +17,7 @@ from langchain_core.runnables import Runnable
 from assistant.answering import AnswerInput, Draft
 from assistant.core import Assistant
 from assistant.grounding import citation_markers, ungrounded_numbers
-from assistant.index import build_index
+from assistant.index import Store, build_index
 from assistant.settings import Settings
 from assistant.types import Citation, IndexMissing, InvalidQuestion, Reply
 
@@ -244,6 +247,39 @@ def test_a_new_build_is_picked_up_without_restarting(make_corpus, small_files, e
     reply = bot.ask("How many days of paid vacation do I get?")
     assert "Thirty days of paid vacation each year" in reply.answer
     assert "Twenty" not in reply.answer
+
+
+def open_build_files(index_dir) -> set[str]:
+    """The build directories this process holds files open in."""
+    builds = str(index_dir / "builds") + "/"
+    held = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith(builds):
+                held.add(target[len(builds):].split("/", 1)[0])
+    return held
+
+
+@pytest.mark.slow
+def test_a_serving_process_lets_go_of_the_builds_it_no_longer_serves(make_corpus, small_files,
+                                                                      embeddings):
+    settings = make_corpus(small_files)
+    bot = Assistant.from_settings(settings, embeddings=embeddings)
+    path = settings.corpus_dir / "benefits.txt"
+    served = []
+    for days in ("Thirty", "Forty", "Fifty", "Sixty"):
+        path.write_text(re.sub(r"- \w+ days of paid", f"- {days} days of paid", path.read_text()),
+                        encoding="utf-8")
+        build_index(settings, embeddings_factory=lambda: embeddings)
+        reply = bot.ask("How many days of paid vacation do I get?")
+        assert f"{days} days of paid vacation" in reply.answer
+        served.append(Store(settings).current())
+        gc.collect()
+        held = open_build_files(settings.index_dir)
+        # only the build in service is open: its predecessors' files (deleted ones included,
+        # whose disk space an open file would keep) were let go of when the switch was seen
+        assert held == {served[-1]}, (held, served)
 
 
 @pytest.mark.slow

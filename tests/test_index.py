@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import select
+import selectors
 import signal
 import subprocess
 import sys
@@ -301,7 +301,11 @@ LOCK_SCRIPT = textwrap.dedent("""
 
 def read_line(proc: subprocess.Popen, timeout: float) -> str:
     assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    # selectors (epoll), not select.select: select() refuses descriptors numbered over 1024,
+    # which a long test session reaches (CI failed here with "filedescriptor out of range").
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        ready = selector.select(timeout)
     return proc.stdout.readline().strip() if ready else ""
 
 
