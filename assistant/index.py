@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from assistant.chunking import chunk_recursive, chunk_sections, unit_embed_text, unit_phrases
 from assistant.loading import SourceDocument, load_document, read_bytes, scan_corpus
 from assistant.settings import Settings
@@ -70,7 +72,7 @@ class Records:
     ids: list[str] = field(default_factory=list)
     documents: list[str] = field(default_factory=list)
     metadatas: list[dict[str, Any]] = field(default_factory=list)
-    embeddings: list[list[float]] = field(default_factory=list)
+    embeddings: list[Any] = field(default_factory=list)  # float32 numpy rows
 
     def add(self, id_: str, document: str, metadata: dict[str, Any]) -> None:
         self.ids.append(id_)
@@ -210,11 +212,19 @@ class Store:
         return {part: client.get_collection(self.collection_name(name, part))
                 for part in ("chunks", "units", "terms")}
 
+    def snapshot_dir(self, name: str) -> Path:
+        """Where the build's rows are kept for a fast start (see `_save_snapshot`): inside the
+        build's own folder, or, with a Chroma server, in this host's index folder."""
+        if self.settings.chroma_host:
+            return self.index_dir / "snapshots" / name
+        return self.index_dir / "builds" / name / "snapshot"
+
     def drop(self, name: str) -> None:
         if self.settings.chroma_host:
             for part in ("chunks", "units", "terms"):
                 with contextlib.suppress(Exception):
                     self.server().delete_collection(self.collection_name(name, part))
+            shutil.rmtree(self.snapshot_dir(name), ignore_errors=True)
         else:
             shutil.rmtree(self.index_dir / "builds" / name, ignore_errors=True)
 
@@ -309,7 +319,7 @@ def get_all(collection, include_embeddings: bool = True) -> Records:  # type: ig
         records.documents.extend(data["documents"] or [])
         records.metadatas.extend(dict(m) for m in (data["metadatas"] or []))
         if include_embeddings:
-            records.embeddings.extend(list(map(float, e)) for e in data["embeddings"])
+            records.embeddings.extend(data["embeddings"])  # numpy rows, kept as they come
         if len(data["ids"]) < READ_PAGE:
             return records
         offset += READ_PAGE
@@ -553,10 +563,11 @@ def _build_from(  # noqa: PLR0913 - the build's inputs, split from _build to rel
             batch = passes[start:start + 64]
             whole, parts = embed_spans(model, batch, [wanted[t] for t in batch])
             for text, vector, pooled in zip(batch, whole, parts, strict=True):
-                cache[_sha(text)] = list(map(float, vector))
+                cache[_sha(text)] = np.asarray(vector, dtype=np.float32)
                 for (a, b), span_vector in zip(wanted[text], pooled, strict=True):
                     if span_vector is not None:
-                        cache[_sha(f"late\x1f{text}\x1f{a}:{b}")] = span_vector
+                        cache[_sha(f"late\x1f{text}\x1f{a}:{b}")] = np.asarray(
+                            span_vector, dtype=np.float32)
         # a span the model cut off (beyond its window) is embedded on its own after all
         for i in spans:
             if _sha(embed_texts["units"][i]) not in cache:
@@ -571,7 +582,7 @@ def _build_from(  # noqa: PLR0913 - the build's inputs, split from _build to rel
         for start in _progress(range(0, len(missing), 64), progress, len(missing)):
             batch = missing[start:start + 64]
             for text, vector in zip(batch, model.embed_documents(batch), strict=True):
-                cache[_sha(text)] = list(map(float, vector))
+                cache[_sha(text)] = np.asarray(vector, dtype=np.float32)
     missing = missing + passes  # what the model read in this build
     reused = sum(len(embed_texts[p]) for p in rows) - len(missing)
     for part in rows:
@@ -580,6 +591,7 @@ def _build_from(  # noqa: PLR0913 - the build's inputs, split from _build to rel
     name = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
     try:
         _write(store, name, rows, manifest)
+        _save_snapshot(store, name, rows, manifest)
         store.switch(name)
     except BaseException:
         store.drop(name)
@@ -649,6 +661,18 @@ def _collect_garbage(store: Store, current: str, keep: str | None = None) -> Non
         if name not in (current, keep):
             log.info("removing old build %s", name)
             store.drop(name)
+    _prune_snapshots(store, current, keep)
+
+
+def _prune_snapshots(store: Store, current: str, keep: str | None = None) -> None:
+    """With a Chroma server, each host keeps its own snapshots (see `_save_snapshot`): a
+    replica that never builds removes those of builds it no longer serves when it opens one."""
+    snapshots = store.index_dir / "snapshots"
+    if store.settings.chroma_host and snapshots.is_dir():
+        keep = keep if keep is not None else store.previous()
+        for path in snapshots.iterdir():
+            if path.name not in (current, keep):
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def require_current(settings: Settings) -> str:
@@ -700,7 +724,7 @@ def open_index(settings: Settings) -> IndexSnapshot:
             "`assistant index --force`."
         ) from exc
     try:
-        snapshot = _load(store, name, client, collections)
+        snapshot = _load(store, name, client, collections, _read_snapshot(store, name))
     except BaseException:
         store.release(client)
         raise
@@ -710,28 +734,93 @@ def open_index(settings: Settings) -> IndexSnapshot:
     return snapshot
 
 
-def _load(store: Store, name: str, client: Any, collections: dict[str, Any]) -> IndexSnapshot:
-    import numpy as np
+SNAPSHOT_FORMAT = 1
+PARTS = ("chunks", "units", "terms")
 
-    chunk_rows = get_all(collections["chunks"], include_embeddings=False)
+
+def _save_snapshot(store: Store, name: str, rows: dict[str, Records],
+                   manifest: dict[str, Any]) -> None:
+    """Keep a copy of the rows a server loads at start (chunk texts and metadata, unit and
+    vocabulary vectors) in two plain files beside the build: a JSON file and a NumPy array
+    file (no pickle). Reading ~80,000 rows back out of Chroma took most of a server's start-up
+    at 1,000 documents (get() pages through SQLite and converts every vector); the files load
+    in about a second. Chroma stays the store of record and answers the chunk searches; a
+    missing or unreadable snapshot just means reading Chroma (and writing the snapshot)."""
+    folder = store.snapshot_dir(name)
+    temporary = folder.with_name(folder.name + f".tmp-{uuid.uuid4().hex[:6]}")
+    try:
+        temporary.mkdir(parents=True)
+        text = {"format": SNAPSHOT_FORMAT, "manifest": manifest,
+                **{part: {"ids": rows[part].ids, "documents": rows[part].documents,
+                          "metadatas": rows[part].metadatas} for part in PARTS}}
+        (temporary / "rows.json").write_text(json.dumps(text), encoding="utf-8")
+        with open(temporary / "vectors.npz", "wb") as handle:
+            np.savez(handle, **{part: _stack(rows[part].embeddings) for part in ("units", "terms")})
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(temporary, folder)
+    except OSError as exc:  # e.g. a read-only index folder on a replica: start-up reads Chroma
+        log.info("could not keep a snapshot of build %s (%s)", name, exc)
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def _read_snapshot(store: Store, name: str) -> dict[str, Any] | None:
+    folder = store.snapshot_dir(name)
+    try:
+        data = json.loads((folder / "rows.json").read_text(encoding="utf-8"))
+        if data.get("format") != SNAPSHOT_FORMAT:
+            return None
+        with np.load(folder / "vectors.npz", allow_pickle=False) as vectors:
+            for part in ("units", "terms"):
+                data[part]["embeddings"] = vectors[part]
+        return data  # type: ignore[no-any-return]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        if folder.exists():
+            log.warning("the snapshot of build %s is unreadable (%s); reading Chroma", name, exc)
+        return None
+
+
+def _stack(vectors: Any) -> Any:
+    """Rows (a list of vectors or a 2-D array) as one float32 array; (0, 0) when empty."""
+    if isinstance(vectors, np.ndarray):
+        return vectors.astype(np.float32, copy=False).reshape(len(vectors), -1)
+    return np.asarray(np.vstack(vectors) if len(vectors) else np.zeros((0, 0)), dtype=np.float32)
+
+
+def _normalised(vectors: Any) -> Any:
+    array = _stack(vectors)
+    return array / np.maximum(np.linalg.norm(array, axis=1, keepdims=True), 1e-9)
+
+
+def _load(store: Store, name: str, client: Any, collections: dict[str, Any],
+          saved: dict[str, Any] | None) -> IndexSnapshot:
+    if saved is None:
+        read = {part: get_all(collections[part], include_embeddings=part != "chunks")
+                for part in PARTS}
+        manifest = json.loads((collections["chunks"].metadata or {}).get("manifest", "{}"))
+        _save_snapshot(store, name, read, manifest)
+        _prune_snapshots(store, name)
+    else:
+        read = {part: Records(saved[part]["ids"], saved[part]["documents"],
+                              saved[part]["metadatas"], saved[part].get("embeddings", []))
+                for part in PARTS}
+        manifest = saved["manifest"]
+    chunk_rows = read["chunks"]
     chunks = {}
     for id_, text, meta in zip(chunk_rows.ids, chunk_rows.documents, chunk_rows.metadatas,
                                strict=True):
         chunks[id_] = meta | {"text": text}
     order = sorted(chunks, key=lambda c: (chunks[c]["source"], chunks[c]["order"]))
-    units = get_all(collections["units"])
+    units = read["units"]
     phrases = [i for i, m in enumerate(units.metadatas) if m["kind"] == "phrase"]
     ranked = sorted((i for i, m in enumerate(units.metadatas) if m["kind"] != "phrase"),
                     key=lambda i: (units.metadatas[i]["source"], units.metadatas[i]["order"]))
-    terms = get_all(collections["terms"])
-    manifest = json.loads((collections["chunks"].metadata or {}).get("manifest", "{}"))
+    terms = read["terms"]
 
-    dim = len(units.embeddings[0]) if len(units.embeddings) else 0
+    unit_matrix, term_matrix = _normalised(units.embeddings), _normalised(terms.embeddings)
+    dim = unit_matrix.shape[1]
 
-    def matrix(rows: list[list[float]]) -> Any:  # (0, dim) when a corpus has no long bullets
-        array = np.asarray(rows, dtype=np.float32).reshape(len(rows), dim if not rows else -1)
-        norms = np.linalg.norm(array, axis=1, keepdims=True) if len(rows) else 1.0
-        return array / np.maximum(norms, 1e-9)
+    def rows(matrix: Any, wanted: list[int]) -> Any:  # (0, dim) when a corpus has no long bullets
+        return matrix[wanted] if wanted else np.zeros((0, dim), dtype=np.float32)
 
     return IndexSnapshot(
         build=name,
@@ -742,10 +831,10 @@ def _load(store: Store, name: str, client: Any, collections: dict[str, Any]) -> 
         unit_ids=[units.ids[i] for i in ranked],
         unit_texts=[units.documents[i] for i in ranked],
         unit_meta=[units.metadatas[i] for i in ranked],
-        unit_vectors=matrix([units.embeddings[i] for i in ranked]),
+        unit_vectors=rows(unit_matrix, ranked),
         phrase_chunks=[units.metadatas[i]["chunk_id"] for i in phrases],
-        phrase_vectors=matrix([units.embeddings[i] for i in phrases]),
+        phrase_vectors=rows(unit_matrix, phrases),
         terms=terms.ids,
-        term_vectors=matrix(terms.embeddings),
+        term_vectors=term_matrix,
         manifest=manifest,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,10 +13,11 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
-from conftest import stop_process
+from conftest import SMALL_CORPUS, stop_process
 
-from assistant.index import Records, Store, build_index, get_all, open_index, require_current
+from assistant.index import IndexSnapshot, Records, Store, build_index, get_all, open_index, require_current
 from assistant.settings import Settings
 from assistant.types import CorpusError, IndexBusy, IndexMissing
 
@@ -485,3 +487,38 @@ def test_later_builds_clean_what_a_killed_build_left_behind(make_corpus, embeddi
     assert unrelated.read_text() == "kept"
     assert (index / "current").read_text().strip() == first.build
     assert sorted(p.name for p in index.iterdir()) == [".lock", "builds", "current", "notes.tmp"]
+
+
+# ---------------------------------------------------------------------------------------------
+# the start-up snapshot
+
+
+def same_snapshot(a: IndexSnapshot, b: IndexSnapshot) -> None:
+    for name in ("build", "chunks", "chunk_order", "unit_ids", "unit_texts", "unit_meta",
+                 "phrase_chunks", "terms", "manifest"):
+        assert getattr(a, name) == getattr(b, name), name
+    for name in ("unit_vectors", "phrase_vectors", "term_vectors"):
+        assert getattr(a, name).shape == getattr(b, name).shape, name
+        assert np.allclose(getattr(a, name), getattr(b, name), atol=1e-6), name
+
+
+@pytest.mark.slow
+def test_a_server_starts_from_the_builds_snapshot_which_matches_chroma(make_corpus, embeddings):
+    settings = make_corpus({**SMALL_CORPUS, "long.md": (
+        "# Duties\n- Design, build and maintain the data pipelines that feed every model, "
+        "review the code of the team, and mentor the junior engineers who join it\n")})
+    report = build_index(settings, embeddings_factory=lambda: embeddings)
+    store = Store(settings)
+    folder = store.snapshot_dir(report.build)
+    assert (folder / "rows.json").is_file() and (folder / "vectors.npz").is_file()
+    from_files = open_index(settings)
+    assert len(from_files.phrase_chunks) > 0  # the long bullet's clauses are in it
+
+    shutil.rmtree(folder)  # without it, start-up reads Chroma, and keeps the snapshot again
+    from_chroma = open_index(settings)
+    same_snapshot(from_files, from_chroma)
+    assert (folder / "rows.json").is_file()
+    same_snapshot(open_index(settings), from_chroma)
+
+    (folder / "vectors.npz").write_bytes(b"not an array file")  # damaged: Chroma is read
+    same_snapshot(open_index(settings), from_chroma)
