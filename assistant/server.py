@@ -39,7 +39,7 @@ from starlette.concurrency import run_in_threadpool
 
 from assistant.settings import Settings
 from assistant.types import AssistantError, Reply
-from assistant.web.embed import base_url, embed_page, snippets, static_text
+from assistant.web.embed import base_url, chat_url, embed_page, snippets, static_text
 from assistant.web.errors import error_response
 from assistant.web.guard import GuardMiddleware, Origins, json_error, same_origin
 from assistant.web.limits import Busy, Gate, RateLimited, RateLimiter
@@ -239,7 +239,8 @@ def create_app(settings: Settings, assistant: Any = None) -> FastAPI:
             "title": await run_in_threadpool(service.title_for, scope),
             "accent_color": settings.accent_color,
             "on_accent": text_on(settings.accent_color),
-            "chat_url": f"{base}/?embed=1&__theme=light",
+            "chat_url": chat_url(base, settings.widget_theme),
+            "theme": settings.widget_theme,  # the panel and button follow it too
             "texts": {k: texts[k] for k in ("open_label", "close_label", "unavailable",
                                              "offline", "offline_label", "online_label",
                                              "try_again")},

@@ -16,6 +16,7 @@ from pydantic_settings import (
 )
 
 CONFIG_ENV = "ASSISTANT_CONFIG"
+WidgetTheme = Literal["system", "light", "dark"]
 
 
 class Settings(BaseSettings):
@@ -265,6 +266,11 @@ class Settings(BaseSettings):
         "abstention (default: [widget] examples in the texts file).")
     accent_color: str = Field(
         "#4338ca", description="Brand colour of buttons, links and the widget, as #rgb or #rrggbb.")
+    widget_theme: WidgetTheme = Field(
+        "system", description="Colour scheme of the embedded chat (the widget's panel and button, "
+        "the iframe and web-component snippets): 'system' follows each candidate's light or dark "
+        "preference; 'light' or 'dark' forces it. A page's widget tag may override it with "
+        "data-theme.")
     allowed_origins: list[str] = Field(
         ["http://127.0.0.1:*", "http://localhost:*"], description="Sites allowed to embed the "
         "chat (CSP frame-ancestors) and call the API from a browser (CORS): scheme://host with "

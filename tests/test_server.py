@@ -18,6 +18,7 @@ import pytest
 
 from assistant.server import Busy, Gate, Origins, RateLimiter, snippets
 from assistant.texts import load_texts
+from assistant.web.embed import chat_url
 
 pytest_plugins = ["conftest_server"]
 
@@ -108,6 +109,24 @@ def test_snippets_point_at_the_server() -> None:
     assert '<gradio-app src="https://chat.example.com/"></gradio-app>' in s.web_component
     assert 'src="https://chat.example.com/gradio.js"' in s.web_component
     assert 'title="Ask &quot;us&quot;"' in s.iframe
+
+
+def test_the_embedded_chat_follows_widget_theme() -> None:
+    base = "https://chat.example.com"
+    # "system": no __theme, so Gradio follows the candidate's prefers-color-scheme
+    assert chat_url(base) == f"{base}/?embed=1"
+    assert chat_url(base, "dark") == f"{base}/?embed=1&__theme=dark"
+    assert chat_url(base, "light", "a b.md") == f"{base}/?embed=1&__theme=light&scope=a%20b.md"
+    system, dark = snippets(base, "Ask"), snippets(base, "Ask", theme="dark")
+    assert system.iframe.startswith(f'<iframe src="{base}/?embed=1" ')
+    assert f'<gradio-app src="{base}/"></gradio-app>' in system.web_component
+    assert dark.iframe.startswith(f'<iframe src="{base}/?embed=1&amp;__theme=dark" ')
+    assert f'<gradio-app src="{base}/" theme_mode="dark"></gradio-app>' in dark.web_component
+    scoped = snippets(base, "Ask", "a b.md", theme="light")
+    assert scoped.iframe.startswith(f'<iframe src="{base}/?embed=1&amp;__theme=light&amp;scope=a%20b.md" ')
+    assert (f'<gradio-app src="{base}/?embed=1&amp;scope=a%20b.md" theme_mode="light">'
+            in scoped.web_component)
+    assert dark.script == system.script  # the widget reads the theme from /widget/config
 
 
 # ---------------------------------------------------------------------------------------------
@@ -400,7 +419,9 @@ def test_embed_page_and_widget_assets(http: Any, live_server: Any) -> None:
     base = live_server.url
     assert f"&lt;script src=&quot;{base}/widget.js&quot; async&gt;&lt;/script&gt;" in html
     assert f"&lt;gradio-app src=&quot;{base}/&quot;&gt;&lt;/gradio-app&gt;" in html
-    assert f"&lt;iframe src=&quot;{base}/?embed=1&amp;amp;__theme=light&quot;" in html
+    assert f"&lt;iframe src=&quot;{base}/?embed=1&quot;" in html  # widget_theme "system"
+    config = http.get("/widget/config").json()  # the widget's frame: the same, and its panel
+    assert config["chat_url"] == f"{base}/?embed=1" and config["theme"] == "system"
     assert "Ask about the ML Scientist role" in html and "#0f766e" in html
     # one snippet per role document, scoped to it
     assert ("&lt;script src=&quot;" + base + "/widget.js&quot; data-scope=&quot;"
@@ -417,16 +438,20 @@ def test_embed_page_and_widget_assets(http: Any, live_server: Any) -> None:
 
 
 @pytest.mark.slow
-def test_public_url_is_used_in_snippets(server_settings: Any, served_bot: Any) -> None:
+def test_public_url_and_widget_theme_are_used_in_snippets(server_settings: Any,
+                                                          served_bot: Any) -> None:
     from conftest_server import start
 
-    running = start(server_settings.model_copy(update={"public_url": "https://chat.example.com"}),
-                    served_bot)
+    running = start(server_settings.model_copy(update={"public_url": "https://chat.example.com",
+                                                       "widget_theme": "dark"}), served_bot)
     try:
         html = httpx.get(f"{running.url}/embed", timeout=30).text
         assert "https://chat.example.com/widget.js" in html
+        assert "&lt;iframe src=&quot;https://chat.example.com/?embed=1&amp;amp;__theme=dark" in html
+        assert "theme_mode=&quot;dark&quot;" in html and "always dark" in html
         config = httpx.get(f"{running.url}/widget/config", timeout=30).json()
-        assert config["chat_url"].startswith("https://chat.example.com/?embed=1")
+        assert config["chat_url"] == "https://chat.example.com/?embed=1&__theme=dark"
+        assert config["theme"] == "dark"
     finally:
         running.stop()
 

@@ -227,7 +227,8 @@ def test_embed_page_offers_three_snippets_with_live_preview(
                 for el in browser.find_elements(By.CSS_SELECTOR, "pre[id^=snippet-]")}
     assert snippets["snippet-script"] == f'<script src="{live_server.url}/widget.js" async></script>'
     assert f'<gradio-app src="{live_server.url}/"></gradio-app>' in snippets["snippet-component"]
-    assert snippets["snippet-iframe"].startswith(f'<iframe src="{live_server.url}/?embed=1&')
+    # widget_theme "system": no __theme, the chat follows the candidate's colour scheme
+    assert snippets["snippet-iframe"].startswith(f'<iframe src="{live_server.url}/?embed=1" ')
     browser.save_screenshot(str(artifacts / "embed-page.png"))
     # the floating button on the page is the script snippet, running
     open_widget(browser)

@@ -14,7 +14,7 @@ from fastapi import Request
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from assistant.settings import Settings
+from assistant.settings import Settings, WidgetTheme
 
 if TYPE_CHECKING:
     from assistant.web.service import Service
@@ -27,20 +27,31 @@ class Snippets:
     script: str
 
 
-def snippets(base: str, title: str, scope: str | None = None) -> Snippets:
-    """The three ways HR can put the chat on a page, for a server at `base`; with `scope`, the
-    chat answers from that role's document only (the snippet for that role's posting)."""
+def chat_url(base: str, theme: WidgetTheme = "system", scope: str | None = None) -> str:
+    """The embedded chat's address (widget panel, iframe snippet, /embed preview) for a server at
+    `base`. Gradio reads the colour scheme from `__theme`; without it, it follows the browser's
+    prefers-color-scheme (and its changes), which is what theme 'system' means."""
     from urllib.parse import quote
 
+    forced = "" if theme == "system" else f"&__theme={theme}"
+    return f"{base}/?embed=1{forced}" + (f"&scope={quote(scope)}" if scope else "")
+
+
+def snippets(base: str, title: str, scope: str | None = None,
+             theme: WidgetTheme = "system") -> Snippets:
+    """The three ways HR can put the chat on a page, for a server at `base`; with `scope`, the
+    chat answers from that role's document only (the snippet for that role's posting); `theme`
+    is Settings.widget_theme (the widget's script reads it from the server instead)."""
     t = html.escape(title, quote=True)
-    query = f"&amp;scope={html.escape(quote(scope), quote=True)}" if scope else ""
     attribute = f' data-scope="{html.escape(scope, quote=True)}"' if scope else ""
+    # <gradio-app theme_mode="..."> is the web component's own spelling of __theme
+    mode = "" if theme == "system" else f' theme_mode="{theme}"'
+    app = html.escape(chat_url(base, scope=scope) if scope else f"{base}/", quote=True)
     return Snippets(
         web_component=(f'<script type="module" src="{base}/gradio.js"></script>\n'
-                       f'<gradio-app src="{base}/?embed=1{query}"></gradio-app>' if scope else
-                       f'<script type="module" src="{base}/gradio.js"></script>\n'
-                       f'<gradio-app src="{base}/"></gradio-app>'),
-        iframe=(f'<iframe src="{base}/?embed=1&amp;__theme=light{query}" title="{t}" '
+                       f'<gradio-app src="{app}"{mode}></gradio-app>'),
+        iframe=(f'<iframe src="{html.escape(chat_url(base, theme, scope), quote=True)}" '
+                f'title="{t}" '
                 'style="width:100%;max-width:720px;height:640px;border:0;border-radius:16px" '
                 'allow="clipboard-write"></iframe>'),
         script=f'<script src="{base}/widget.js"{attribute} async></script>',
@@ -73,7 +84,7 @@ def embed_page(service: Service, base: str) -> str:
     """The /embed page: snippets to copy, the current HR settings and live previews."""
     settings, texts = service.settings, service.widget_texts
     title = service.title_for()
-    snips = snippets(base, title)
+    snips = snippets(base, title, theme=settings.widget_theme)
     roles = [{"title": r["title"], "source": r["source"],
               "script": snippets(base, r["title"], r["source"]).script}
              for r in service.roles()]
@@ -82,6 +93,7 @@ def embed_page(service: Service, base: str) -> str:
         roles=roles,
         base=base,
         accent=settings.accent_color,
+        theme=settings.widget_theme,
         accent_dark=_shade(settings.accent_color),
         accent_soft=_tint(settings.accent_color),
         welcome=service.welcome_for(),
@@ -93,9 +105,10 @@ def embed_page(service: Service, base: str) -> str:
         snippet_iframe=snips.iframe,
         snippet_script=snips.script,
         # JavaScript string literals, inserted unescaped (|safe) inside <script> only
-        preview_iframe_js=_js(f"{base}/?embed=1&__theme=light"),
+        preview_iframe_js=_js(chat_url(base, settings.widget_theme)),
         component_js=_js(f"{base}/gradio.js"),
         base_js=_js(base),
+        theme_js=_js(settings.widget_theme),
     )
 
 
