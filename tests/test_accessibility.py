@@ -2,12 +2,14 @@
 (390x844) widths: axe-core (installed from npm by scripts/test) finds no critical or serious
 violation on the chat page (light and dark, each also with the high-contrast preference, with an
 answer and an open source), on /embed, and
-on a careers page with the widget open (the page and the chat frame inside it). Screenshots of
-each state go to artifacts/. Plus what axe does not check: 24 px targets, and accessible names
-without Markdown."""
+on a careers page with the widget open (the page and the chat frame inside it), light and, on a
+candidate's dark system, dark. Screenshots of each state go to artifacts/. Plus what axe does
+not check: 24 px targets, and accessible names without Markdown."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +92,37 @@ def answered_chat(browser: Any, url: str) -> None:
     still(browser)
 
 
+@contextmanager
+def widget_with_an_answer(browser: Any, page: str) -> Iterator[None]:
+    """The careers page at `page` with the widget open and an answer with its first source open
+    in the chat; the block runs inside the chat's frame, and afterwards the page is still."""
+    from conftest_server import ask_in_chat
+    from selenium.webdriver.common.by import By
+
+    browser.get(page)
+    launcher = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".ra-launcher"))
+    wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".ra-widget")
+             .get_attribute("data-state") == "ready", 30)
+    launcher.click()
+    frame = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".ra-frame"))
+    browser.switch_to.frame(frame)
+    try:
+        browser.execute_script("localStorage.clear()")
+        bot = ask_in_chat(browser, "What does the role pay?")
+        bot.find_element(By.CSS_SELECTOR, ".rc-cite").click()
+        still(browser)
+        yield
+    finally:
+        browser.switch_to.default_content()
+    still(browser)
+
+
+def dark_system(browser: Any) -> None:
+    """The candidate's system set to dark (until Emulation.setEmulatedMedia is cleared)."""
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [
+        {"name": "prefers-color-scheme", "value": "dark"}]})
+
+
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("theme", ["light", "dark", "light-more-contrast", "dark-more-contrast"])
 def test_the_chat_page_has_no_serious_findings(browser: Any, live_server: Any, axe_source: str,
@@ -134,7 +167,6 @@ def test_the_chat_page_has_no_serious_findings(browser: Any, live_server: Any, a
 def test_the_embed_page_and_the_open_widget_have_no_serious_findings(
         browser: Any, live_server: Any, host_pages: dict[str, Any], axe_source: str,
         artifacts: Path, size: str) -> None:
-    from conftest_server import ask_in_chat
     from selenium.webdriver.common.by import By
 
     set_size(browser, size)
@@ -147,25 +179,39 @@ def test_the_embed_page_and_the_open_widget_have_no_serious_findings(
 
         page = host_pages["allowed"].page(
             "a11y.html", f'<script src="{live_server.url}/widget.js" async></script>')
-        browser.get(page)
-        launcher = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".ra-launcher"))
-        wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".ra-widget")
-                 .get_attribute("data-state") == "ready", 30)
-        launcher.click()
-        frame = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".ra-frame"))
-        browser.switch_to.frame(frame)
-        try:
-            browser.execute_script("localStorage.clear()")
-            bot = ask_in_chat(browser, "What does the role pay?")
-            bot.find_element(By.CSS_SELECTOR, ".rc-cite").click()
-            still(browser)
+        with widget_with_an_answer(browser, page):
             assert violations(browser, axe_source) == []  # the chat inside the widget
             assert small_targets(browser) == [] and markdown_in_names(browser) == []
-        finally:
-            browser.switch_to.default_content()
-        still(browser)
         assert violations(browser, axe_source) == []  # the host page with the panel open
         assert small_targets(browser) == []
         browser.save_screenshot(str(artifacts / f"a11y-widget-open-{size}.png"))
     finally:
         browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_open_widget_on_a_dark_system_is_dark_and_has_no_serious_findings(
+        browser: Any, live_server: Any, host_pages: dict[str, Any], axe_source: str,
+        artifacts: Path, size: str) -> None:
+    """widget_theme "system" (the default): a candidate whose system is dark gets a dark chat
+    and a dark panel around it, on a careers page that is itself light."""
+    set_size(browser, size)
+    dark_system(browser)
+    try:
+        page = host_pages["allowed"].page(
+            "a11y-dark.html", f'<script src="{live_server.url}/widget.js" async></script>')
+        with widget_with_an_answer(browser, page):
+            assert browser.execute_script(
+                "return !!document.querySelector('.dark .rc')"), "the chat in the panel is not dark"
+            assert violations(browser, axe_source) == []  # the dark chat inside the widget
+            assert small_targets(browser) == [] and markdown_in_names(browser) == []
+        panel = browser.execute_script(
+            "const s = getComputedStyle(document.querySelector('.ra-panel'));"
+            "return [s.backgroundColor, s.colorScheme];")
+        assert panel == ["rgb(22, 26, 35)", "light dark"], "the panel did not turn dark"
+        assert violations(browser, axe_source) == []  # the host page with the dark panel open
+        assert small_targets(browser) == []
+        browser.save_screenshot(str(artifacts / f"a11y-widget-open-dark-{size}.png"))
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})

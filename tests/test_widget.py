@@ -162,6 +162,60 @@ def test_a_role_snippet_scopes_the_chat_to_that_role(
         browser.switch_to.default_content()
 
 
+def test_widget_theme_and_the_tags_data_theme_choose_the_colour_scheme(
+        browser: Any, server_settings: Any, served_bot: Any, host_pages: dict[str, Any],
+        artifacts: Path) -> None:
+    """widget_theme "light" keeps the chat and its panel light on a candidate's dark system;
+    a page's data-theme="dark" makes them dark on a light one."""
+    from conftest_server import start
+
+    By = _by()
+    running = start(server_settings.model_copy(update={"widget_theme": "light"}), served_bot)
+
+    def frame_scheme(url: str) -> tuple[str, str, bool, bool]:
+        """The open widget's panel background, the frame's address, whether the chat in it is
+        dark, and whether the frame sees a dark system."""
+        browser.get(url)
+        open_widget(browser)
+        frame = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".ra-panel iframe"))
+        panel = browser.execute_script(
+            "return getComputedStyle(document.querySelector('.ra-panel')).backgroundColor")
+        src = frame.get_attribute("src")
+        browser.switch_to.frame(frame)
+        try:
+            wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".rc-box"), 30,
+                     "the chat did not load")
+            dark, system_dark = browser.execute_script(
+                "return [!!document.querySelector('.dark .rc'),"
+                " matchMedia('(prefers-color-scheme: dark)').matches]")
+        finally:
+            browser.switch_to.default_content()
+        return panel, src, dark, system_dark
+
+    tag = f'<script src="{running.url}/widget.js"{{}} async></script>'
+    try:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [
+            {"name": "prefers-color-scheme", "value": "dark"}]})
+        panel, src, dark, system_dark = frame_scheme(
+            host_pages["allowed"].page("theme-light.html", tag.format("")))
+        assert system_dark, "the frame does not see the emulated dark system"
+        assert "__theme=light" in src and not dark, "widget_theme='light' did not keep it light"
+        assert panel == "rgb(255, 255, 255)"
+        screenshot_when_still(browser, artifacts / "widget-light-on-a-dark-system.png")
+
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [
+            {"name": "prefers-color-scheme", "value": "light"}]})
+        panel, src, dark, system_dark = frame_scheme(
+            host_pages["allowed"].page("theme-dark.html", tag.format(' data-theme="dark"')))
+        assert not system_dark
+        assert "__theme=dark" in src and dark, "data-theme='dark' did not make it dark"
+        assert panel == "rgb(22, 26, 35)"
+        screenshot_when_still(browser, artifacts / "widget-dark-on-a-light-system.png")
+    finally:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+        running.stop()
+
+
 def test_a_site_not_on_the_allow_list_is_refused(
         browser: Any, live_server: Any, host_pages: dict[str, Any], artifacts: Path) -> None:
     By = _by()

@@ -8,6 +8,8 @@
  * from the server's settings (/widget/config) unless the tag overrides them:
  *   data-title="..."  data-accent="#0f766e"  data-position="left"  data-open="true"
  *   data-scope="backend-engineer.md"  (answer from that role's document only: its posting)
+ *   data-theme="system" | "light" | "dark"  (colour scheme of the panel, its button and the
+ *   chat; "system" follows the candidate's preference; default: the server's widget_theme)
  * The page can also call window.RoleAssistant.open() / .close() / .toggle().
  * If this site is not on the server's allow-list, the config request is refused (CORS); the
  * open status check (/widget/status) then tells "refused here" from "server down", and the
@@ -27,8 +29,8 @@
   var config = {
     title: data.title || "Ask about the role",
     accent_color: data.accent || "",
-    chat_url: base + "/?embed=1&__theme=light" +
-      (data.scope ? "&scope=" + encodeURIComponent(data.scope) : ""),
+    theme: scheme(data.theme) || "system",
+    chat_url: base + "/?embed=1",  // the server's address for it replaces this
     texts: {
       open_label: "Questions about the role?",
       close_label: "Close chat",
@@ -52,6 +54,19 @@
     '<svg viewBox="0 0 24 24" width="20" height="20" fill="none" stroke="currentColor" ' +
     'stroke-width="2.2" stroke-linecap="round" aria-hidden="true">' +
     '<path d="M6 6l12 12M18 6L6 18"/></svg>';
+
+  function scheme(value) {
+    return value === "system" || value === "light" || value === "dark" ? value : "";
+  }
+
+  // Gradio forces a colour scheme with ?__theme=light|dark and, without it, follows the
+  // browser's prefers-color-scheme (and its changes): "system" is the parameter left out
+  function themed(url, theme) {
+    var address = new URL(url);
+    if (theme === "system") address.searchParams.delete("__theme");
+    else address.searchParams.set("__theme", theme);
+    return address.href;
+  }
 
   function el(tag, attrs, html) {
     var node = document.createElement(tag);
@@ -93,6 +108,7 @@
     closeBtn.setAttribute("aria-label", config.texts.close_label);
     closeBtn.title = config.texts.close_label;
     panel.setAttribute("aria-label", config.title);
+    root.setAttribute("data-theme", config.theme);  // widget.css colours the panel by it
     if (config.accent_color) root.style.setProperty("--ra-accent", config.accent_color);
     if (config.on_accent) root.style.setProperty("--ra-on-accent", config.on_accent);
   }
@@ -239,7 +255,9 @@
         config.accent_color = data.accent || server.accent_color || config.accent_color;
         // the text colour the server chose for its accent; a page's own data-accent keeps white
         config.on_accent = data.accent ? "" : server.on_accent;
-        config.chat_url = (server.chat_url || config.chat_url) + (scope ? "&" + scope : "");
+        config.theme = scheme(data.theme) || scheme(server.theme) || config.theme;
+        config.chat_url = themed(server.chat_url || config.chat_url, config.theme) +
+          (scope ? "&" + scope : "");
         Object.keys(server.texts || {}).forEach(function (k) { config.texts[k] = server.texts[k]; });
         applyConfig();
         setState("ready");
