@@ -203,6 +203,8 @@ def test_the_open_widget_on_a_dark_system_is_dark_and_has_no_serious_findings(
         with widget_with_an_answer(browser, page):
             assert browser.execute_script(
                 "return !!document.querySelector('.dark .rc')"), "the chat in the panel is not dark"
+            assert browser.execute_script(  # its scrollbars too, not light ones on dark
+                "return getComputedStyle(document.querySelector('.rc-log')).colorScheme") == "dark"
             assert violations(browser, axe_source) == []  # the dark chat inside the widget
             assert small_targets(browser) == [] and markdown_in_names(browser) == []
         panel = browser.execute_script(
