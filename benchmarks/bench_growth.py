@@ -135,6 +135,11 @@ def one(size: int, overrides: dict[str, Any]) -> dict[str, Any]:
     start_seconds, server_rss = _serve_start(env)
 
     bot = Assistant.from_settings(settings, embeddings=model, build_if_missing=False)
+    import torch
+
+    # questions are timed as a server answers them: one CPU thread each (`assistant serve`
+    # sets OMP_NUM_THREADS=1; this process kept two for indexing)
+    torch.set_num_threads(1)
     out: dict[str, Any] = {
         "size": size, "real": real, "files": report.files, "chunks": report.chunks,
         "texts": len(counting.texts), "index_s": seconds, "raw_s": raw,
