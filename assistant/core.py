@@ -85,6 +85,7 @@ class Assistant:
         self._lock = threading.RLock()
         self._store = Store(settings)
         self._version = ""
+        self._checked_at = 0.0  # when the pointer was last read (monotonic seconds)
         self._state: _State | None = None
         self.chain: Runnable = self._build_chain()
 
@@ -133,8 +134,16 @@ class Assistant:
         return self._embeddings
 
     def _ensure_state(self) -> _State:
-        """The loaded index; reloaded when a new build has been switched in."""
+        """The loaded index; reloaded when a new build has been switched in.
+
+        With a Chroma server, reading the pointer is a request to the server: it is read at
+        most every `index_check_seconds` (a local pointer is one stat, read every time)."""
+        now = time.monotonic()
+        if (self.settings.chroma_host and self._state is not None and self._version
+                and now - self._checked_at < self.settings.index_check_seconds):
+            return self._state
         version = self._store.version()
+        self._checked_at = now
         with self._lock:
             if self._state is None or version != self._version:
                 snapshot = open_index(self.settings)

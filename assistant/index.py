@@ -268,7 +268,8 @@ class Store:
                 except Exception:  # noqa: BLE001 - released in between: try again
                     continue
                 age = time.time() - float(held.get("since", 0))
-                if attempt == 1 and age > self.settings.index_lock_stale_seconds:
+                if attempt == 1 and (age > self.settings.index_lock_stale_seconds
+                                     or _dead_here(str(held.get("holder", "")))):
                     log.warning("breaking a writer lock held by %s for %.0f s",
                                 held.get("holder"), age)
                     with contextlib.suppress(Exception):
@@ -305,6 +306,23 @@ class Store:
             yield
         finally:
             handle.close()
+
+
+def _dead_here(holder: str) -> bool:
+    """Whether a lock's holder ("host:pid") was a process on this host that is gone (killed):
+    its lock is broken at once instead of after `index_lock_stale_seconds`."""
+    import socket
+
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 def get_all(collection, include_embeddings: bool = True) -> Records:  # type: ignore[no-untyped-def]

@@ -36,9 +36,14 @@ class Settings(BaseSettings):
         None, description="Chroma server host; when set, read the index from `chroma run` instead "
         "of the embedded store under index_dir.")
     chroma_port: int = Field(8000, description="Chroma server port (with chroma_host).")
+    index_check_seconds: float = Field(
+        1.0, ge=0, le=3600, description="With chroma_host: how often a server asks the Chroma "
+        "server which build is in service (a new build is picked up within this time; each "
+        "check is a request).")
     index_lock_stale_seconds: float = Field(
         3600, gt=0, description="With chroma_host: a writer lock on the server older than this "
-        "was left by a build that died, and the next build breaks it.")
+        "was left by a build that died, and the next build breaks it (one left by a build that "
+        "died on the same host is broken at once).")
 
     # --- chunking ---------------------------------------------------------------------------
     chunking: Literal["structure", "recursive"] = Field(

@@ -11,6 +11,8 @@ import functools
 import http.server
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from assistant.settings import Settings
@@ -28,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
+VENV_BIN = Path(sys.executable).parent
 
 
 def free_port() -> int:
@@ -283,3 +287,41 @@ def chat_turns(driver: Any) -> list[dict[str, Any]]:
           answer: (t.querySelector('.rc-answer') || {}).textContent || '',
           final: t.querySelector('.rc-bot').getAttribute('aria-busy') === 'false',
           error: (t.querySelector('.rc-error') || {}).textContent || ''}));""")
+
+
+# ---------------------------------------------------------------------------------------------
+# a real Chroma server (`chroma run`) for the client/server tests
+
+
+def wait_until(check: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if check():
+                return
+        except (httpx.HTTPError, OSError):
+            pass
+        assert time.monotonic() < deadline, f"{what} within {timeout} s"
+        time.sleep(0.1)  # polling another process: nothing in-process to wait on
+
+
+@dataclass
+class Proc:
+    process: subprocess.Popen[Any]
+    url: str
+
+    def stop(self) -> None:
+        from conftest import stop_process
+
+        stop_process(self.process)
+
+
+def start_chroma(path: Path, port: int, log: Path) -> Proc:
+    process = subprocess.Popen([str(VENV_BIN / "chroma"), "run", "--path", str(path),
+                                "--port", str(port)], stdout=log.open("a"),
+                               stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: process.poll() is None and
+               httpx.get(f"{url}/api/v2/heartbeat", timeout=1).is_success, 60,
+               "chroma run did not start")
+    return Proc(process, url)

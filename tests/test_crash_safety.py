@@ -32,6 +32,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest_server import start_chroma
 
 from assistant.index import Store, open_index
 from assistant.settings import Settings
@@ -40,7 +41,7 @@ pytest_plugins = ["conftest_server"]
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-KILLS = 20
+KILLS = {"local": 20, "chroma-server": 8}  # kills per store (the server run is slower)
 QUESTIONS = ["What is the base salary?", "How many days of paid vacation are there?",
              "How is conference travel booked?", "Is there an annual bonus?"]
 
@@ -99,8 +100,9 @@ def version_of_manifest(manifest: dict[str, Any], upto: int) -> int | None:
 
 
 def builds(settings: Settings) -> list[str]:
-    root = settings.index_dir / "builds"
-    return sorted(p.name for p in root.iterdir()) if root.is_dir() else []
+    """The builds in the store: folders under index/builds, or a Chroma server's collections
+    (half-written ones included)."""
+    return Store(settings).builds()
 
 
 @dataclass
@@ -135,9 +137,18 @@ class Asker:
                     self.documents.append((200, sorted(d["source"] for d in listed.json())))
 
 
+def index_env(settings: Settings) -> dict[str, str]:
+    """The environment of an `assistant index` process: the worktree's package, the store."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if settings.chroma_host:
+        env.update(ASSISTANT_CHROMA_HOST=settings.chroma_host,
+                   ASSISTANT_CHROMA_PORT=str(settings.chroma_port))
+    return env
+
+
 def run_index(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     """A real `assistant index` process (the worktree's package, not an installed one)."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = index_env(settings)
     with log.open("wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "assistant.cli", "index", "--corpus-dir",
@@ -145,12 +156,9 @@ def run_index(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-def pointer_stamp(settings: Settings) -> tuple[int, int] | None:
-    try:
-        stat = (settings.index_dir / "current").stat()
-    except FileNotFoundError:
-        return None
-    return stat.st_mtime_ns, stat.st_ino
+def pointer_stamp(settings: Settings) -> str | None:
+    """The build in service (every build has a name of its own)."""
+    return Store(settings).current()
 
 
 def kill_at(proc: subprocess.Popen[bytes], settings: Settings, mode: str, rng: random.Random,
@@ -182,16 +190,34 @@ def kill_at(proc: subprocess.Popen[bytes], settings: Settings, mode: str, rng: r
     return proc.returncode == -signal.SIGKILL
 
 
-def test_killed_index_runs_never_put_a_partial_build_in_service(tmp_path: Path,
-                                                                embeddings: Any) -> None:
+@pytest.mark.parametrize("store", ["local", "chroma-server"])
+def test_killed_index_runs_never_put_a_partial_build_in_service(tmp_path: Path, embeddings: Any,
+                                                                store: str) -> None:
+    from conftest import free_port
+
+    seed = int(os.environ.get("CRASH_SEED") or random.randrange(2**32))
+    rng = random.Random(seed)
+    print(f"\ncrash test seed {seed} (CRASH_SEED={seed} repeats it), {store}")
+    settings = Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
+    chroma = None
+    if store == "chroma-server":  # the same guarantees on a real `chroma run`
+        port = free_port()
+        chroma = start_chroma(tmp_path / "chroma-data", port, tmp_path / "chroma.log")
+        settings = settings.model_copy(update={"chroma_host": "127.0.0.1", "chroma_port": port})
+    try:
+        run_crashes(settings, tmp_path, embeddings, seed, rng, KILLS[store])
+    finally:
+        if chroma is not None:
+            chroma.stop()
+
+
+def run_crashes(settings: Settings, tmp_path: Path, embeddings: Any, seed: int,
+                rng: random.Random, kills_wanted: int) -> None:
+    """KILLS runs killed (and some finished) while a server answers; see the module docstring."""
     from conftest_server import start
 
     from assistant.core import Assistant
 
-    seed = int(os.environ.get("CRASH_SEED") or random.randrange(2**32))
-    rng = random.Random(seed)
-    print(f"\ncrash test seed {seed} (CRASH_SEED={seed} repeats it)")
-    settings = Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
     settings.corpus_dir.mkdir()
     write_version(settings.corpus_dir, 0)
     logs = tmp_path / "logs"
@@ -215,7 +241,7 @@ def test_killed_index_runs_never_put_a_partial_build_in_service(tmp_path: Path,
     completed = 0
     v = 0
     try:
-        while sum(kills.values()) < KILLS:
+        while sum(kills.values()) < kills_wanted:
             assert time.monotonic() - started < 600, f"too slow (seed {seed})"
             v += 1
             write_version(settings.corpus_dir, v)
@@ -260,13 +286,13 @@ def test_killed_index_runs_never_put_a_partial_build_in_service(tmp_path: Path,
         write_version(settings.corpus_dir, v)
         final = subprocess.run([sys.executable, "-m", "assistant.cli", "index", "--corpus-dir",
                                 str(settings.corpus_dir), "--index-dir", str(settings.index_dir)],
-                               cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                               cwd=ROOT, env=index_env(settings),
                                capture_output=True, text=True, timeout=300)
         assert final.returncode == 0 and "Traceback" not in final.stderr, final.stderr
         assert "is now in service" in final.stdout, final.stdout
         again = subprocess.run([sys.executable, "-m", "assistant.cli", "index", "--corpus-dir",
                                 str(settings.corpus_dir), "--index-dir", str(settings.index_dir)],
-                               cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                               cwd=ROOT, env=index_env(settings),
                                capture_output=True, text=True, timeout=300)
         assert again.returncode == 0 and "Index is up to date" in again.stdout, again.stdout
         served.add(v)
@@ -274,6 +300,9 @@ def test_killed_index_runs_never_put_a_partial_build_in_service(tmp_path: Path,
         current = Store(settings).current()
         assert len(builds(settings)) <= 2 and current in builds(settings), builds(settings)
         assert not list(settings.index_dir.glob(".*.tmp"))
+        snapshots = settings.index_dir / "snapshots"  # a Chroma server's builds, kept per host
+        assert not snapshots.is_dir() or len(list(snapshots.iterdir())) <= 2, list(
+            snapshots.iterdir())
         # the server moves to the final version by itself
         final_files = sorted(version_files(v))
         deadline = time.monotonic() + 60
@@ -304,4 +333,4 @@ def test_killed_index_runs_never_put_a_partial_build_in_service(tmp_path: Path,
     for names in listed:
         assert any(list(names) == sorted(version_files(u)) for u in served), (names, seed)
     assert len(listed) >= 3, "the server never moved to a new build while runs were killed"
-    assert sum(kills.values()) >= KILLS and min(kills.values()) >= 1, kills
+    assert sum(kills.values()) >= kills_wanted and min(kills.values()) >= 1, kills

@@ -9,12 +9,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from conftest_server import Proc, start_chroma, wait_until
 
 from assistant.index import Store, build_index
 from assistant.types import IndexBusy
@@ -22,42 +22,7 @@ from assistant.types import IndexBusy
 pytest_plugins = ["conftest_server"]
 pytestmark = pytest.mark.slow
 
-VENV_BIN = Path(sys.executable).parent
 QUESTIONS = ["How big is the annual bonus?", "Is remote work possible?", "What does the role pay?"]
-
-
-def wait_until(check: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if check():
-                return
-        except (httpx.HTTPError, OSError):
-            pass
-        assert time.monotonic() < deadline, f"{what} within {timeout} s"
-        time.sleep(0.1)  # polling another process: nothing in-process to wait on
-
-
-@dataclass
-class Proc:
-    process: subprocess.Popen[Any]
-    url: str
-
-    def stop(self) -> None:
-        from conftest import stop_process
-
-        stop_process(self.process)
-
-
-def start_chroma(path: Path, port: int, log: Path) -> Proc:
-    process = subprocess.Popen([str(VENV_BIN / "chroma"), "run", "--path", str(path),
-                                "--port", str(port)], stdout=log.open("a"),
-                               stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: process.poll() is None and
-               httpx.get(f"{url}/api/v2/heartbeat", timeout=1).is_success, 60,
-               "chroma run did not start")
-    return Proc(process, url)
 
 
 def start_app(settings: Any, port: int, log: Path) -> Proc:
@@ -207,5 +172,16 @@ def test_one_writer_on_a_chroma_server_and_a_dead_writers_lock_is_broken(
         assert Store(settings).current() == again.build
         assert f"{settings.collection}-writer-lock" not in {
             c.name for c in server.list_collections()}
+
+        # a writer killed on this host: its lock is broken at once, however fresh
+        import socket
+
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        server.create_collection(f"{settings.collection}-writer-lock",
+                                 metadata={"holder": f"{socket.gethostname()}:{dead.pid}",
+                                           "since": time.time()})
+        third = build_index(settings, embeddings_factory=lambda: embeddings, force=True)
+        assert Store(settings).current() == third.build
     finally:
         chroma.stop()
