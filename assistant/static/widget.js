@@ -16,6 +16,8 @@
  * panel says which. The dot in the panel's header shows whether the server answers, checked
  * while the panel is open. Esc anywhere in the panel (the chat frame included: it posts a
  * message) closes it and returns focus to the button; opening it focuses the question box.
+ * On a phone (widget.css's narrow or short screens) the open panel is the whole screen and
+ * modal: the page behind does not scroll.
  */
 (function () {
   "use strict";
@@ -44,6 +46,8 @@
   var serverOrigin = new URL(base).origin;
   var CHECK_SECONDS = 20;
   var checkTimer = null;
+  // widget.css's phone layout (the same media query): the open panel covers the screen
+  var PHONE = window.matchMedia("(max-width: 520px), (max-height: 520px)");
 
   var ICON_CHAT =
     '<svg viewBox="0 0 24 24" width="24" height="24" fill="none" stroke="currentColor" ' +
@@ -186,10 +190,20 @@
             function () { return "down"; });
   }
 
+  // On a phone the open panel is the whole screen, so it is modal: the page behind neither
+  // scrolls (widget.css, html.ra-widget-lock) nor is read out
+  function layout() {
+    var open = !panel.hidden;
+    document.documentElement.classList.toggle("ra-widget-lock", open);
+    panel.setAttribute("aria-modal", open && PHONE.matches ? "true" : "false");
+  }
+  if (PHONE.addEventListener) PHONE.addEventListener("change", layout);
+
   function open() {
     panel.hidden = false;
     root.classList.add("ra-open");
     launcher.setAttribute("aria-expanded", "true");
+    layout();
     render();
     if (state !== "ready") closeBtn.focus({ preventScroll: true });
     check();
@@ -201,6 +215,7 @@
     panel.hidden = true;
     root.classList.remove("ra-open");
     launcher.setAttribute("aria-expanded", "false");
+    layout();
     launcher.focus({ preventScroll: true });
     window.clearInterval(checkTimer);
   }
