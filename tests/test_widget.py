@@ -253,6 +253,61 @@ def test_on_a_phone_the_open_panel_is_the_whole_screen_and_the_page_stays_put(
     assert wheel_scrolls_the_page(browser, 20, 300), "the page does not scroll after closing"
 
 
+# Headless Chromium has no on-screen keyboard: this stands in for the visual viewport the
+# keyboard leaves (window.visualViewport may be replaced), set before the widget runs.
+FAKE_KEYBOARD = """<script>
+const view = Object.assign(new EventTarget(),
+                           {width: 390, height: 844, offsetLeft: 0, offsetTop: 0, scale: 1});
+window.visualViewport = view;
+window.keyboard = (changes) => { Object.assign(view, changes);
+                                 view.dispatchEvent(new Event('resize')); };
+</script>"""
+
+
+def test_on_a_phone_the_panel_fits_above_the_on_screen_keyboard(
+        browser: Any, live_server: Any, host_pages: dict[str, Any], artifacts: Path,
+        phone: None) -> None:
+    """The keyboard covers the bottom of the screen without resizing the page (Chrome for
+    Android, Safari): the panel shrinks to what is left, question box just above the keyboard
+    and header still on screen; zooming in is not a keyboard, and leaves the panel alone."""
+    By = _by()
+    url = host_pages["allowed"].page(
+        "keyboard.html", f'{FAKE_KEYBOARD}<script src="{live_server.url}/widget.js" async>'
+        '</script>', viewport=COVER)
+    browser.get(url)
+    open_widget(browser)
+    frame = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".ra-frame[data-ready]"),
+                     30, "the chat in the panel did not load")
+
+    def panel_at(top: float, height: float) -> Any:
+        def fits(d: Any) -> bool:
+            panel = geometry(d)["panel"]
+            return [panel["top"], panel["height"]] == [top, height]
+        return wait_for(browser, fits, 5, f"the panel is not {height} px high at {top}")
+
+    browser.execute_script("keyboard({height: 500})")
+    panel_at(0, 500)
+    chat = chat_geometry(browser, frame)
+    assert chat["box_bottom_on_page"] <= 500, "the question box is behind the keyboard"
+    where = geometry(browser)
+    assert where["close"]["top"] >= INSETS["top"]
+    # the chat reaches down to the keyboard: the home indicator's inset is hidden behind it
+    assert where["frame"]["bottom"] == 500
+    browser.save_screenshot(str(artifacts / "widget-phone-keyboard.png"))
+    # a small phone's keyboard with its suggestion bar leaves less: the conversation gives way
+    browser.execute_script("keyboard({height: 300})")
+    panel_at(0, 300)
+    assert chat_geometry(browser, frame)["box_bottom_on_page"] <= 300, \
+        "the question box is behind a small phone's keyboard"
+    # Safari scrolls the layout viewport up to show the focused box: the panel follows it
+    browser.execute_script("keyboard({height: 500, offsetTop: 120})")
+    panel_at(120, 500)
+    browser.execute_script("keyboard({height: 844, offsetTop: 0})")  # the keyboard goes away
+    panel_at(0, 844)
+    browser.execute_script("keyboard({height: 422, scale: 2})")  # pinch-zoomed in, no keyboard
+    panel_at(0, 844)
+
+
 def test_the_widget_tells_the_truth_when_the_server_is_down(
         browser: Any, server_settings: Any, served_bot: Any, host_pages: dict[str, Any],
         artifacts: Path) -> None:

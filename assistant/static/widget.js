@@ -17,7 +17,8 @@
  * while the panel is open. Esc anywhere in the panel (the chat frame included: it posts a
  * message) closes it and returns focus to the button; opening it focuses the question box.
  * On a phone (widget.css's narrow or short screens) the open panel is the whole screen and
- * modal: the page behind does not scroll.
+ * modal: the page behind does not scroll; with the on-screen keyboard up, the panel is what
+ * the keyboard leaves visible.
  */
 (function () {
   "use strict";
@@ -191,13 +192,26 @@
   }
 
   // On a phone the open panel is the whole screen, so it is modal: the page behind neither
-  // scrolls (widget.css, html.ra-widget-lock) nor is read out
+  // scrolls (widget.css, html.ra-widget-lock) nor is read out. The on-screen keyboard shrinks
+  // only the visual viewport (Chrome for Android, Safari): the panel is fitted to what stays
+  // visible, so the question box sits on the keyboard and the header stays on screen. Not
+  // while zoomed in (scale > 1), where the candidate pans over the panel as over a page.
   function layout() {
-    var open = !panel.hidden;
+    var open = !panel.hidden, phone = open && PHONE.matches;
     document.documentElement.classList.toggle("ra-widget-lock", open);
-    panel.setAttribute("aria-modal", open && PHONE.matches ? "true" : "false");
+    panel.setAttribute("aria-modal", phone ? "true" : "false");
+    var view = window.visualViewport;
+    var keyboard = phone && view && Math.abs(view.scale - 1) < 0.01 &&
+      view.height < document.documentElement.clientHeight - 1;
+    root.classList.toggle("ra-keyboard", !!keyboard);
+    root.style.top = keyboard ? view.offsetTop + "px" : "";
+    root.style.height = keyboard ? view.height + "px" : "";
   }
   if (PHONE.addEventListener) PHONE.addEventListener("change", layout);
+  if (window.visualViewport) {
+    window.visualViewport.addEventListener("resize", layout);
+    window.visualViewport.addEventListener("scroll", layout);
+  }
 
   function open() {
     panel.hidden = false;
