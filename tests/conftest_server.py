@@ -93,9 +93,14 @@ class HostPages:
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
-    def page(self, name: str, body: str, title: str = "Careers at Example") -> str:
+    def page(self, name: str, body: str, title: str = "Careers at Example",
+             viewport: str = "width=device-width, initial-scale=1") -> str:
+        """Write a careers page with `body` after its text; return its address. The viewport
+        meta is what any careers site has: without it a phone lays the page out 980 px wide
+        and scales it down, and the widget's phone layout is never used."""
         (self.folder / name).write_text(
-            f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
+            "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            f"<meta name='viewport' content='{viewport}'><title>{title}</title>"
             "<style>body{font:16px/1.5 system-ui,sans-serif;margin:0;background:#fafaf9;"
             "color:#1c1917}header{background:#1c1917;color:#fff;padding:18px 32px;"
             "font-weight:700}main{max-width:760px;margin:32px auto;padding:0 24px}"

@@ -117,6 +117,21 @@ def widget_with_an_answer(browser: Any, page: str) -> Iterator[None]:
     still(browser)
 
 
+def laid_out_for(browser: Any, size: str) -> None:
+    """The page is laid out at the screen's own width (a page without a device-width viewport
+    is laid out 980 px wide and scaled down on a phone, and axe would check that instead), and
+    on a phone the open widget's panel is the whole screen."""
+    width, height = SIZES[size]
+    assert browser.execute_script("return innerWidth") == width
+    panel = browser.execute_script(
+        "const r = document.querySelector('.ra-panel').getBoundingClientRect();"
+        "return [r.width, r.height];")
+    if size == "phone":
+        assert panel == [width, height], "the open panel does not fill the phone's screen"
+    else:
+        assert panel[0] == 400
+
+
 def dark_system(browser: Any) -> None:
     """The candidate's system set to dark (until Emulation.setEmulatedMedia is cleared)."""
     browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [
@@ -182,6 +197,7 @@ def test_the_embed_page_and_the_open_widget_have_no_serious_findings(
         with widget_with_an_answer(browser, page):
             assert violations(browser, axe_source) == []  # the chat inside the widget
             assert small_targets(browser) == [] and markdown_in_names(browser) == []
+        laid_out_for(browser, size)
         assert violations(browser, axe_source) == []  # the host page with the panel open
         assert small_targets(browser) == []
         browser.save_screenshot(str(artifacts / f"a11y-widget-open-{size}.png"))
@@ -211,6 +227,7 @@ def test_the_open_widget_on_a_dark_system_is_dark_and_has_no_serious_findings(
             "const s = getComputedStyle(document.querySelector('.ra-panel'));"
             "return [s.backgroundColor, s.colorScheme];")
         assert panel == ["rgb(22, 26, 35)", "light dark"], "the panel did not turn dark"
+        laid_out_for(browser, size)
         assert violations(browser, axe_source) == []  # the host page with the dark panel open
         assert small_targets(browser) == []
         browser.save_screenshot(str(artifacts / f"a11y-widget-open-dark-{size}.png"))

@@ -300,3 +300,55 @@ def test_the_role_picker_switches_to_that_roles_own_conversation(
     pick(WIDGET["all_roles_choice"])
     wait_for(browser, lambda d: [t["question"] for t in turns(d)] ==
              ["Which roles are fully remote?"], 10, "the general chat did not come back")
+
+
+def test_the_question_box_is_one_line_until_a_question_needs_more(
+        browser: Any, live_server: Any, host_pages: dict[str, Any], artifacts: Path,
+        width: tuple[int, int]) -> None:
+    """In the widget (a 400 px panel on a desktop, the whole screen on a phone) the empty box
+    shows its placeholder whole on one line, with no scroll arrows; it grows with what is
+    typed, scrolls only past its maximum height, and is one line again once emptied."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(host_pages["allowed"].page(
+        "question-box.html", f'<script src="{live_server.url}/widget.js" async></script>'))
+    launcher = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".ra-launcher"))
+    wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".ra-widget")
+             .get_attribute("data-state") == "ready", 30, "the widget did not load")
+    launcher.click()
+    frame = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".ra-frame"))
+    browser.switch_to.frame(frame)
+    try:
+        box = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".rc-box"), 30,
+                       "the chat did not load")
+        browser.execute_script("localStorage.clear(); arguments[0].value = '';"
+                               "arguments[0].dispatchEvent(new Event('input'));", box)
+        measure = """
+            const box = arguments[0], style = getComputedStyle(box);
+            const pen = document.createElement('canvas').getContext('2d');
+            pen.font = style.font;
+            return {placeholder: pen.measureText(box.placeholder).width,
+                    room: box.clientWidth, height: box.clientHeight,
+                    line: parseFloat(style.lineHeight), scroll: box.scrollHeight,
+                    overflow: style.overflowY};"""
+        empty = browser.execute_script(measure, box)
+        assert empty["placeholder"] <= empty["room"], f"the placeholder is cut off: {empty}"
+        assert empty["height"] < 2 * empty["line"], f"the empty box is not one line: {empty}"
+        assert empty["scroll"] <= empty["height"] and empty["overflow"] == "hidden", \
+            f"the empty box can scroll (and shows scroll arrows): {empty}"
+        browser.save_screenshot(str(artifacts / f"chat-question-box-{width[0]}.png"))
+
+        browser.execute_script("arguments[0].value = 'a line\\n'.repeat(3);"
+                               "arguments[0].dispatchEvent(new Event('input'));", box)
+        three = browser.execute_script(measure, box)
+        assert three["height"] >= 3 * three["line"] and three["overflow"] == "hidden"
+        browser.execute_script("arguments[0].value = 'a line\\n'.repeat(20);"
+                               "arguments[0].dispatchEvent(new Event('input'));", box)
+        many = browser.execute_script(measure, box)
+        assert many["height"] < many["scroll"] and many["overflow"] == "auto", many
+        browser.execute_script("arguments[0].value = '';"
+                               "arguments[0].dispatchEvent(new Event('input'));", box)
+        assert browser.execute_script(measure, box) == empty
+    finally:
+        browser.switch_to.default_content()
+        browser.get("about:blank")

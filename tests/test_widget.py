@@ -6,6 +6,7 @@ page on another port stands in for a site that is not on the allow-list.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,47 @@ def open_widget(browser: Any) -> Any:
     return browser.find_element(By.CSS_SELECTOR, ".ra-panel")
 
 
+# where the widget's parts are on the host page, in CSS px
+GEOMETRY = """
+const rect = s => { const e = document.querySelector(s); if (!e) return null;
+  const r = e.getBoundingClientRect();
+  return {left: r.left, top: r.top, right: r.right, bottom: r.bottom, width: r.width,
+          height: r.height}; };
+return {width: innerWidth, height: innerHeight, scroll_width: document.documentElement.scrollWidth,
+        scroll_y: scrollY, panel: rect('.ra-panel'), header: rect('.ra-panel-header'),
+        close: rect('.ra-close'), frame: rect('.ra-frame'), launcher: rect('.ra-launcher'),
+        modal: document.querySelector('.ra-panel').getAttribute('aria-modal'),
+        page_overflow: getComputedStyle(document.documentElement).overflow + ' '
+          + getComputedStyle(document.body).overflow};"""
+
+# the question box and its send button inside the chat's frame, and the frame's own overflow
+CHAT_GEOMETRY = """
+const rect = s => { const r = document.querySelector(s).getBoundingClientRect();
+  return {left: r.left, top: r.top, right: r.right, bottom: r.bottom, width: r.width,
+          height: r.height}; };
+return {width: innerWidth, scroll_width: document.documentElement.scrollWidth,
+        box: rect('.rc-box'), send: rect('.rc-send')};"""
+
+
+def geometry(browser: Any) -> dict[str, Any]:
+    return dict(browser.execute_script(GEOMETRY))
+
+
+def chat_geometry(browser: Any, frame: Any) -> dict[str, Any]:
+    """CHAT_GEOMETRY, with the question box's place also in the host page's coordinates."""
+    By = _by()
+    top = browser.execute_script("return arguments[0].getBoundingClientRect().top", frame)
+    browser.switch_to.frame(frame)
+    try:
+        wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".rc-box"), 30,
+                 "the chat did not load")
+        found = dict(browser.execute_script(CHAT_GEOMETRY))
+    finally:
+        browser.switch_to.default_content()
+    found["box_bottom_on_page"] = top + found["box"]["bottom"]
+    return found
+
+
 def test_one_line_script_opens_the_chat_and_answers_with_sources(
         browser: Any, live_server: Any, host_pages: dict[str, Any], artifacts: Path,
         width: tuple[int, int]) -> None:
@@ -60,6 +102,27 @@ def test_one_line_script_opens_the_chat_and_answers_with_sources(
     assert launcher_colour == "rgb(15, 118, 110)"  # accent_color #0f766e
     frame = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".ra-panel iframe"))
     assert frame.get_attribute("src").startswith(f"{live_server.url}/?embed=1")
+
+    # the layout: a 400 px panel above the button on a desktop, the whole screen on a phone;
+    # nothing wider than the screen, and a close button big enough for a thumb (WCAG 2.5.8)
+    still(browser)
+    where = geometry(browser)
+    chat = chat_geometry(browser, frame)
+    assert where["scroll_width"] <= where["width"] and chat["scroll_width"] <= chat["width"]
+    rect, close = where["panel"], where["close"]
+    if width[0] < 600:
+        assert [rect["left"], rect["top"], rect["width"], rect["height"]] == \
+            [0, 0, where["width"], where["height"]], "the panel does not fill the phone's screen"
+        assert close["width"] >= 44 and close["height"] >= 44
+        assert where["modal"] == "true" and where["page_overflow"] == "hidden hidden"
+    else:
+        assert rect["width"] == 400 and rect["right"] <= where["width"] - 16
+        assert rect["top"] >= 16 and rect["bottom"] < where["launcher"]["top"]
+        assert close["width"] >= 24 and close["height"] >= 24
+        assert where["modal"] == "false" and where["page_overflow"] == "visible visible"
+    assert 0 <= close["top"] and close["right"] <= where["width"]
+    assert chat["box"]["width"] >= 120 and chat["send"]["right"] <= chat["width"]
+    assert chat["box_bottom_on_page"] <= rect["bottom"]
 
     browser.switch_to.frame(frame)
     try:
@@ -83,18 +146,166 @@ def test_one_line_script_opens_the_chat_and_answers_with_sources(
         browser.switch_to.default_content()
     wait_for(browser, lambda d: not panel.is_displayed(), 10, "Esc in the chat did not close it")
     assert browser.switch_to.active_element.get_attribute("class") == "ra-launcher"
+    assert geometry(browser)["page_overflow"] == "visible visible"  # the page scrolls again
     # the page can reopen it through the widget's small API; Esc on the panel closes it too
     browser.execute_script("window.RoleAssistant.open()")
     wait_for(browser, lambda d: panel.is_displayed(), 5, "RoleAssistant.open() did not open")
     browser.find_element(By.CSS_SELECTOR, ".ra-close").send_keys(Keys.ESCAPE)
     wait_for(browser, lambda d: not panel.is_displayed(), 5, "Esc on the panel did not close it")
+    assert browser.switch_to.active_element.get_attribute("class") == "ra-launcher"
+    # and so does its close button, by click or tap
+    browser.find_element(By.CSS_SELECTOR, ".ra-launcher").click()
+    wait_for(browser, lambda d: panel.is_displayed(), 5, "the button did not reopen the panel")
+    browser.find_element(By.CSS_SELECTOR, ".ra-close").click()
+    wait_for(browser, lambda d: not panel.is_displayed(), 5, "the close button did not close it")
+    assert browser.switch_to.active_element.get_attribute("class") == "ra-launcher"
+
+
+def still(browser: Any) -> None:
+    """Once the widget's open animation (and any other) has finished."""
+    wait_for(browser, lambda d: d.execute_script(
+        "return document.getAnimations().every(a => a.playState !== 'running')"), 10)
 
 
 def screenshot_when_still(browser: Any, path: Path) -> None:
-    """A screenshot once the widget's open animation (and any other) has finished."""
-    wait_for(browser, lambda d: d.execute_script(
-        "return document.getAnimations().every(a => a.playState !== 'running')"), 10)
+    still(browser)
     browser.save_screenshot(str(path))
+
+
+PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True}
+# an iPhone's notch and home indicator, for pages that let content under them (viewport-fit)
+INSETS = {"top": 47, "bottom": 34, "left": 0, "right": 0}
+COVER = "width=device-width, initial-scale=1, viewport-fit=cover"
+LONG_PAGE = "".join(f"<p>Paragraph {n} of the posting.</p>" for n in range(120))
+
+
+def wheel_scrolls_the_page(browser: Any, x: int, y: int) -> bool:
+    """Whether a mouse wheel turned at (x, y) of the viewport scrolls the page. The page's own
+    listener (not passive, so Chromium waits for it before scrolling) sees the wheel; a scroll
+    it starts shows within ten frames after that."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
+
+    browser.execute_script("window.wheeled = false; window.wheelFrom = scrollY;"
+                           "addEventListener('wheel', () => { window.wheeled = true; },"
+                           " {passive: false, once: true});")
+    ActionChains(browser).scroll_from_origin(ScrollOrigin.from_viewport(x, y), 0, 300).perform()
+    wait_for(browser, lambda d: d.execute_script("return window.wheeled"), 5,
+             "the wheel did not reach the page")
+    return bool(browser.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        let frames = 10;
+        const tick = () => --frames ? requestAnimationFrame(tick)
+                                    : done(scrollY !== window.wheelFrom);
+        requestAnimationFrame(tick);"""))
+
+
+@pytest.fixture
+def phone(browser: Any) -> Iterator[None]:
+    """A phone's screen with a notch and a home indicator."""
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
+    browser.execute_cdp_cmd("Emulation.setSafeAreaInsetsOverride", {"insets": INSETS})
+    try:
+        yield
+    finally:
+        browser.execute_cdp_cmd("Emulation.setSafeAreaInsetsOverride", {"insets": {}})
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def test_on_a_phone_the_open_panel_is_the_whole_screen_and_the_page_stays_put(
+        browser: Any, live_server: Any, host_pages: dict[str, Any], artifacts: Path,
+        phone: None) -> None:
+    """A candidate who scrolled down a long posting opens the chat: it covers the screen, its
+    header and question box clear of the notch and the home indicator; swiping on it does not
+    scroll the posting behind, and closing it leaves the posting where it was."""
+    By = _by()
+    url = host_pages["allowed"].page(
+        "phone.html", f'{LONG_PAGE}<script src="{live_server.url}/widget.js" async></script>',
+        viewport=COVER)
+    browser.get(url)
+    browser.execute_script("scrollTo(0, 600)")
+    read_to = geometry(browser)["scroll_y"]
+    assert read_to == 600
+    panel = open_widget(browser)
+    frame = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".ra-frame[data-ready]"),
+                     30, "the chat in the panel did not load")
+    still(browser)
+    where = geometry(browser)
+    chat = chat_geometry(browser, frame)
+    screen = [0, 0, PHONE["width"], PHONE["height"]]
+    assert [where["panel"][k] for k in ("left", "top", "width", "height")] == screen
+    assert where["scroll_width"] <= where["width"] and chat["scroll_width"] <= chat["width"]
+    assert where["close"]["top"] >= INSETS["top"], "the close button is under the notch"
+    assert where["close"]["width"] >= 44 and where["close"]["height"] >= 44
+    assert where["header"]["bottom"] <= where["frame"]["top"]
+    assert chat["box_bottom_on_page"] <= PHONE["height"] - INSETS["bottom"], \
+        "the question box is under the home indicator"
+    assert where["modal"] == "true"  # the page behind is covered: not read out either
+    browser.save_screenshot(str(artifacts / "widget-phone-open.png"))
+
+    assert not wheel_scrolls_the_page(browser, 100, 70), "the page scrolled behind the panel"
+    assert geometry(browser)["scroll_y"] == read_to
+    browser.find_element(By.CSS_SELECTOR, ".ra-close").click()
+    wait_for(browser, lambda d: not panel.is_displayed(), 5, "the close button did not close it")
+    assert browser.switch_to.active_element.get_attribute("class") == "ra-launcher"
+    assert geometry(browser)["scroll_y"] == read_to, "closing the chat lost the candidate's place"
+    # and the wheel that did nothing while the panel was open scrolls it now (the control)
+    assert wheel_scrolls_the_page(browser, 20, 300), "the page does not scroll after closing"
+
+
+# Headless Chromium has no on-screen keyboard: this stands in for the visual viewport the
+# keyboard leaves (window.visualViewport may be replaced), set before the widget runs.
+FAKE_KEYBOARD = """<script>
+const view = Object.assign(new EventTarget(),
+                           {width: 390, height: 844, offsetLeft: 0, offsetTop: 0, scale: 1});
+window.visualViewport = view;
+window.keyboard = (changes) => { Object.assign(view, changes);
+                                 view.dispatchEvent(new Event('resize')); };
+</script>"""
+
+
+def test_on_a_phone_the_panel_fits_above_the_on_screen_keyboard(
+        browser: Any, live_server: Any, host_pages: dict[str, Any], artifacts: Path,
+        phone: None) -> None:
+    """The keyboard covers the bottom of the screen without resizing the page (Chrome for
+    Android, Safari): the panel shrinks to what is left, question box just above the keyboard
+    and header still on screen; zooming in is not a keyboard, and leaves the panel alone."""
+    By = _by()
+    url = host_pages["allowed"].page(
+        "keyboard.html", f'{FAKE_KEYBOARD}<script src="{live_server.url}/widget.js" async>'
+        '</script>', viewport=COVER)
+    browser.get(url)
+    open_widget(browser)
+    frame = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".ra-frame[data-ready]"),
+                     30, "the chat in the panel did not load")
+
+    def panel_at(top: float, height: float) -> Any:
+        def fits(d: Any) -> bool:
+            panel = geometry(d)["panel"]
+            return [panel["top"], panel["height"]] == [top, height]
+        return wait_for(browser, fits, 5, f"the panel is not {height} px high at {top}")
+
+    browser.execute_script("keyboard({height: 500})")
+    panel_at(0, 500)
+    chat = chat_geometry(browser, frame)
+    assert chat["box_bottom_on_page"] <= 500, "the question box is behind the keyboard"
+    where = geometry(browser)
+    assert where["close"]["top"] >= INSETS["top"]
+    # the chat reaches down to the keyboard: the home indicator's inset is hidden behind it
+    assert where["frame"]["bottom"] == 500
+    browser.save_screenshot(str(artifacts / "widget-phone-keyboard.png"))
+    # a small phone's keyboard with its suggestion bar leaves less: the conversation gives way
+    browser.execute_script("keyboard({height: 300})")
+    panel_at(0, 300)
+    assert chat_geometry(browser, frame)["box_bottom_on_page"] <= 300, \
+        "the question box is behind a small phone's keyboard"
+    # Safari scrolls the layout viewport up to show the focused box: the panel follows it
+    browser.execute_script("keyboard({height: 500, offsetTop: 120})")
+    panel_at(120, 500)
+    browser.execute_script("keyboard({height: 844, offsetTop: 0})")  # the keyboard goes away
+    panel_at(0, 844)
+    browser.execute_script("keyboard({height: 422, scale: 2})")  # pinch-zoomed in, no keyboard
+    panel_at(0, 844)
 
 
 def test_the_widget_tells_the_truth_when_the_server_is_down(

@@ -283,7 +283,9 @@
 
   Chat.prototype.fit = function () {
     this.box.style.height = "auto";
-    this.box.style.height = Math.min(this.box.scrollHeight, 160) + "px";
+    var height = this.box.scrollHeight;
+    this.box.style.height = Math.min(height, 160) + "px";  // chat.css's max-height
+    this.box.style.overflowY = height > 160 ? "auto" : "";
   };
 
   Chat.prototype.onMessage = function (event) {

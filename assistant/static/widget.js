@@ -16,6 +16,9 @@
  * panel says which. The dot in the panel's header shows whether the server answers, checked
  * while the panel is open. Esc anywhere in the panel (the chat frame included: it posts a
  * message) closes it and returns focus to the button; opening it focuses the question box.
+ * On a phone (widget.css's narrow or short screens) the open panel is the whole screen and
+ * modal: the page behind does not scroll; with the on-screen keyboard up, the panel is what
+ * the keyboard leaves visible.
  */
 (function () {
   "use strict";
@@ -44,6 +47,8 @@
   var serverOrigin = new URL(base).origin;
   var CHECK_SECONDS = 20;
   var checkTimer = null;
+  // widget.css's phone layout (the same media query): the open panel covers the screen
+  var PHONE = window.matchMedia("(max-width: 520px), (max-height: 520px)");
 
   var ICON_CHAT =
     '<svg viewBox="0 0 24 24" width="24" height="24" fill="none" stroke="currentColor" ' +
@@ -186,10 +191,33 @@
             function () { return "down"; });
   }
 
+  // On a phone the open panel is the whole screen, so it is modal: the page behind neither
+  // scrolls (widget.css, html.ra-widget-lock) nor is read out. The on-screen keyboard shrinks
+  // only the visual viewport (Chrome for Android, Safari): the panel is fitted to what stays
+  // visible, so the question box sits on the keyboard and the header stays on screen. Not
+  // while zoomed in (scale > 1), where the candidate pans over the panel as over a page.
+  function layout() {
+    var open = !panel.hidden, phone = open && PHONE.matches;
+    document.documentElement.classList.toggle("ra-widget-lock", open);
+    panel.setAttribute("aria-modal", phone ? "true" : "false");
+    var view = window.visualViewport;
+    var keyboard = phone && view && Math.abs(view.scale - 1) < 0.01 &&
+      view.height < document.documentElement.clientHeight - 1;
+    root.classList.toggle("ra-keyboard", !!keyboard);
+    root.style.top = keyboard ? view.offsetTop + "px" : "";
+    root.style.height = keyboard ? view.height + "px" : "";
+  }
+  if (PHONE.addEventListener) PHONE.addEventListener("change", layout);
+  if (window.visualViewport) {
+    window.visualViewport.addEventListener("resize", layout);
+    window.visualViewport.addEventListener("scroll", layout);
+  }
+
   function open() {
     panel.hidden = false;
     root.classList.add("ra-open");
     launcher.setAttribute("aria-expanded", "true");
+    layout();
     render();
     if (state !== "ready") closeBtn.focus({ preventScroll: true });
     check();
@@ -201,6 +229,7 @@
     panel.hidden = true;
     root.classList.remove("ra-open");
     launcher.setAttribute("aria-expanded", "false");
+    layout();
     launcher.focus({ preventScroll: true });
     window.clearInterval(checkTimer);
   }
