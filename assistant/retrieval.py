@@ -253,11 +253,13 @@ class HybridRetriever(BaseRetriever):
             vector, k=min(fetch, n), filter=_where(scope))
         chunk_sim = {d.metadata["chunk_id"]: 1.0 - float(s) for d, s in dense}
         floor = min(chunk_sim.values()) if chunk_sim else 0.0
-        chunk = np.array([chunk_sim.get(self._chunk_ids[c], floor) for c in chunks],
-                         dtype=np.float32)
+        chunk = np.full(n, floor, dtype=np.float32)
+        for chunk_id, similarity in chunk_sim.items():
+            if chunk_id in self._index and position[self._index[chunk_id]] >= 0:
+                chunk[position[self._index[chunk_id]]] = similarity
         q = self._unit(vector)
         units = _in_scope(scope, self._units_of, len(self._unit_chunk))
-        unit_scores = self.snapshot.unit_vectors[units] @ q
+        unit_scores = _rows(self.snapshot.unit_vectors, units, scope) @ q
         owner = position[self._unit_chunk[units]]
         body = self._is_body[units]
         best_unit = np.full(n, -1.0, dtype=np.float32)
@@ -274,7 +276,8 @@ class HybridRetriever(BaseRetriever):
         if cfg.phrases and self._phrase_chunk.size:
             phrases = _in_scope(scope, self._phrases_of, len(self._phrase_chunk))
             if phrases.size:
-                phrase_scores = self.snapshot.phrase_vectors[phrases] @ q - cfg.phrase_discount
+                phrase_scores = (_rows(self.snapshot.phrase_vectors, phrases, scope) @ q
+                                 - cfg.phrase_discount)
                 np.maximum.at(best_part, position[self._phrase_chunk[phrases]], phrase_scores)
         terms = [t for t in stems(query) if t in self._idf]
         keywords = (np.asarray(self._bm25.get_scores(terms))[chunks]
@@ -433,6 +436,12 @@ def _in_scope(scope: Scope, table: dict[str, np.ndarray], total: int) -> np.ndar
         return np.arange(total, dtype=np.int64)
     parts = [table[s] for s in sorted(scope) if s in table]
     return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+
+
+def _rows(matrix: np.ndarray, indices: np.ndarray, scope: Scope) -> np.ndarray:
+    """The rows of `matrix` at `indices`: the matrix itself for all of them (unscoped), since
+    picking rows copies them (at 1,000 documents, 120 MB and 30 ms a question)."""
+    return matrix if scope is None else matrix[indices]
 
 
 def _positions(keys: list[str]) -> dict[str, np.ndarray]:
