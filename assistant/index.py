@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 4000  # rows per write to Chroma (at most what the server takes)
 READ_PAGE = 5000  # rows per read of a collection
+ROW, TEXT = "row", "\x1ftext"  # a units/terms row's one metadata key, and its text within it
 TEXT_SUFFIXES = (".txt", ".text", ".md", ".markdown")  # the naive baseline splits these as written
 # Bump when what a build stores changes shape, so that old builds are rebuilt, not misread.
 INDEX_FORMAT = 4  # 4: documents have titles; units carry depth and links; many formats
@@ -334,8 +335,13 @@ def get_all(collection, include_embeddings: bool = True) -> Records:  # type: ig
     while True:
         data = collection.get(include=include, limit=READ_PAGE, offset=offset)
         records.ids.extend(data["ids"])
-        records.documents.extend(data["documents"] or [])
-        records.metadatas.extend(dict(m) for m in (data["metadatas"] or []))
+        documents = data["documents"] or [None] * len(data["ids"])
+        for document, meta in zip(documents, data["metadatas"] or [], strict=True):
+            if ROW in meta:  # a unit or vocabulary row kept as one JSON value (see _write_parts)
+                meta = json.loads(meta[ROW])
+                document = meta.pop(TEXT)
+            records.documents.append(document or "")
+            records.metadatas.append(dict(meta))
         if include_embeddings:
             records.embeddings.extend(data["embeddings"])  # numpy rows, kept as they come
         if len(data["ids"]) < READ_PAGE:
@@ -668,11 +674,13 @@ def _write(store: Store, name: str, rows: dict[str, Records], manifest: dict[str
 
 def _write_parts(store: Store, client: Any, name: str, rows: dict[str, Records],
                  manifest: dict[str, Any]) -> None:
-    # Writing was most of indexing's cost beside the model (at 100 documents, 12 of 16 s):
-    # Chroma inserts every vector into an HNSW graph. Chunks are searched through that graph;
-    # units and vocabulary words never are (they are loaded and scored in memory, by role
-    # scope), so their graphs are built as cheaply as Chroma allows, and rows go in
-    # batches as large as the server takes (12,000 rows: 14.2 s -> 2.9 s).
+    # Writing was most of indexing's cost beside the model (at 1,000 documents, 49 of 67 s):
+    # Chroma inserts every vector into an HNSW graph, every document into a full-text index
+    # and every metadata key as a row of its own. Chunks are searched through Chroma; units and
+    # vocabulary words never are (they are loaded whole and scored in memory, by role scope),
+    # so their graphs are built as cheaply as Chroma allows and each of their rows is one JSON
+    # value with no document (12,000 unit rows: 5.9 s -> 2.4 s); rows go in batches as large
+    # as the server takes (12,000 rows: 14.2 s -> 2.9 s).
     batch = max(1, min(BATCH, client.get_max_batch_size()))
     for part, records in rows.items():
         hnsw: dict[str, Any] = {"space": "cosine"}
@@ -683,10 +691,17 @@ def _write_parts(store: Store, client: Any, name: str, rows: dict[str, Records],
                                               configuration={"hnsw": hnsw}, metadata=metadata)
         for start in range(0, len(records.ids), batch):
             end = start + batch
-            collection.add(
-                ids=records.ids[start:end], documents=records.documents[start:end],
-                metadatas=records.metadatas[start:end], embeddings=records.embeddings[start:end],
-            )
+            if part == "chunks":  # searched by Chroma: documents and metadata as Chroma keeps them
+                collection.add(
+                    ids=records.ids[start:end], documents=records.documents[start:end],
+                    metadatas=records.metadatas[start:end],
+                    embeddings=records.embeddings[start:end])
+            else:  # read back whole, never searched: one JSON value a row (see `get_all`)
+                collection.add(
+                    ids=records.ids[start:end], embeddings=records.embeddings[start:end],
+                    metadatas=[{ROW: json.dumps({**meta, TEXT: text})} for meta, text in zip(
+                        records.metadatas[start:end], records.documents[start:end],
+                        strict=True)])
 
 
 def _collect_garbage(store: Store, current: str, keep: str | None = None) -> None:
