@@ -31,7 +31,14 @@ from assistant.answering import (
 from assistant.conversation import Message, Resolved, UnitLookup, parse_history, resolve
 from assistant.generation import GenerativeAnswerer
 from assistant.grounding import CoverageChecker, Decision, decide, figure_missing, name_missing
-from assistant.index import IndexSnapshot, Store, build_index, open_index, outdated
+from assistant.index import (
+    IndexSnapshot,
+    Store,
+    build_index,
+    close_unused,
+    open_index,
+    outdated,
+)
 from assistant.retrieval import HybridRetriever, Scope, fuse
 from assistant.roles import Catalog
 from assistant.settings import Settings
@@ -138,6 +145,7 @@ class Assistant:
 
         With a Chroma server, reading the pointer is a request to the server: it is read at
         most every `index_check_seconds` (a local pointer is one stat, read every time)."""
+        close_unused()  # the index files of builds no longer served (see index.close_unused)
         now = time.monotonic()
         if (self.settings.chroma_host and self._state is not None and self._version
                 and now - self._checked_at < self.settings.index_check_seconds):

@@ -84,6 +84,10 @@ class Records:
 # chromadb shares one client system per path and registers it before starting it: a second
 # thread opening the same build meanwhile got a half-started one ("no attribute 'bindings'")
 _OPENING = threading.Lock()
+# Clients of snapshots nothing uses any more, closed at the next safe moment (`close_unused`).
+# A finalizer may run inside the garbage collector, on a thread that holds _OPENING or one of
+# Chroma's own locks at that moment: closing there deadlocked (seen in CI), so it only queues.
+_UNUSED: list[Any] = []
 
 
 def _sha(text: str) -> str:
@@ -758,8 +762,21 @@ class IndexSnapshot:
     manifest: dict[str, Any]
 
 
+def close_unused() -> None:
+    """Close the clients of snapshots that nothing uses any more (call where no lock is held:
+    before opening a build, and before each question)."""
+    while _UNUSED:
+        try:
+            client = _UNUSED.pop()
+        except IndexError:  # another thread took the last one
+            return
+        with _OPENING, contextlib.suppress(Exception):
+            client.close()
+
+
 def open_index(settings: Settings) -> IndexSnapshot:
     """Load the build in service (IndexMissing if there is none)."""
+    close_unused()
     store = Store(settings)
     name = require_current(settings)
     client = None
@@ -779,7 +796,8 @@ def open_index(settings: Settings) -> IndexSnapshot:
         raise
     # the client is closed once nothing uses this build any more (the server has switched to
     # a newer one and the last question asked of this one has been answered)
-    weakref.finalize(snapshot, store.release, client)
+    if not settings.chroma_host:  # the server client is shared: nothing to close
+        weakref.finalize(snapshot, _UNUSED.append, client)
     return snapshot
 
 
