@@ -368,7 +368,7 @@ class Assistant:
         documents = turn.documents
         cfg = self.settings
         relevance = max((float(d.metadata.get("relevance", 0.0)) for d in documents), default=0.0)
-        lexical = state.retriever.keyword_cover(turn.query, documents)
+        lexical = state.retriever.keyword_cover(turn.query, documents, turn.scope)
         if lexical >= cfg.lexical_cover:
             # a passage holds (nearly) every word of the question: short questions ("remote?")
             # match weakly by embedding, but the words themselves are evidence enough

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 
 Scope = frozenset[str] | None  # the documents (sources) retrieval may use; None: all
+SCOPES_KEPT = 256  # scopes whose keyword weights are kept (a memory bound, not a tuned value)
 
 
 @dataclass
@@ -67,6 +68,8 @@ class HybridRetriever(BaseRetriever):
     vocabulary: Any = None  # assistant.vocabulary.Vocabulary: finds a query's specifics
     _bm25: Any = PrivateAttr(default=None)
     _idf: dict[str, float] = PrivateAttr(default_factory=dict)
+    _postings: dict[str, Any] = PrivateAttr(default_factory=dict)  # stem -> chunk indices
+    _scoped_idf: dict[Any, dict[str, float]] = PrivateAttr(default_factory=dict)
     _vectorstore: Any = PrivateAttr(default=None)
     _chunk_ids: list[str] = PrivateAttr(default_factory=list)
     _unit_chunk: Any = PrivateAttr(default=None)
@@ -105,15 +108,13 @@ class HybridRetriever(BaseRetriever):
             self._bm25 = bm25s.BM25(method="robertson")
             self._bm25.index([words or [""] for words in corpus], show_progress=False)
         frequency: dict[str, int] = {}
-        for words in corpus:
+        postings: dict[str, list[int]] = {}
+        for i, words in enumerate(corpus):
             for word in set(words):
                 frequency[word] = frequency.get(word, 0) + 1
-        # Okapi idf as rank_bm25 gave it (negative values floored at a quarter of the mean):
-        # keyword_cover weighs the question's words with it
-        total = len(corpus)
-        idf = {w: float(np.log(total - f + 0.5) - np.log(f + 0.5)) for w, f in frequency.items()}
-        floor = 0.25 * (sum(idf.values()) / len(idf)) if idf else 0.0
-        self._idf = {w: v if v >= 0 else floor for w, v in idf.items()}
+                postings.setdefault(word, []).append(i)
+        self._postings = {w: np.array(p, dtype=np.int64) for w, p in postings.items()}
+        self._idf = _okapi_idf(frequency, len(corpus))
         self._vectorstore = Chroma(
             client=snap.client, collection_name=snap.chunk_collection,
             embedding_function=self.embeddings, create_collection_if_not_exists=False,
@@ -373,13 +374,36 @@ class HybridRetriever(BaseRetriever):
                "chunk_ids": ids, "passage_id": f"{first['source']}::{first['section']}"},
         )
 
-    def keyword_cover(self, query: str, documents: list[Document]) -> float:
-        """The largest share of the query's words (weighted by BM25 idf) that one passage
-        holds in its text or section path; 0 for a query without content words."""
+    def idf(self, scope: Scope = None) -> dict[str, float]:
+        """BM25's idf over the chunks of `scope` (all for None), kept for the last scopes.
+
+        A scoped question is about those documents: how rare a word is among other roles'
+        documents must not change how much it weighs (at 1,000 documents, corpus-wide weights
+        made questions answered on the role's own documents abstain)."""
+        if scope is None:
+            return self._idf
+        with self._cache_lock:
+            known = self._scoped_idf.get(scope)
+        if known is not None:
+            return known
+        inside = np.zeros(len(self._chunk_ids), dtype=bool)
+        inside[self.in_scope(scope)] = True
+        frequency = {w: int(inside[p].sum()) for w, p in self._postings.items()}
+        idf = _okapi_idf({w: f for w, f in frequency.items() if f}, int(inside.sum()))
+        with self._cache_lock:
+            if len(self._scoped_idf) >= SCOPES_KEPT:
+                self._scoped_idf.pop(next(iter(self._scoped_idf)))
+            self._scoped_idf[scope] = idf
+        return idf
+
+    def keyword_cover(self, query: str, documents: list[Document], scope: Scope = None) -> float:
+        """The largest share of the query's words (weighted by BM25 idf over the documents of
+        `scope`) that one passage holds in its text or section path; 0 for a query without
+        content words."""
         terms = set(stems(query))
         if self._bm25 is None or not terms:
             return 0.0
-        idf = self._idf
+        idf = self.idf(scope)
         rarest = max((float(v) for v in idf.values()), default=1.0)
         # a word no passage has is as rare as can be: it weighs the most
         weights = {t: max(float(idf[t]), 0.0) if t in idf else rarest for t in terms}
@@ -436,6 +460,14 @@ def _in_scope(scope: Scope, table: dict[str, np.ndarray], total: int) -> np.ndar
         return np.arange(total, dtype=np.int64)
     parts = [table[s] for s in sorted(scope) if s in table]
     return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+
+
+def _okapi_idf(frequency: dict[str, int], total: int) -> dict[str, float]:
+    """Okapi idf as rank_bm25 gave it (negative values floored at a quarter of the mean):
+    keyword_cover weighs the question's words with it."""
+    idf = {w: float(np.log(total - f + 0.5) - np.log(f + 0.5)) for w, f in frequency.items()}
+    floor = 0.25 * (sum(idf.values()) / len(idf)) if idf else 0.0
+    return {w: v if v >= 0 else floor for w, v in idf.items()}
 
 
 def _rows(matrix: np.ndarray, indices: np.ndarray, scope: Scope) -> np.ndarray:

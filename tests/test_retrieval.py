@@ -105,3 +105,32 @@ def test_a_clause_of_a_long_bullet_can_carry_its_passage(snapshot, embeddings, r
     assert snapshot.phrase_vectors.shape[0] == len(snapshot.phrase_chunks) > 100
     assert all(m["kind"] != "phrase" for m in snapshot.unit_meta)
     assert set(snapshot.phrase_chunks) <= set(snapshot.chunks)
+
+
+def test_a_scoped_questions_words_weigh_as_rare_as_they_are_in_its_documents(make_corpus,
+                                                                            embeddings):
+    """BM25 weights for keyword cover come from the documents in scope: a word every other
+    role's posting uses is still rare, and weighs a lot, on the one posting asked about."""
+    from assistant.index import build_index, open_index
+
+    pay = ("# Posting\n## Salary\n- Base salary: $120,000 per year\n## Location\n"
+           "- Remote work from any state\n## Benefits\n- Health insurance for the family\n"
+           "## Travel\n- Conference trips twice a year\n## Team\n- Six engineers and a lead\n")
+    others = {f"role-{i}.md": f"# Role {i}\n## Remote\n- Remote work is possible\n"
+              f"## Duties\n- Duty number {i} of the remote team\n" for i in range(6)}
+
+    def retriever(files: dict[str, str], name: str) -> HybridRetriever:
+        settings = make_corpus(files, name=name)
+        build_index(settings, embeddings_factory=lambda: embeddings)
+        return HybridRetriever(snapshot=open_index(settings), embeddings=embeddings,
+                               settings=settings)
+
+    alone = retriever({"pay.md": pay}, "alone")
+    many = retriever({"pay.md": pay, **others}, "many")
+    scope = frozenset({"pay.md"})
+    assert many.idf(scope) == alone.idf()
+    assert many.idf(scope)["remot"] > many.idf()["remot"]  # rare in scope, common outside
+    assert many.idf(scope) is many.idf(scope)  # kept for the next question on that posting
+    documents = many.invoke("remote work?")
+    assert many.keyword_cover("remote work", documents, scope) >= \
+        many.keyword_cover("remote work", documents)
