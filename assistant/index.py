@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 4000  # rows per write to Chroma (at most what the server takes)
 READ_PAGE = 5000  # rows per read of a collection
+PARTS = ("chunks", "units", "terms")  # the collections of one build
 ROW, TEXT = "row", "\x1ftext"  # a units/terms row's one metadata key, and its text within it
 TEXT_SUFFIXES = (".txt", ".text", ".md", ".markdown")  # the naive baseline splits these as written
 # Bump when what a build stores changes shape, so that old builds are rebuilt, not misread.
@@ -204,8 +205,7 @@ class Store:
         every build it ever served open, deleted builds' disk space included. The server
         client is shared by this store and stays open."""
         if client is not None and not self.settings.chroma_host:
-            with _OPENING:
-                client.close()
+            _close(client)
 
     def collection_name(self, name: str, part: str) -> str:
         if self.settings.chroma_host:
@@ -215,7 +215,7 @@ class Store:
     def collections(self, name: str, client: Any = None):  # type: ignore[no-untyped-def]
         client = client if client is not None else self.client(name)
         return {part: client.get_collection(self.collection_name(name, part))
-                for part in ("chunks", "units", "terms")}
+                for part in PARTS}
 
     def snapshot_dir(self, name: str) -> Path:
         """Where the build's rows are kept for a fast start (see `_save_snapshot`): inside the
@@ -226,7 +226,7 @@ class Store:
 
     def drop(self, name: str) -> None:
         if self.settings.chroma_host:
-            for part in ("chunks", "units", "terms"):
+            for part in PARTS:
                 with contextlib.suppress(Exception):
                     self.server().delete_collection(self.collection_name(name, part))
             shutil.rmtree(self.snapshot_dir(name), ignore_errors=True)
@@ -508,7 +508,7 @@ def _build_from(  # noqa: PLR0913 - the build's inputs, split from _build to rel
             + ("" if not errors else " " + " ".join(errors.values()))
         )
 
-    rows = {part: Records() for part in ("chunks", "units", "terms")}
+    rows = {part: Records() for part in PARTS}
     embed_texts: dict[str, list[str]] = {part: [] for part in rows}
     late = settings.unit_vectors == "late"
     # late chunking: unit rows whose vector is pooled from their chunk's forward pass
@@ -762,6 +762,12 @@ class IndexSnapshot:
     manifest: dict[str, Any]
 
 
+def _close(client: Any) -> None:
+    """Close a local build's client (not while another thread opens one: see _OPENING)."""
+    with _OPENING:
+        client.close()
+
+
 def close_unused() -> None:
     """Close the clients of snapshots that nothing uses any more (call where no lock is held:
     before opening a build, and before each question)."""
@@ -770,8 +776,8 @@ def close_unused() -> None:
             client = _UNUSED.pop()
         except IndexError:  # another thread took the last one
             return
-        with _OPENING, contextlib.suppress(Exception):
-            client.close()
+        with contextlib.suppress(Exception):
+            _close(client)
 
 
 def open_index(settings: Settings) -> IndexSnapshot:
@@ -802,7 +808,6 @@ def open_index(settings: Settings) -> IndexSnapshot:
 
 
 SNAPSHOT_FORMAT = 1
-PARTS = ("chunks", "units", "terms")
 
 
 def _save_snapshot(store: Store, name: str, rows: dict[str, Records],
@@ -883,11 +888,8 @@ def _load(store: Store, name: str, client: Any, collections: dict[str, Any],
                     key=lambda i: (units.metadatas[i]["source"], units.metadatas[i]["order"]))
     terms = read["terms"]
 
+    # picking no rows (a corpus without long bullets) still gives (0, dim)
     unit_matrix, term_matrix = _normalised(units.embeddings), _normalised(terms.embeddings)
-    dim = unit_matrix.shape[1]
-
-    def rows(matrix: Any, wanted: list[int]) -> Any:  # (0, dim) when a corpus has no long bullets
-        return matrix[wanted] if wanted else np.zeros((0, dim), dtype=np.float32)
 
     return IndexSnapshot(
         build=name,
@@ -898,9 +900,9 @@ def _load(store: Store, name: str, client: Any, collections: dict[str, Any],
         unit_ids=[units.ids[i] for i in ranked],
         unit_texts=[units.documents[i] for i in ranked],
         unit_meta=[units.metadatas[i] for i in ranked],
-        unit_vectors=rows(unit_matrix, ranked),
+        unit_vectors=unit_matrix[ranked],
         phrase_chunks=[units.metadatas[i]["chunk_id"] for i in phrases],
-        phrase_vectors=rows(unit_matrix, phrases),
+        phrase_vectors=unit_matrix[phrases],
         terms=terms.ids,
         term_vectors=term_matrix,
         manifest=manifest,
