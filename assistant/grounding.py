@@ -113,9 +113,9 @@ class CoverageChecker:
         """Synonym similarity of each uncovered word and, for words without a synonym, salience.
 
         Salience costs one embedding per word, so it is measured only when it can change the
-        decision (`need_salience`). Several such words are also taken out together: "the
-        stages of the interview process" rests on two words the documents lack, and taking out
-        either alone leaves the other to carry the meaning.
+        decision (`need_salience`). Several such words are also taken out together: a
+        question that rests on two words the documents lack keeps its meaning when either alone
+        is taken out, the other carrying it.
         """
         if not words:
             return []

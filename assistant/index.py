@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from assistant.chunking import chunk_recursive, chunk_sections, unit_embed_text, unit_phrases
-from assistant.loading import SourceDocument, load_document, read_bytes, scan_corpus
+from assistant.loading import load_document, read_bytes, scan_corpus
 from assistant.settings import Settings
 from assistant.text import content_words
 from assistant.types import Chunk, CorpusError, IndexBusy, IndexMissing
@@ -43,11 +43,13 @@ log = logging.getLogger(__name__)
 
 BATCH = 4000  # rows per write to Chroma (at most what the server takes)
 READ_PAGE = 5000  # rows per read of a collection
-PARTS = ("chunks", "units", "terms")  # the collections of one build
-ROW, TEXT = "row", "\x1ftext"  # a units/terms row's one metadata key, and its text within it
+PARTS = ("chunks", "units", "terms")  # the collections of one build (see `_write_parts`)
+ROW, TEXT = "row", "\x1ftext"  # a row's one JSON metadata value, and its text within it
+UNITS = "\x1funits"  # a chunk row's units within its JSON value: [id, text, metadata] each
+_ABSENT = object()
 TEXT_SUFFIXES = (".txt", ".text", ".md", ".markdown")  # the naive baseline splits these as written
 # Bump when what a build stores changes shape, so that old builds are rebuilt, not misread.
-INDEX_FORMAT = 4  # 4: documents have titles; units carry depth and links; many formats
+INDEX_FORMAT = 5  # 5: units live in their chunk's row; the units collection holds vectors
 
 
 @dataclass
@@ -330,6 +332,31 @@ def _dead_here(holder: str) -> bool:
     return False
 
 
+def read_rows(collections: dict[str, Any], vectors: tuple[str, ...] = PARTS
+              ) -> dict[str, Records]:
+    """A build's rows as the pipeline sees them (chunks, units, vocabulary words), from the
+    collections `_write_parts` laid them out in; with their vectors for the parts named."""
+    chunks = get_all(collections["chunks"], "chunks" in vectors)
+    units = Records()
+    for chunk_id, meta in zip(chunks.ids, chunks.metadatas, strict=True):
+        for suffix, text, stored in meta.pop(UNITS, []):
+            unit_meta = {"chunk_id": chunk_id, "source": meta["source"], "chunk_kind": meta["kind"],
+                         **_unit_defaults(meta), **stored}
+            unit_meta.setdefault("content_hash", _sha(text))
+            units.add(f"{chunk_id}-{suffix}", text, unit_meta)
+    if "units" in vectors:
+        stored = get_all(collections["units"])
+        by_hash = dict(zip(stored.ids, stored.embeddings, strict=True))
+        units.embeddings = [by_hash[m["content_hash"]] for m in units.metadatas]
+    return {"chunks": chunks, "units": units,
+            "terms": get_all(collections["terms"], "terms" in vectors)}
+
+
+def _unit_defaults(chunk_meta: dict[str, Any]) -> dict[str, Any]:
+    """A unit's metadata that is not stored when it has these values (see `_write_parts`)."""
+    return {"section": chunk_meta["section"], "label": "", "depth": 0, "links": ""}
+
+
 def get_all(collection, include_embeddings: bool = True) -> Records:  # type: ignore[no-untyped-def]
     """Every row of a collection, read a page at a time (one read of a large collection
     exceeds SQLite's limit on query variables: "too many SQL variables" at 1,000 documents)."""
@@ -340,8 +367,10 @@ def get_all(collection, include_embeddings: bool = True) -> Records:  # type: ig
         data = collection.get(include=include, limit=READ_PAGE, offset=offset)
         records.ids.extend(data["ids"])
         documents = data["documents"] or [None] * len(data["ids"])
-        for document, meta in zip(documents, data["metadatas"] or [], strict=True):
-            if ROW in meta:  # a unit or vocabulary row kept as one JSON value (see _write_parts)
+        metadatas = data["metadatas"] or [None] * len(data["ids"])
+        for document, meta in zip(documents, metadatas, strict=True):
+            meta = meta or {}  # a unit vector's row has none
+            if ROW in meta:  # a row kept as one JSON value (see _write_parts)
                 meta = json.loads(meta[ROW])
                 document = meta.pop(TEXT)
             records.documents.append(document or "")
@@ -467,19 +496,18 @@ def _build_from(  # noqa: PLR0913 - the build's inputs, split from _build to rel
                            warnings=list((old_manifest or {}).get("warnings", [])),
                            skipped=scan.skipped)
 
-    documents: dict[str, SourceDocument] = {}
+    documents: dict[str, Prepared] = {}
     failed: dict[str, list[str]] = {}
     warnings: list[str] = []
-    for source, raw in data.items():
-        try:
-            documents[source] = load_document(raw, source, hashes[source])
-        except CorpusError as exc:
-            errors[source] = exc.message
-            failed[source] = [hashes[source], exc.message]
-            log.warning("%s", exc.message)
+    for source, prepared in prepare_all(data, hashes, settings).items():
+        if isinstance(prepared, str):
+            errors[source] = prepared
+            failed[source] = [hashes[source], prepared]
+            log.warning("%s", prepared)
             continue
-        warnings.extend(documents[source].warnings)
-        for warning in documents[source].warnings:
+        documents[source] = prepared
+        warnings.extend(prepared.warnings)
+        for warning in prepared.warnings:
             log.warning("%s", warning)
     # A file that exists but cannot be read keeps what was indexed from it before.
     kept = {s: old_files[s] for s in errors if same_shape and s in old_files}
@@ -494,14 +522,7 @@ def _build_from(  # noqa: PLR0913 - the build's inputs, split from _build to rel
             manifest["documents"][source] = old_manifest["documents"][source]  # type: ignore[index]
     removed = sorted(set(old_files) - set(manifest["files"]))
 
-    chunks: list[Chunk] = []
-    for source, document in documents.items():
-        if settings.chunking == "recursive":
-            text = data[source].decode("utf-8-sig", "replace") \
-                if Path(source).suffix.lower() in TEXT_SUFFIXES else document.text
-            chunks.extend(chunk_recursive(document, text, settings))
-        else:
-            chunks.extend(chunk_sections(document, settings))
+    chunks = [chunk for document in documents.values() for chunk in document.chunks]
     if not chunks and not kept:
         raise CorpusError(
             f"No readable documents in {settings.corpus_dir}: nothing to index."
@@ -527,8 +548,8 @@ def _build_from(  # noqa: PLR0913 - the build's inputs, split from _build to rel
                 if meta.get("kind") not in ("title", "phrase"):
                     cursor[chunk.id] = where[0]
         rows["units"].add(id_, document, {"chunk_id": chunk.id, "source": chunk.source,
-                                          "chunk_kind": chunk.kind, **meta,
-                                          "content_hash": _sha(key)})
+                                          "chunk_kind": chunk.kind, "depth": 0, "links": "",
+                                          **meta, "content_hash": _sha(key)})
         embed_texts["units"].append(key)
 
     for chunk in chunks:
@@ -553,11 +574,12 @@ def _build_from(  # noqa: PLR0913 - the build's inputs, split from _build to rel
                      order=chunk.order * 1000 + 900 + t)
     previous_rows: dict[str, Records] = {}
     if old is not None:  # read once: carried-over rows and the embedding cache both use it
-        for part in rows:
-            try:
-                previous_rows[part] = get_all(old[part])
-            except Exception:  # noqa: BLE001 - an unreadable part just means re-embedding
-                continue
+        try:
+            previous_rows = read_rows(old)
+        except Exception as exc:  # noqa: BLE001 - an unreadable build just means re-embedding
+            log.warning("the rows of build %s cannot be read (%s); embedding every text",
+                        previous, exc)
+            previous_rows = {}
     if kept:  # carry rows of unreadable files over unchanged
         for part in ("chunks", "units"):
             carried = previous_rows.get(part, Records())
@@ -633,6 +655,58 @@ def _build_from(  # noqa: PLR0913 - the build's inputs, split from _build to rel
                        max(reused, 0), removed, errors, warnings=warnings, skipped=scan.skipped)
 
 
+@dataclass
+class Prepared:
+    """What a build keeps of one corpus file once read and chunked."""
+
+    title: str
+    metadata: dict[str, str]
+    locator: str
+    warnings: list[str]
+    sha256: str
+    chunks: list[Chunk]
+
+
+def prepare(source: str, data: bytes, sha256: str, settings: Settings) -> Prepared | str:
+    """Read and chunk one file; a file that cannot be read gives the message naming it."""
+    try:
+        document = load_document(data, source, sha256)
+    except CorpusError as exc:
+        return exc.message
+    if settings.chunking == "recursive":
+        text = data.decode("utf-8-sig", "replace") \
+            if Path(source).suffix.lower() in TEXT_SUFFIXES else document.text
+        chunks = chunk_recursive(document, text, settings)
+    else:
+        chunks = chunk_sections(document, settings)
+    return Prepared(document.title, document.metadata, document.locator, document.warnings,
+                    document.sha256, chunks)
+
+
+def _prepare_item(item: tuple[str, bytes, str, Settings]) -> Prepared | str:
+    return prepare(*item)
+
+
+def prepare_all(data: dict[str, bytes], hashes: dict[str, str], settings: Settings
+                ) -> dict[str, Prepared | str]:
+    """Every file read and chunked, in worker processes when there are many: reading is pure
+    Python and held one core while the other waited (1,000 Markdown files: 5.1 s in this
+    process, 3.4 s in two workers, their start-up included; the model's encode that follows
+    keeps both cores busy by itself). The workers are spawned, not forked: the indexing
+    process may hold the model's threads and Chroma's, and a forked child inherits their locks
+    in whatever state they were."""
+    items = [(source, raw, hashes[source], settings) for source, raw in data.items()]
+    workers = min(settings.index_workers or os.cpu_count() or 1, len(items))
+    if workers < 2 or len(items) < settings.index_parallel_files:
+        return {item[0]: _prepare_item(item) for item in items}
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        results = pool.map(_prepare_item, items, chunksize=max(1, len(items) // (workers * 8)))
+        return {item[0]: result for item, result in zip(items, results, strict=True)}
+
+
 def _by_length(text: str) -> tuple[int, str]:
     return len(text), text
 
@@ -678,15 +752,54 @@ def _write(store: Store, name: str, rows: dict[str, Records], manifest: dict[str
 
 def _write_parts(store: Store, client: Any, name: str, rows: dict[str, Records],
                  manifest: dict[str, Any]) -> None:
-    # Writing was most of indexing's cost beside the model (at 1,000 documents, 49 of 67 s):
-    # Chroma inserts every vector into an HNSW graph, every document into a full-text index
-    # and every metadata key as a row of its own. Chunks are searched through Chroma; units and
-    # vocabulary words never are (they are loaded whole and scored in memory, by role scope),
-    # so their graphs are built as cheaply as Chroma allows and each of their rows is one JSON
-    # value with no document (12,000 unit rows: 5.9 s -> 2.4 s); rows go in batches as large
-    # as the server takes (12,000 rows: 14.2 s -> 2.9 s).
+    """Write a build's rows to its three collections.
+
+    Writing was most of indexing's cost beside the model (at 1,000 documents, 49 of 67 s, then
+    23 of 97 s): Chroma inserts every vector into an HNSW graph, every document into a
+    full-text index and every metadata key as a row of its own. Only chunk vectors are searched
+    through Chroma (with the scope's `source` filter); everything else is loaded whole and
+    scored in memory. So:
+    - chunks: the vector, `source` (the filter) and the rest as one JSON value, the chunk's
+      units (bullets, clauses, titles) inside it; no document, so no full-text index (a
+      metadata byte costs too: a 3.5 kB row wrote in twice the time of a 100-byte one);
+    - units: one vector per distinct unit text, keyed by its content hash, no metadata (a
+      corpus of templated postings repeats most of its bullets: 78,306 unit rows were 12,622
+      vectors), in a graph built as cheaply as Chroma allows;
+    - terms: one row per vocabulary word, its vector and one JSON value.
+    At 1,000 documents this took writing from 23.5 s to about 4 s. Rows go in batches as large
+    as the server takes (12,000 rows: 14.2 s -> 2.9 s)."""
+    chunks = rows["chunks"]
+    defaults = {id_: _unit_defaults(meta) for id_, meta in zip(chunks.ids, chunks.metadatas,
+                                                                strict=True)}
+    units: dict[str, list[list[Any]]] = {}
+    vectors: dict[str, Any] = {}
+    for id_, text, meta, vector in zip(rows["units"].ids, rows["units"].documents,
+                                       rows["units"].metadatas, rows["units"].embeddings,
+                                       strict=True):
+        # stored compactly, the metadata bytes being most of a chunk row's write cost: the id
+        # without its chunk's (every unit id starts with it), and none of what `read_rows`
+        # restores (the chunk's fields, the defaults, a hash that is the text's own)
+        chunk_id, vectors[meta["content_hash"]] = meta["chunk_id"], vector
+        own = {k: v for k, v in meta.items() if k not in ("chunk_id", "source", "chunk_kind")
+               and defaults[chunk_id].get(k, _ABSENT) != v}
+        if own.get("content_hash") == _sha(text):
+            del own["content_hash"]
+        units.setdefault(chunk_id, []).append([id_.removeprefix(f"{chunk_id}-"), text, own])
+    layout = {
+        "chunks": Records(chunks.ids, embeddings=chunks.embeddings, metadatas=[
+            {"source": meta["source"],
+             ROW: json.dumps({**meta, TEXT: text, UNITS: units.get(id_, [])})}
+            for id_, text, meta in zip(chunks.ids, chunks.documents, chunks.metadatas,
+                                       strict=True)]),
+        "units": Records(list(vectors), embeddings=list(vectors.values())),
+        "terms": Records(rows["terms"].ids, embeddings=rows["terms"].embeddings, metadatas=[
+            {ROW: json.dumps({**meta, TEXT: text})} for text, meta in zip(
+                rows["terms"].documents, rows["terms"].metadatas, strict=True)]),
+    }
     batch = max(1, min(BATCH, client.get_max_batch_size()))
-    for part, records in rows.items():
+
+    def write(part: str) -> None:
+        records = layout[part]
         hnsw: dict[str, Any] = {"space": "cosine"}
         if part != "chunks":
             hnsw |= {"ef_construction": 8, "max_neighbors": 4}
@@ -695,17 +808,16 @@ def _write_parts(store: Store, client: Any, name: str, rows: dict[str, Records],
                                               configuration={"hnsw": hnsw}, metadata=metadata)
         for start in range(0, len(records.ids), batch):
             end = start + batch
-            if part == "chunks":  # searched by Chroma: documents and metadata as Chroma keeps them
-                collection.add(
-                    ids=records.ids[start:end], documents=records.documents[start:end],
-                    metadatas=records.metadatas[start:end],
-                    embeddings=records.embeddings[start:end])
-            else:  # read back whole, never searched: one JSON value a row (see `get_all`)
-                collection.add(
-                    ids=records.ids[start:end], embeddings=records.embeddings[start:end],
-                    metadatas=[{ROW: json.dumps({**meta, TEXT: text})} for meta, text in zip(
-                        records.metadatas[start:end], records.documents[start:end],
-                        strict=True)])
+            collection.add(ids=records.ids[start:end], embeddings=records.embeddings[start:end],
+                           metadatas=records.metadatas[start:end] or None)
+
+    if os.environ.get("LEAD_THREADS"):
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(3) as pool:
+            list(pool.map(write, PARTS))
+    else:
+        for part in PARTS:
+            write(part)
 
 
 def _collect_garbage(store: Store, current: str, keep: str | None = None) -> None:
@@ -807,7 +919,7 @@ def open_index(settings: Settings) -> IndexSnapshot:
     return snapshot
 
 
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2  # 2: one unit vector per distinct text
 
 
 def _save_snapshot(store: Store, name: str, rows: dict[str, Records],
@@ -826,8 +938,16 @@ def _save_snapshot(store: Store, name: str, rows: dict[str, Records],
                 **{part: {"ids": rows[part].ids, "documents": rows[part].documents,
                           "metadatas": rows[part].metadatas} for part in PARTS}}
         (temporary / "rows.json").write_text(json.dumps(text), encoding="utf-8")
+        # one vector per distinct unit text, as in Chroma (see `_write_parts`)
+        first: dict[str, int] = {}  # content hash -> its first unit row
+        for i, meta in enumerate(rows["units"].metadatas):
+            first.setdefault(meta["content_hash"], i)
+        position = {key: k for k, key in enumerate(first)}
+        where = [position[m["content_hash"]] for m in rows["units"].metadatas]
         with open(temporary / "vectors.npz", "wb") as handle:
-            np.savez(handle, **{part: _stack(rows[part].embeddings) for part in ("units", "terms")})
+            np.savez(handle, units=_stack([rows["units"].embeddings[i] for i in first.values()]),
+                     units_at=np.asarray(where, dtype=np.int64),
+                     terms=_stack(rows["terms"].embeddings))
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(temporary, folder)
     except OSError as exc:  # e.g. a read-only index folder on a replica: start-up reads Chroma
@@ -842,8 +962,9 @@ def _read_snapshot(store: Store, name: str) -> dict[str, Any] | None:
         if data.get("format") != SNAPSHOT_FORMAT:
             return None
         with np.load(folder / "vectors.npz", allow_pickle=False) as vectors:
-            for part in ("units", "terms"):
-                data[part]["embeddings"] = vectors[part]
+            data["units"]["embeddings"] = vectors["units"][vectors["units_at"]] \
+                if len(vectors["units_at"]) else vectors["units"]
+            data["terms"]["embeddings"] = vectors["terms"]
         return data  # type: ignore[no-any-return]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         if folder.exists():
@@ -866,8 +987,7 @@ def _normalised(vectors: Any) -> Any:
 def _load(store: Store, name: str, client: Any, collections: dict[str, Any],
           saved: dict[str, Any] | None) -> IndexSnapshot:
     if saved is None:
-        read = {part: get_all(collections[part], include_embeddings=part != "chunks")
-                for part in PARTS}
+        read = read_rows(collections, vectors=("units", "terms"))
         manifest = json.loads((collections["chunks"].metadata or {}).get("manifest", "{}"))
         _save_snapshot(store, name, read, manifest)
         _prune_snapshots(store, name)

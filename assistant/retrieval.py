@@ -70,7 +70,7 @@ class HybridRetriever(BaseRetriever):
     _idf: dict[str, float] = PrivateAttr(default_factory=dict)
     _postings: dict[str, Any] = PrivateAttr(default_factory=dict)  # stem -> chunk indices
     _scoped_idf: dict[Any, dict[str, float]] = PrivateAttr(default_factory=dict)
-    _vectorstore: Any = PrivateAttr(default=None)
+    _collection: Any = PrivateAttr(default=None)
     _chunk_ids: list[str] = PrivateAttr(default_factory=list)
     _unit_chunk: Any = PrivateAttr(default=None)
     _is_body: Any = PrivateAttr(default=None)
@@ -90,7 +90,6 @@ class HybridRetriever(BaseRetriever):
 
     def model_post_init(self, __context: Any) -> None:
         import bm25s
-        from langchain_chroma import Chroma
 
         logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets itself to DEBUG
 
@@ -115,10 +114,9 @@ class HybridRetriever(BaseRetriever):
                 postings.setdefault(word, []).append(i)
         self._postings = {w: np.array(p, dtype=np.int64) for w, p in postings.items()}
         self._idf = _okapi_idf(frequency, len(corpus))
-        self._vectorstore = Chroma(
-            client=snap.client, collection_name=snap.chunk_collection,
-            embedding_function=self.embeddings, create_collection_if_not_exists=False,
-        )
+        # queried directly rather than through langchain_chroma's vector store: a chunk row
+        # holds no document (see index._write_parts) and a search needs only ids and distances
+        self._collection = snap.client.get_collection(snap.chunk_collection)
         self._index = index = {c: i for i, c in enumerate(self._chunk_ids)}
         self._unit_chunk = np.array([index[m["chunk_id"]] for m in snap.unit_meta], dtype=np.int64)
         self._is_body = np.array([m["kind"] != "title" for m in snap.unit_meta], dtype=bool)
@@ -217,11 +215,8 @@ class HybridRetriever(BaseRetriever):
         if not chunks.size:
             return []
         if cfg.retrieval == "dense":  # the naive baseline: Chroma's order, nothing else
-            dense = self._vectorstore.similarity_search_by_vector_with_relevance_scores(
-                vector, k=min(k, chunks.size), filter=_where(scope))
-            # despite its name this returns Chroma's cosine *distance*; similarity = 1 - d
-            return [self._document(d.metadata["chunk_id"], 1.0 - float(s), 1.0 - float(s))
-                    for d, s in dense]
+            return [self._document(chunk_id, similarity, similarity) for chunk_id, similarity
+                    in self._nearest(vector, min(k, int(chunks.size)), scope)]
         signals = self.signals(query, vector, max(cfg.fetch_k, k), scope)
         fused = self.fuse_signals(signals, cfg, k)
         position = {int(c): i for i, c in enumerate(signals.chunks)}
@@ -243,6 +238,13 @@ class HybridRetriever(BaseRetriever):
             out.append(self._passage(members, chunk, float(fused[i]), relevance))
         return out
 
+    def _nearest(self, vector: list[float], k: int, scope: Scope) -> list[tuple[str, float]]:
+        """Chroma's k nearest chunks in `scope`, as (chunk id, cosine similarity)."""
+        found = self._collection.query(query_embeddings=[vector], n_results=k,
+                                       where=_where(scope), include=["distances"])
+        return [(id_, 1.0 - float(distance))  # Chroma gives cosine distance
+                for id_, distance in zip(found["ids"][0], found["distances"][0], strict=True)]
+
     def signals(self, query: str, vector: list[float], fetch: int, scope: Scope = None) -> Signals:
         """Every per-chunk score the ranking is made of, for the chunks in `scope`."""
         cfg = self.settings
@@ -250,9 +252,7 @@ class HybridRetriever(BaseRetriever):
         n = int(chunks.size)
         position = np.full(len(self._chunk_ids), -1, dtype=np.int64)
         position[chunks] = np.arange(n)
-        dense = self._vectorstore.similarity_search_by_vector_with_relevance_scores(
-            vector, k=min(fetch, n), filter=_where(scope))
-        chunk_sim = {d.metadata["chunk_id"]: 1.0 - float(s) for d, s in dense}
+        chunk_sim = dict(self._nearest(vector, min(fetch, n), scope))
         floor = min(chunk_sim.values()) if chunk_sim else 0.0
         chunk = np.full(n, floor, dtype=np.float32)
         for chunk_id, similarity in chunk_sim.items():

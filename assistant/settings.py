@@ -36,6 +36,12 @@ class Settings(BaseSettings):
         None, description="Chroma server host; when set, read the index from `chroma run` instead "
         "of the embedded store under index_dir.")
     chroma_port: int = Field(8000, description="Chroma server port (with chroma_host).")
+    index_workers: int = Field(
+        0, ge=0, le=64, description="Processes that read and chunk corpus files while indexing "
+        "(0: one per CPU; 1: all in the indexing process).")
+    index_parallel_files: int = Field(
+        200, ge=1, description="Fewest new corpus files read in worker processes (starting them "
+        "costs about a second; reading a file about 12 ms).")
     index_check_seconds: float = Field(
         1.0, ge=0, le=3600, description="With chroma_host: how often a server asks the Chroma "
         "server which build is in service (a new build is picked up within this time; each "

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 from conftest import SMALL_CORPUS, stop_process
 
-from assistant.index import IndexSnapshot, Records, Store, build_index, get_all, open_index, require_current
+from assistant.index import (IndexSnapshot, Records, Store, build_index, get_all, open_index, read_rows,
+                             require_current)
 from assistant.settings import Settings
 from assistant.types import CorpusError, IndexBusy, IndexMissing
 
@@ -30,7 +31,7 @@ def chunk_rows(settings: Settings) -> Records:
     store = Store(settings)
     name = store.current()
     assert name is not None
-    return get_all(store.collections(name)["chunks"], include_embeddings=False)
+    return read_rows(store.collections(name), vectors=())["chunks"]
 
 
 def ids_by_source(rows: Records) -> dict[str, list[str]]:
@@ -522,3 +523,37 @@ def test_a_server_starts_from_the_builds_snapshot_which_matches_chroma(make_corp
 
     (folder / "vectors.npz").write_bytes(b"not an array file")  # damaged: Chroma is read
     same_snapshot(open_index(settings), from_chroma)
+
+
+@pytest.mark.slow
+def test_files_read_in_worker_processes_give_the_same_index(make_corpus, embeddings):
+    files = {**SMALL_CORPUS, "broken.pdf": BAD_BYTES,
+             **{f"role-{i}.md": f"# Role {i}\n## Pay\n- Salary band {i}\n- Paid leave\n"
+                for i in range(6)}}
+    here = make_corpus(files, name="here", index_workers=1)
+    workers = make_corpus(files, name="workers", index_workers=2, index_parallel_files=1)
+    a = build_index(here, embeddings_factory=lambda: embeddings)
+    b = build_index(workers, embeddings_factory=lambda: embeddings)
+    assert set(b.errors) == {"broken.pdf"} and "broken.pdf" in b.errors["broken.pdf"]
+    assert (a.errors, a.chunks, a.embedded) == (b.errors, b.chunks, b.embedded)
+    one, two = open_index(here), open_index(workers)
+    two.build = one.build
+    same_snapshot(one, two)
+
+
+@pytest.mark.slow
+def test_a_unit_text_repeated_across_roles_is_stored_once(make_corpus, embeddings):
+    bullet = "- Twenty five days of paid leave every year"
+    settings = make_corpus({f"role-{i}.md": f"# Role {i}\n## Benefits\n{bullet}\n- Bonus {i}\n"
+                            for i in range(4)})
+    report = build_index(settings, embeddings_factory=lambda: embeddings)
+    snapshot = open_index(settings)
+    leave = [m["content_hash"] for t, m in zip(snapshot.unit_texts, snapshot.unit_meta,
+                                               strict=True) if t.startswith("Twenty five")]
+    assert len(leave) == 4 and len(set(leave)) == 1  # a unit of each role, one content
+    collections = Store(settings).collections(report.build)
+    units = read_rows(collections)["units"]
+    stored = get_all(collections["units"])
+    # one vector row per distinct content, none for the other three
+    assert sorted(stored.ids) == sorted({m["content_hash"] for m in units.metadatas})
+    assert len(stored.ids) < len(units.ids) - 2
