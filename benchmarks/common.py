@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 
@@ -12,17 +13,26 @@ class Counting:
     def __init__(self, inner: Any):
         self.inner = inner
         self.texts: list[str] = []
+        self.seconds = 0.0  # spent in the model's document encodes
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         self.texts.extend(texts)
-        return self.inner.embed_documents(texts)
+        started = time.perf_counter()
+        try:
+            return self.inner.embed_documents(texts)  # type: ignore[no-any-return]
+        finally:
+            self.seconds += time.perf_counter() - started
 
     def embed_query(self, text: str) -> list[float]:
         return self.inner.embed_query(text)
 
     def embed_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> Any:
         self.texts.extend(texts)
-        return self.inner.embed_spans(texts, spans)
+        started = time.perf_counter()
+        try:
+            return self.inner.embed_spans(texts, spans)
+        finally:
+            self.seconds += time.perf_counter() - started
 
 
 def pct(values: list[float], p: float) -> float:

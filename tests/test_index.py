@@ -17,8 +17,16 @@ import numpy as np
 import pytest
 from conftest import SMALL_CORPUS, stop_process
 
-from assistant.index import (IndexSnapshot, Records, Store, build_index, get_all, open_index, read_rows,
-                             require_current)
+from assistant.index import (
+    IndexSnapshot,
+    Records,
+    Store,
+    build_index,
+    get_all,
+    open_index,
+    read_rows,
+    require_current,
+)
 from assistant.settings import Settings
 from assistant.types import CorpusError, IndexBusy, IndexMissing
 
