@@ -593,7 +593,7 @@ def _build_from(  # noqa: PLR0913 - the build's inputs, split from _build to rel
         rows["terms"].add(word, word, {"content_hash": _sha(word)})
         embed_texts["terms"].append(word)
 
-    cache: dict[str, list[float]] = {}
+    cache: dict[str, Any] = {}  # content hash -> float32 vector
     for records in previous_rows.values():
         for meta, vector in zip(records.metadatas, records.embeddings, strict=True):
             cache[meta.get("content_hash", "")] = vector
@@ -840,9 +840,9 @@ def _prune_snapshots(store: Store, current: str, keep: str | None = None) -> Non
                 shutil.rmtree(path, ignore_errors=True)
 
 
-def require_current(settings: Settings) -> str:
+def require_current(settings: Settings, store: Store | None = None) -> str:
     """The build in service, or IndexMissing with what to do about it."""
-    name = Store(settings).current()
+    name = (store or Store(settings)).current()
     if name is None:
         where = (f"Chroma at {settings.chroma_host}:{settings.chroma_port}"
                  if settings.chroma_host else str(settings.index_dir))
@@ -896,7 +896,7 @@ def open_index(settings: Settings) -> IndexSnapshot:
     """Load the build in service (IndexMissing if there is none)."""
     close_unused()
     store = Store(settings)
-    name = require_current(settings)
+    name = require_current(settings, store)  # one store: with chroma_host, one client
     client = None
     try:
         client = store.client(name)
