@@ -40,8 +40,8 @@ class Settings(BaseSettings):
         0, ge=0, le=64, description="Processes that read and chunk corpus files while indexing "
         "(0: one per CPU; 1: all in the indexing process).")
     index_parallel_files: int = Field(
-        200, ge=1, description="Fewest new corpus files read in worker processes (starting them "
-        "costs about a second; reading a Markdown file about 5 ms).")
+        200, ge=1, description="Fewest corpus files that a build reads in worker processes "
+        "(starting them costs about a second; reading a Markdown file about 5 ms).")
     index_check_seconds: float = Field(
         1.0, ge=0, le=3600, description="With chroma_host: how often a server asks the Chroma "
         "server which build is in service (a new build is picked up within this time; each "
