@@ -308,6 +308,64 @@ def test_on_a_phone_the_panel_fits_above_the_on_screen_keyboard(
     panel_at(0, 844)
 
 
+# where keyboard focus is, seen from the host page: a part of the widget, the chat's frame
+# (focus inside it), or somewhere on the page
+FOCUS = """const a = document.activeElement;
+return a.closest('.ra-panel') ? (a.matches('iframe') ? 'chat' : a.className) : 'page:' + a.tagName;"""
+
+
+def tab_round(browser: Any, presses: int, back: bool = False) -> list[str]:
+    """Where focus is after each of `presses` presses of Tab (Shift+Tab with `back`)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    seen = []
+    for _ in range(presses):
+        keys = ActionChains(browser)
+        if back:
+            keys.key_down(Keys.SHIFT).send_keys(Keys.TAB).key_up(Keys.SHIFT)
+        else:
+            keys.send_keys(Keys.TAB)
+        keys.perform()
+        seen.append(str(browser.execute_script(FOCUS)))
+    return seen
+
+
+def test_on_a_phone_tab_goes_round_the_panel_and_never_reaches_the_page(
+        browser: Any, live_server: Any, host_pages: dict[str, Any], phone: None) -> None:
+    """The open panel covers the phone's screen (aria-modal): a keyboard user (a Bluetooth
+    keyboard, switch access) who tabs through the chat and past its last control comes back
+    to the close button, not to links of the posting hidden behind; Shift+Tab goes round the
+    other way. On a desktop, where the panel sits beside the page, Tab leaves it (the control)."""
+    By = _by()
+    links = "".join(f'<p><a href="#p{n}">Link {n} of the posting</a></p>' for n in range(5))
+    url = host_pages["allowed"].page(
+        "phone-tab.html", f'{links}<script src="{live_server.url}/widget.js" async></script>',
+        viewport=COVER)
+    browser.get(url)
+    open_widget(browser)
+    wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".ra-frame[data-ready]"), 30,
+             "the chat in the panel did not load")
+    wait_for(browser, lambda d: d.execute_script(FOCUS) == "chat", 10,
+             "opening the chat did not focus it")
+    forward = tab_round(browser, 40)
+    assert not [f for f in forward if f.startswith("page:")], forward
+    assert forward.count("ra-close") >= 2, f"Tab did not come round to the close button: {forward}"
+    backward = tab_round(browser, 40, back=True)
+    assert not [f for f in backward if f.startswith("page:")], backward
+    assert backward.count("ra-close") >= 2, backward
+
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})  # a desktop window
+    wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".ra-panel").get_attribute(
+        "aria-modal") == "false", 10, "the panel stayed modal on a desktop")
+    browser.find_element(By.CSS_SELECTOR, ".ra-close").click()
+    browser.find_element(By.CSS_SELECTOR, ".ra-launcher").click()
+    wait_for(browser, lambda d: d.execute_script(FOCUS) == "chat", 10,
+             "opening the chat did not focus it")
+    assert [f for f in tab_round(browser, 40) if f.startswith("page:")], \
+        "on a desktop Tab should leave the panel for the page"
+
+
 def test_the_widget_tells_the_truth_when_the_server_is_down(
         browser: Any, server_settings: Any, served_bot: Any, host_pages: dict[str, Any],
         artifacts: Path) -> None:

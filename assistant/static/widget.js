@@ -17,7 +17,8 @@
  * while the panel is open. Esc anywhere in the panel (the chat frame included: it posts a
  * message) closes it and returns focus to the button; opening it focuses the question box.
  * On a phone (widget.css's narrow or short screens) the open panel is the whole screen and
- * modal: the page behind does not scroll; with the on-screen keyboard up, the panel is what
+ * modal: the page behind does not scroll, Tab and Shift+Tab go round the panel's own controls
+ * and the chat without reaching the page; with the on-screen keyboard up, the panel is what
  * the keyboard leaves visible.
  */
 (function () {
@@ -100,8 +101,16 @@
   header.appendChild(titleEl);
   header.appendChild(closeBtn);
   var body = el("div", { "class": "ra-panel-body" });
+  // Focus guards of the modal (phone) panel: Tab past its last control (the chat frame's,
+  // across the frame boundary, where no key event reaches this page) lands on the guard after
+  // it, which sends focus round to the first; Shift+Tab from the first lands on the guard
+  // before it. A keydown trap cannot do this: keys typed in the frame stay in the frame.
+  var guardStart = el("span", { "class": "ra-guard" });
+  var guardEnd = el("span", { "class": "ra-guard" });
+  panel.appendChild(guardStart);
   panel.appendChild(header);
   panel.appendChild(body);
+  panel.appendChild(guardEnd);
   root.appendChild(panel);
   root.appendChild(launcher);
 
@@ -162,6 +171,16 @@
     frame.contentWindow.postMessage({ type: "role-assistant:focus" }, serverOrigin);
   }
 
+  // the last control of the panel (the chat, a retry button, else the close button)
+  function focusLast() {
+    var frame = body.querySelector("iframe");
+    var button = body.querySelector("button");
+    if (frame) { frame.focus(); focusChat(); }
+    else (button || closeBtn).focus({ preventScroll: true });
+  }
+  guardEnd.addEventListener("focus", function () { closeBtn.focus({ preventScroll: true }); });
+  guardStart.addEventListener("focus", focusLast);
+
   function render() {
     if (panel.hidden) return;
     if (state === "ready") { showChat(); focusChat(); }
@@ -200,6 +219,10 @@
     var open = !panel.hidden, phone = open && PHONE.matches;
     document.documentElement.classList.toggle("ra-widget-lock", open);
     panel.setAttribute("aria-modal", phone ? "true" : "false");
+    [guardStart, guardEnd].forEach(function (guard) {  // tabbable only while modal
+      if (phone) guard.setAttribute("tabindex", "0");
+      else guard.removeAttribute("tabindex");
+    });
     var view = window.visualViewport;
     var keyboard = phone && view && Math.abs(view.scale - 1) < 0.01 &&
       view.height < document.documentElement.clientHeight - 1;
