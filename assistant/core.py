@@ -53,7 +53,7 @@ from assistant.text import (
     words,
 )
 from assistant.texts import load_texts
-from assistant.types import Context, IndexBusy, InvalidQuestion, Reply
+from assistant.types import Context, IndexBusy, IndexOutdated, InvalidQuestion, Reply
 from assistant.vocabulary import Specific, covered, load_vocabulary
 
 log = logging.getLogger(__name__)
@@ -114,13 +114,21 @@ class Assistant:
         """
         if self._store.current() is None and build_if_missing:
             build_index(self.settings, embeddings_factory=lambda: self.embeddings)
-        state = self._ensure_state()
-        if build_if_missing and outdated(state.snapshot.manifest, self.settings):
-            log.info("index build %s was made by other code or settings; rebuilding",
-                     state.snapshot.build)
+        state: _State | None = None
+        try:
+            state = self._ensure_state()
+        except IndexOutdated:  # stored in another layout: it cannot be served, only rebuilt
+            if not build_if_missing:
+                raise
+        if build_if_missing and (state is None or outdated(state.snapshot.manifest,
+                                                           self.settings)):
+            log.info("the index in service was made by other code or settings; rebuilding")
             try:
                 build_index(self.settings, embeddings_factory=lambda: self.embeddings)
-            except IndexBusy:  # another process is building right now: serve what is there
+            except IndexBusy:  # another process is building right now
+                if state is None:  # questions say the index is being rebuilt until it lands
+                    log.warning("the index is being rebuilt elsewhere; answering once it is in")
+                    return self
                 log.warning("index is being rebuilt elsewhere; serving build %s meanwhile",
                             state.snapshot.build)
             self._ensure_state()

@@ -37,7 +37,7 @@ from assistant.chunking import chunk_recursive, chunk_sections, unit_embed_text,
 from assistant.loading import load_document, read_bytes, scan_corpus
 from assistant.settings import Settings
 from assistant.text import content_words
-from assistant.types import Chunk, CorpusError, IndexBusy, IndexMissing
+from assistant.types import Chunk, CorpusError, IndexBusy, IndexMissing, IndexOutdated
 
 log = logging.getLogger(__name__)
 
@@ -908,6 +908,14 @@ def open_index(settings: Settings) -> IndexSnapshot:
             "`assistant index --force`."
         ) from exc
     try:
+        # a build stored in another layout is not read with this one's reader (units would
+        # silently come back empty): it must be rebuilt
+        manifest = json.loads((collections["chunks"].metadata or {}).get("manifest", "{}"))
+        if manifest.get("format") != INDEX_FORMAT:
+            raise IndexOutdated(
+                f"The index build {name} was stored by another version (index format "
+                f"{manifest.get('format')}; this version reads {INDEX_FORMAT}); rebuild it with "
+                "`assistant index`.")
         snapshot = _load(store, name, client, collections, _read_snapshot(store, name))
     except BaseException:
         store.release(client)

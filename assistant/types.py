@@ -167,6 +167,10 @@ class IndexMissing(AssistantError):
     """There is no built index to answer from."""
 
 
+class IndexOutdated(IndexMissing):
+    """The build in service was stored in another layout (an older version made it)."""
+
+
 class IndexBusy(AssistantError):
     """Another process is building the index."""
 

@@ -565,3 +565,29 @@ def test_a_unit_text_repeated_across_roles_is_stored_once(make_corpus, embedding
     # one vector row per distinct content, none for the other three
     assert sorted(stored.ids) == sorted({m["content_hash"] for m in units.metadatas})
     assert len(stored.ids) < len(units.ids) - 2
+
+
+@pytest.mark.slow
+def test_a_build_stored_by_another_version_is_rebuilt_not_misread(make_corpus, embeddings,
+                                                                   monkeypatch):
+    """An upgrade that changes how builds are stored: the old build is refused by name (its
+    units read with the new reader came back empty, silently) and a server starting on it
+    builds a new one before it answers."""
+    import assistant.index as index_module
+    from assistant.core import Assistant
+    from assistant.types import IndexOutdated
+
+    settings = make_corpus()
+    current = index_module.INDEX_FORMAT
+    monkeypatch.setattr(index_module, "INDEX_FORMAT", current - 1)
+    old = build_index(settings, embeddings_factory=lambda: embeddings)
+    monkeypatch.setattr(index_module, "INDEX_FORMAT", current)
+    with pytest.raises(IndexOutdated, match=f"index format {current - 1}; this version reads"):
+        open_index(settings)
+    with pytest.raises(IndexOutdated):
+        Assistant.from_settings(settings, embeddings=embeddings, build_if_missing=False)
+    bot = Assistant.from_settings(settings, embeddings=embeddings)
+    assert Store(settings).current() != old.build
+    snapshot = open_index(settings)
+    assert snapshot.manifest["format"] == current and snapshot.unit_ids
+    assert "$120,000" in bot.ask("What is the base salary?").answer
