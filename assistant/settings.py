@@ -226,7 +226,8 @@ class Settings(BaseSettings):
         30.0, gt=0, le=600, description="A generated answer not finished by then is replaced by "
         "the extractive one, with a note.")
     llm_threads: int | None = Field(
-        None, ge=1, le=256, description="CPU threads for answerer='llamacpp' (default: all).")
+        None, ge=1, le=256, description="CPU threads with which answerer='llamacpp' writes "
+        "(default: llama.cpp's, half the CPUs; it reads the prompt with all of them).")
     llm_condense: bool = Field(
         True, description="With an LLM answerer, rewrite follow-ups into standalone questions "
         "before retrieval (the offline reading is kept alongside).")
