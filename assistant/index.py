@@ -352,6 +352,14 @@ def read_rows(collections: dict[str, Any], vectors: tuple[str, ...] = PARTS
             "terms": get_all(collections["terms"], "terms" in vectors)}
 
 
+def _first_by_hash(units: Records) -> dict[str, int]:
+    """Each distinct unit content hash and the first unit row that has it, in row order."""
+    first: dict[str, int] = {}
+    for i, meta in enumerate(units.metadatas):
+        first.setdefault(meta["content_hash"], i)
+    return first
+
+
 def _unit_defaults(chunk_meta: dict[str, Any]) -> dict[str, Any]:
     """A unit's metadata that is not stored when it has these values (see `_write_parts`)."""
     return {"section": chunk_meta["section"], "label": "", "depth": 0, "links": ""}
@@ -683,6 +691,13 @@ def prepare(source: str, data: bytes, sha256: str, settings: Settings) -> Prepar
                     document.sha256, chunks)
 
 
+def worker_count(settings: Settings, files: int) -> int:
+    """How many processes read `files` corpus files for a build (0: this one alone)."""
+    if files < settings.index_parallel_files:
+        return 0
+    return min(settings.index_workers or os.cpu_count() or 1, files)
+
+
 def _prepare_item(item: tuple[str, bytes, str, Settings]) -> Prepared | str:
     return prepare(*item)
 
@@ -696,8 +711,8 @@ def prepare_all(data: dict[str, bytes], hashes: dict[str, str], settings: Settin
     process may hold the model's threads and Chroma's, and a forked child inherits their locks
     in whatever state they were."""
     items = [(source, raw, hashes[source], settings) for source, raw in data.items()]
-    workers = min(settings.index_workers or os.cpu_count() or 1, len(items))
-    if workers < 2 or len(items) < settings.index_parallel_files:
+    workers = worker_count(settings, len(items))
+    if workers < 2:
         return {item[0]: _prepare_item(item) for item in items}
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -769,17 +784,16 @@ def _write_parts(store: Store, client: Any, name: str, rows: dict[str, Records],
     At 1,000 documents this took writing from 23.5 s to about 4 s. Rows go in batches as large
     as the server takes (12,000 rows: 14.2 s -> 2.9 s)."""
     chunks = rows["chunks"]
+    first = _first_by_hash(rows["units"])
     defaults = {id_: _unit_defaults(meta) for id_, meta in zip(chunks.ids, chunks.metadatas,
                                                                 strict=True)}
     units: dict[str, list[list[Any]]] = {}
-    vectors: dict[str, Any] = {}
-    for id_, text, meta, vector in zip(rows["units"].ids, rows["units"].documents,
-                                       rows["units"].metadatas, rows["units"].embeddings,
-                                       strict=True):
+    for id_, text, meta in zip(rows["units"].ids, rows["units"].documents,
+                               rows["units"].metadatas, strict=True):
         # stored compactly, the metadata bytes being most of a chunk row's write cost: the id
         # without its chunk's (every unit id starts with it), and none of what `read_rows`
         # restores (the chunk's fields, the defaults, a hash that is the text's own)
-        chunk_id, vectors[meta["content_hash"]] = meta["chunk_id"], vector
+        chunk_id = meta["chunk_id"]
         own = {k: v for k, v in meta.items() if k not in ("chunk_id", "source", "chunk_kind")
                and defaults[chunk_id].get(k, _ABSENT) != v}
         if own.get("content_hash") == _sha(text):
@@ -791,7 +805,8 @@ def _write_parts(store: Store, client: Any, name: str, rows: dict[str, Records],
              ROW: json.dumps({**meta, TEXT: text, UNITS: units.get(id_, [])})}
             for id_, text, meta in zip(chunks.ids, chunks.documents, chunks.metadatas,
                                        strict=True)]),
-        "units": Records(list(vectors), embeddings=list(vectors.values())),
+        "units": Records(list(first), embeddings=[rows["units"].embeddings[i]
+                                                  for i in first.values()]),
         "terms": Records(rows["terms"].ids, embeddings=rows["terms"].embeddings, metadatas=[
             {ROW: json.dumps({**meta, TEXT: text})} for text, meta in zip(
                 rows["terms"].documents, rows["terms"].metadatas, strict=True)]),
@@ -811,13 +826,8 @@ def _write_parts(store: Store, client: Any, name: str, rows: dict[str, Records],
             collection.add(ids=records.ids[start:end], embeddings=records.embeddings[start:end],
                            metadatas=records.metadatas[start:end] or None)
 
-    if os.environ.get("LEAD_THREADS"):
-        from concurrent.futures import ThreadPoolExecutor
-        with ThreadPoolExecutor(3) as pool:
-            list(pool.map(write, PARTS))
-    else:
-        for part in PARTS:
-            write(part)
+    for part in PARTS:  # one at a time: Chroma's bindings hold the GIL while they write
+        write(part)
 
 
 def _collect_garbage(store: Store, current: str, keep: str | None = None) -> None:
@@ -916,7 +926,8 @@ def open_index(settings: Settings) -> IndexSnapshot:
                 f"The index build {name} was stored by another version (index format "
                 f"{manifest.get('format')}; this version reads {INDEX_FORMAT}); rebuild it with "
                 "`assistant index`.")
-        snapshot = _load(store, name, client, collections, _read_snapshot(store, name))
+        snapshot = _load(store, name, client, collections, _read_snapshot(store, name),
+                         manifest)
     except BaseException:
         store.release(client)
         raise
@@ -947,9 +958,7 @@ def _save_snapshot(store: Store, name: str, rows: dict[str, Records],
                           "metadatas": rows[part].metadatas} for part in PARTS}}
         (temporary / "rows.json").write_text(json.dumps(text), encoding="utf-8")
         # one vector per distinct unit text, as in Chroma (see `_write_parts`)
-        first: dict[str, int] = {}  # content hash -> its first unit row
-        for i, meta in enumerate(rows["units"].metadatas):
-            first.setdefault(meta["content_hash"], i)
+        first = _first_by_hash(rows["units"])
         position = {key: k for k, key in enumerate(first)}
         where = [position[m["content_hash"]] for m in rows["units"].metadatas]
         with open(temporary / "vectors.npz", "wb") as handle:
@@ -970,8 +979,7 @@ def _read_snapshot(store: Store, name: str) -> dict[str, Any] | None:
         if data.get("format") != SNAPSHOT_FORMAT:
             return None
         with np.load(folder / "vectors.npz", allow_pickle=False) as vectors:
-            data["units"]["embeddings"] = vectors["units"][vectors["units_at"]] \
-                if len(vectors["units_at"]) else vectors["units"]
+            data["units"]["embeddings"] = vectors["units"][vectors["units_at"]]
             data["terms"]["embeddings"] = vectors["terms"]
         return data  # type: ignore[no-any-return]
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -993,10 +1001,9 @@ def _normalised(vectors: Any) -> Any:
 
 
 def _load(store: Store, name: str, client: Any, collections: dict[str, Any],
-          saved: dict[str, Any] | None) -> IndexSnapshot:
+          saved: dict[str, Any] | None, manifest: dict[str, Any]) -> IndexSnapshot:
     if saved is None:
         read = read_rows(collections, vectors=("units", "terms"))
-        manifest = json.loads((collections["chunks"].metadata or {}).get("manifest", "{}"))
         _save_snapshot(store, name, read, manifest)
         _prune_snapshots(store, name)
     else:

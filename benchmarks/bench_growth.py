@@ -107,13 +107,13 @@ def _worker_peak(settings: Any) -> float:
     corpus in workers before the model is loaded (RUSAGE_CHILDREN then reports the largest
     worker; later it would count the model, copied into each child for the instant between
     fork and exec)."""
-    from assistant.index import prepare_all
+    from assistant.index import prepare_all, worker_count
     from assistant.loading import read_bytes, scan_corpus
 
     data, hashes = {}, {}
     for source, path in scan_corpus(settings.corpus_dir, settings.max_file_bytes).files:
         data[source], hashes[source] = read_bytes(path, settings.max_file_bytes)
-    if len(data) < settings.index_parallel_files:
+    if worker_count(settings, len(data)) < 2:
         return 0.0
     prepare_all(data, hashes, settings)
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -127,7 +127,7 @@ def one(size: int, overrides: dict[str, Any]) -> dict[str, Any]:
     from assistant.core import Assistant
     from assistant.embeddings import make_embeddings
     from assistant.evaluation import load_dataset
-    from assistant.index import build_index
+    from assistant.index import build_index, worker_count
 
     folder = WORK / f"size-{size}"
     shutil.rmtree(folder, ignore_errors=True)
@@ -145,12 +145,11 @@ def one(size: int, overrides: dict[str, Any]) -> dict[str, Any]:
         counting = Counting(model)
         started = time.perf_counter()
         report = build_index(settings, embeddings_factory=lambda: counting)  # noqa: B023
-        if time.perf_counter() - started < seconds:
-            seconds, model_seconds = time.perf_counter() - started, counting.seconds
+        took = time.perf_counter() - started
+        if took < seconds:
+            seconds, model_seconds = took, counting.seconds
     rss_index = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    workers = min(settings.index_workers or os.cpu_count() or 1, report.files) \
-        if report.files >= settings.index_parallel_files else 0
-    rss_workers = workers * rss_worker
+    rss_workers = worker_count(settings, report.files) * rss_worker
     # the raw sentence-transformers encode of the same texts, twice, the faster kept: one
     # encode of the same texts varied by up to 10% from run to run on this machine, and the
     # faster baseline is the stricter one for the overhead

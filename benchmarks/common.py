@@ -15,24 +15,23 @@ class Counting:
         self.texts: list[str] = []
         self.seconds = 0.0  # spent in the model's document encodes
 
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+    def _read(self, method: Any, texts: list[str], *args: Any) -> Any:
+        """`method(texts, *args)` of the model, the texts counted and its time added up."""
         self.texts.extend(texts)
         started = time.perf_counter()
         try:
-            return self.inner.embed_documents(texts)  # type: ignore[no-any-return]
+            return method(texts, *args)
         finally:
             self.seconds += time.perf_counter() - started
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self._read(self.inner.embed_documents, texts)  # type: ignore[no-any-return]
 
     def embed_query(self, text: str) -> list[float]:
         return self.inner.embed_query(text)
 
     def embed_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> Any:
-        self.texts.extend(texts)
-        started = time.perf_counter()
-        try:
-            return self.inner.embed_spans(texts, spans)
-        finally:
-            self.seconds += time.perf_counter() - started
+        return self._read(self.inner.embed_spans, texts, spans)
 
 
 def pct(values: list[float], p: float) -> float:
