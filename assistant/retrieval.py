@@ -48,6 +48,7 @@ class Signals:
     fetch: int  # candidates each ranking contributes
     own: np.ndarray | None = None  # best unit that is not a listed sub-section name
     named: np.ndarray | None = None  # 1 where the section path names a specific of the query
+    yielded: frozenset[int] = frozenset()  # overviews that yielded to a sub-section (fusion)
 
 
 class HybridRetriever(BaseRetriever):
@@ -221,6 +222,7 @@ class HybridRetriever(BaseRetriever):
         fused = self.fuse_signals(signals, cfg, k)
         position = {int(c): i for i, c in enumerate(signals.chunks)}
         out: list[Document] = []
+        found: list[int] = []  # the chunk that brought each passage in
         taken: set[Any] = set()
         for i in np.argsort(-fused, kind="stable"):
             if fused[i] <= 0 or len(out) >= k:
@@ -236,7 +238,29 @@ class HybridRetriever(BaseRetriever):
             relevance = max(float(signals.relevance[position[m]]) for m in members
                             if m in position)
             out.append(self._passage(members, chunk, float(fused[i]), relevance))
-        return out
+            found.append(chunk)
+        return self._reorder(out, found, signals.yielded, cfg.weight_relevance)
+
+    def _reorder(self, passages: list[Document], found: list[int], yielded: frozenset[int],
+                 weight: float) -> list[Document]:
+        """Reciprocal-rank fusion keeps only each list's order; how close the best match of a
+        passage was (its relevance, on the cosine scale) then orders what fusion found. Only
+        within the k found: drawing more candidates in lost more answers than it gained.
+
+        An overview that yielded to one of its own sub-sections in fusion stays behind it: its
+        relevance is often its list of sub-section names, which names every topic beneath it.
+        """
+        keys = [d.metadata["score"] + weight * d.metadata["relevance"] for d in passages]
+        members = [set(self._parents[self._parent_of[c]]) for c in found]
+        for j, chunk in enumerate(found):
+            if chunk not in yielded:
+                continue
+            below = set(self._children.get(chunk, np.empty(0, dtype=np.int64)).tolist())
+            mine = [keys[i] for i in range(len(found)) if i != j and members[i] & below]
+            if mine:
+                keys[j] = min(keys[j], max(mine) - 1e-9)
+        order = sorted(range(len(passages)), key=lambda i: -keys[i])
+        return [passages[i] for i in order]
 
     def _nearest(self, vector: list[float], k: int, scope: Scope) -> list[tuple[str, float]]:
         """Chroma's k nearest chunks in `scope`, as (chunk id, cosine similarity)."""
@@ -331,6 +355,7 @@ class HybridRetriever(BaseRetriever):
         question ("what are the challenges?") still gets the overview that lists them all.
         """
         out = composite.copy()
+        yielded: set[int] = set()
         position = {int(c): i for i, c in enumerate(signals.chunks)}
         for o, children in self._children.items():
             here = position.get(o)
@@ -345,6 +370,8 @@ class HybridRetriever(BaseRetriever):
                 continue
             if best >= composite[here] - margin:
                 out[here] = min(composite[here], best - 1e-4)
+                yielded.add(o)
+        signals.yielded = frozenset(yielded)
         return out
 
     def _document(self, chunk_id: str, score: float, relevance: float) -> Document:

@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     weight_named: float = Field(
         0.3, ge=0, description="Added to a chunk's dense score when its section path names one "
         "of the question's specifics (a level such as IC4, a place, a year).")
+    weight_relevance: float = Field(
+        0.2, ge=0, description="The passages found are put in order of their fused rank score "
+        "plus this times their relevance (the best similarity of the passage or one of its "
+        "bullets to the question): fusion by rank alone forgets how close each match was.")
     parent_max_tokens: int = Field(
         900, ge=0, le=20000, description="A section split into several chunks is returned "
         "whole (all its chunks as one passage) when it is at most this many tokens; larger "

@@ -52,11 +52,29 @@ def test_retriever_invoke_returns_top_k_documents(retriever, role_settings):
     "What soft skills matter?",
     "How is demand for ML specialists expected to grow?",
 ])
-def test_contexts_are_in_descending_score_order(bot, question):
-    scores = [c.score for c in bot.ask(question).contexts]
-    assert len(scores) == 5
-    assert scores == sorted(scores, reverse=True)
-    assert len(set(scores)) > 1  # the scores rank, they are not all equal
+def test_contexts_are_in_order_of_fused_score_and_relevance(bot, role_settings, question):
+    contexts = bot.ask(question).contexts
+    assert len(contexts) == 5
+    order = [c.score + role_settings.weight_relevance * c.relevance for c in contexts]
+    assert order == sorted(order, reverse=True)
+    assert len({c.score for c in contexts}) > 1  # the scores rank, they are not all equal
+
+
+def test_relevance_reorders_what_fusion_found(snapshot, embeddings, role_settings, retriever):
+    """Fusion by rank alone puts "Continuous Learning" second for a question about languages;
+    the passage whose bullets are closest to the question ("Requirements") comes before it."""
+    by_rank = HybridRetriever(snapshot=snapshot, embeddings=embeddings, k=5,
+                              settings=role_settings.model_copy(update={"weight_relevance": 0}))
+    question = "Which programming languages do I need?"
+    fused = by_rank.invoke(question)
+    reordered = retriever.invoke(question)
+    assert [d.metadata["score"] for d in fused] == sorted(
+        (d.metadata["score"] for d in fused), reverse=True)
+    # the same passages, in another order
+    assert {d.metadata["passage_id"] for d in fused} == \
+        {d.metadata["passage_id"] for d in reordered}
+    assert [d.metadata["passage_id"] for d in fused] != \
+        [d.metadata["passage_id"] for d in reordered]
 
 
 def test_relevance_separates_on_and_off_topic(bot):
