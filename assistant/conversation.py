@@ -177,6 +177,9 @@ def resolve(question: str, history: list[Message], units: UnitLookup | None = No
 
     item, by_position = _referenced_item(bare, items, focus_words, more) if short \
         else (None, False)
+    if item is not None and not by_position and specifics is not None \
+            and not _names_only_its_own(bare, item, specifics):
+        item = None  # "and at the top level, ic5?" shares "level" with an item about IC3
     if item is not None:
         avoid = _quoted(last_answer, units) if more else []
         rest = _ORDINAL.sub(" ", bare)
@@ -223,6 +226,14 @@ def _referenced_item(question: str, items: list[str], focus_words: int,
     if best and overlap.count(best) == 1:
         return items[overlap.index(best)], False
     return None, False
+
+
+def _names_only_its_own(question: str, item: str, specifics: Callable[[str], list[Any]]) -> bool:
+    """Whether every specific the follow-up names (a level, a place, a year) is in the item
+    its words point at: one that names another points away from the item, at the topic."""
+    low = item.lower()
+    return all(re.search(rf"(?<![\w-]){re.escape(s.key)}(?![\w-])", low)
+               for s in specifics(question))
 
 
 def _substitute(topic: str, question: str, specifics: Callable[[str], list[Any]]) -> str:

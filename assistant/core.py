@@ -603,7 +603,12 @@ class Assistant:
         weak = floor <= decision.relevance < self.settings.min_relevance
         pointer = ""
         if near and key == "specific" and texts.get("nearest"):
-            pointer = texts["nearest"].format(section=near[0].section, missing=missing)
+            # labelled "not about" what is missing only when it is not: the nearest passage
+            # may name it without holding an answer ("IC5" has no figure for the question)
+            passage = [f"{near[0].section}\n{near[0].text}"]
+            if not any(covered(s, passage, self.vocabulary.equivalents)
+                       for s in turn.specifics):
+                pointer = texts["nearest"].format(section=near[0].section, missing=missing)
         elif near and weak and decision.reason == "not_covered" and texts.get("closest"):
             pointer = texts["closest"].format(section=near[0].section)
         if pointer:

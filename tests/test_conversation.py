@@ -7,6 +7,7 @@ import pytest
 from assistant.conversation import Message, UnitLookup, answer_items, parse_history, resolve
 from assistant.text import stems
 from assistant.types import InvalidQuestion
+from assistant.vocabulary import load_vocabulary
 
 LIMITS = {"max_turns": 20, "max_chars": 20000}
 
@@ -132,6 +133,31 @@ def test_elliptic_follow_up_borrows_the_previous_topic():
     assert resolved.kind == "elliptic"
     assert "75th percentile" in resolved.query.lower()
     assert "hourly" in resolved.query.lower()
+
+
+QUOTA_AT_L2 = (
+    "**Sales Framework > L2**\n"
+    "- Carries an annual quota of $500k. [1]\n"
+    "- Sells to buyers at every level of the customer's organisation. [1]\n"
+    "- Reports to a regional director. [1]"
+)
+
+
+def test_a_follow_up_naming_another_level_keeps_the_topic_not_an_item_sharing_a_word():
+    """"level" is in one item of the answer about L2, but "l4" is not: the follow-up asks
+    the earlier question of L4, it does not point at that item."""
+    specifics = load_vocabulary(None).specifics
+    resolved = resolve("and at the highest level, l4?",
+                       history("what's the quota at L2?", QUOTA_AT_L2), specifics=specifics)
+    assert resolved.kind == "elliptic"
+    assert "quota" in resolved.query and "l4" in resolved.query
+    assert "l2" not in resolved.query.lower()
+    assert "organisation" not in resolved.query
+    # naming nothing the item lacks, the same words still point at the item
+    pointed = resolve("which level?", history("what's the quota at L2?", QUOTA_AT_L2),
+                      specifics=specifics)
+    assert pointed.kind == "ordinal"
+    assert "organisation" in pointed.query
 
 
 def test_standalone_follow_up_is_left_alone():

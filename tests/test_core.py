@@ -471,3 +471,28 @@ def test_answers_are_inert_markdown(make_corpus, embeddings):
     assert "!\\[tracker](http://203.0.113.7/pixel.png)" in final.answer
     assert "".join(e for e in events[:-1]) == final.answer
     assert not re.search(r"(?<!\\)<(img|script)|(?<!\\)!\[", final.answer)
+
+
+# ---------------------------------------------------------------------------------------------
+# refusals point at what the documents give, labelled truthfully
+
+
+def test_a_refusal_calls_a_section_not_about_what_is_missing_only_when_it_is_not(bot):
+    """An abstention may point at the nearest section "which is not about ic5"; a section
+    headed IC5 that held no answer is not labelled so."""
+    from assistant.core import Turn
+    from assistant.grounding import Decision
+    from assistant.types import Context
+    from assistant.vocabulary import Specific
+
+    state = bot._ensure_state()
+    turn = Turn("and at ic5?", state, specifics=[Specific("level", "ic5", "ic5")])
+    decision = Decision(True, "not_covered", 0.7, ["ic5"])
+
+    def refusal(section: str) -> str:
+        context = Context("Owns the roadmap of a product area.", "role.md", section, 1.0, 0.7)
+        return bot._abstain_text(decision, turn, [context])
+
+    assert 'nearby is the section "Framework > IC3", which is not about "ic5"' in \
+        refusal("Framework > IC3")
+    assert "Framework > IC5" not in refusal("Framework > IC5")
