@@ -366,6 +366,42 @@ def test_on_a_phone_tab_goes_round_the_panel_and_never_reaches_the_page(
         "on a desktop Tab should leave the panel for the page"
 
 
+def test_on_a_phone_back_closes_the_panel_and_leaves_the_history_as_it_was(
+        browser: Any, live_server: Any, host_pages: dict[str, Any], phone: None) -> None:
+    """On a phone the open panel looks like a page: Android's back button closes it and keeps
+    the candidate on the posting. Closed by its own button, it leaves no entry behind, so the
+    next Back goes where it did before the chat was opened. On a desktop (the control) the
+    panel is part of the page and Back leaves the page as usual."""
+    By = _by()
+    tag = f'<script src="{live_server.url}/widget.js" async></script>'
+    before = host_pages["allowed"].page("back-before.html", "<p>The careers page.</p>")
+    posting = host_pages["allowed"].page("back-posting.html", f"<p>The posting.</p>{tag}",
+                                         viewport=COVER)
+    browser.get(before)
+    browser.get(posting)
+    panel = open_widget(browser)
+    browser.back()
+    wait_for(browser, lambda d: not panel.is_displayed(), 10, "Back did not close the panel")
+    assert browser.current_url == posting, "Back left the posting instead of closing the chat"
+
+    browser.find_element(By.CSS_SELECTOR, ".ra-launcher").click()
+    wait_for(browser, lambda d: panel.is_displayed(), 5, "the launcher did not reopen the panel")
+    browser.find_element(By.CSS_SELECTOR, ".ra-close").click()
+    wait_for(browser, lambda d: not panel.is_displayed(), 5, "the close button did not close it")
+    wait_for(browser, lambda d: d.execute_script("return history.state") is None, 10,
+             "closing the panel left its history entry in place")
+    browser.back()
+    wait_for(browser, lambda d: d.current_url == before, 10,
+             "Back after closing the chat did not leave the posting")
+
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})  # a desktop window
+    browser.get(posting)
+    panel = open_widget(browser)
+    browser.back()
+    wait_for(browser, lambda d: d.current_url == before, 10,
+             "on a desktop Back should leave the page, open panel or not")
+
+
 def test_the_widget_tells_the_truth_when_the_server_is_down(
         browser: Any, server_settings: Any, served_bot: Any, host_pages: dict[str, Any],
         artifacts: Path) -> None:

@@ -236,10 +236,31 @@
     window.visualViewport.addEventListener("scroll", layout);
   }
 
+  // On a phone the open panel looks like a page of its own, and Android's back button (or
+  // gesture) is how one leaves a page: it closes the panel instead of leaving the posting.
+  // Opening adds one history entry for the panel; Back pops it (popstate closes the panel);
+  // closing otherwise takes the entry back off, so the history stays as the page made it.
+  var OURS = "role-assistant:open";
+  var inHistory = false;
+  function ownEntry() { return !!(history.state && history.state[OURS]); }
+  if (ownEntry()) history.replaceState(null, "");  // a reload while the panel was open
+  window.addEventListener("popstate", function () {
+    if (inHistory && !ownEntry()) {
+      inHistory = false;
+      if (!panel.hidden) close();
+    }
+  });
+
   function open() {
     panel.hidden = false;
     root.classList.add("ra-open");
     launcher.setAttribute("aria-expanded", "true");
+    if (PHONE.matches && !inHistory && history.pushState) {
+      var entry = {};
+      entry[OURS] = true;
+      history.pushState(entry, "");
+      inHistory = true;
+    }
     layout();
     render();
     if (state !== "ready") closeBtn.focus({ preventScroll: true });
@@ -252,6 +273,10 @@
     panel.hidden = true;
     root.classList.remove("ra-open");
     launcher.setAttribute("aria-expanded", "false");
+    if (inHistory) {  // closed by its button or Esc: take the panel's entry off again
+      inHistory = false;
+      if (ownEntry()) history.back();
+    }
     layout();
     launcher.focus({ preventScroll: true });
     window.clearInterval(checkTimer);
