@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.documents import Document
 from langchain_core.runnables import Runnable, RunnableConfig
@@ -19,6 +19,9 @@ from assistant.chunking import render_unit
 from assistant.settings import Settings
 from assistant.text import match_key, stems
 from assistant.types import Citation, Passage, Unit, passage_chunks
+
+if TYPE_CHECKING:  # generation imports this module
+    from assistant.generation import GenerativeAnswerer
 
 
 @dataclass
@@ -285,7 +288,7 @@ ANSWERERS: dict[str, Callable[[Settings], Callable[[AnswerInput], Draft]]] = {
 
 
 def make_answerer(settings: Settings, embed: Callable[[list[str]], list[list[float]]] | None = None,
-                  ) -> Callable[[AnswerInput], Draft]:
+                  ) -> Callable[[AnswerInput], Draft] | GenerativeAnswerer:
     """Build the configured answerer: `extractive`, or an LLM backend (`assistant.llm`) behind
     the grounding guard, which uses `embed` for its similarity check."""
     if settings.answerer in ANSWERERS:

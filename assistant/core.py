@@ -445,8 +445,9 @@ class Assistant:
         inputs = [self._answer_input(turn, group) for group in groups]
         generator = self._generator
         if generator is None:
-            draft = merge_drafts([d for d in (self._answerer(i) for i in inputs)
-                                  if d.answer.strip()])
+            plain = self._answerer
+            assert not isinstance(plain, GenerativeAnswerer)  # what _generator tells apart
+            draft = merge_drafts([d for d in (plain(i) for i in inputs) if d.answer.strip()])
             reply = self._checked(turn, draft, contexts)
             if not reply.abstained:
                 yield from _progressive(reply.answer)
@@ -545,9 +546,6 @@ class Assistant:
             question=turn.question, query=turn.query,
             passages=turn.state.retriever.passages(documents, turn.query),
             focus=resolved.focus, avoid=resolved.avoid)
-
-    def _draft(self, turn: Turn, documents: list[Document]) -> Draft:
-        return self._answerer(self._answer_input(turn, documents))
 
     def _roles_to_answer(self, turn: Turn) -> list[list[Document]] | None:
         """The passages to answer from, one group per role.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
@@ -48,7 +49,7 @@ def _llamacpp(settings: Settings) -> BaseChatModel:
     path = Path(settings.llm_model_path).expanduser() if settings.llm_model_path else default_gguf()
     if not path.is_file():
         raise BackendUnavailable(f"No GGUF model file at {path} (llm_model_path).")
-    kwargs = {"n_threads": settings.llm_threads} if settings.llm_threads else {}
+    kwargs: dict[str, Any] = {"n_threads": settings.llm_threads} if settings.llm_threads else {}
     return ChatLlamaCpp(
         model_path=str(path), n_ctx=settings.llm_context_tokens,
         max_tokens=settings.llm_max_tokens, temperature=settings.llm_temperature,
@@ -62,11 +63,12 @@ def _openai(settings: Settings) -> BaseChatModel:
             "answerer='openai' needs llm_base_url (ASSISTANT_LLM_BASE_URL), the address of an "
             "OpenAI-compatible server such as http://127.0.0.1:8080/v1.")
     from langchain_openai import ChatOpenAI
+    from pydantic import SecretStr
 
-    return ChatOpenAI(
+    return ChatOpenAI(  # max_tokens is the field's own name; its alias is all mypy sees
         base_url=settings.llm_base_url, model=settings.llm_model,
-        api_key=settings.llm_api_key or "not-needed",  # local servers take any key
-        temperature=settings.llm_temperature, max_tokens=settings.llm_max_tokens,
+        api_key=SecretStr(settings.llm_api_key or "not-needed"),  # local servers take any key
+        temperature=settings.llm_temperature, max_tokens=settings.llm_max_tokens,  # type: ignore[call-arg]
         timeout=settings.llm_timeout_seconds, max_retries=0, streaming=True)
 
 

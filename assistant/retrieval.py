@@ -464,7 +464,7 @@ class HybridRetriever(BaseRetriever):
         A unit shared by two passages belongs to the first (higher-ranked) one."""
         ids = [set(passage_chunks(d)) for d in documents]
         units = self.units_of_chunks(set().union(*ids) if ids else set(), titles=True)
-        scores = self.unit_scores(self.embed(query), units) if len(units) else []
+        scores: Any = self.unit_scores(self.embed(query), units) if len(units) else []
         out = [Passage(d) for d in documents]
         meta = self.snapshot.unit_meta
         texts = self.snapshot.unit_texts

@@ -188,7 +188,8 @@ def create_ui(service: "Service") -> "gr.Blocks":
                 chat_html(chat_config(service)))
 
     async def ask(question: str, history: list[dict[str, str]] | None = None,
-                  scope: str | None = None, request: gr.Request = None) -> dict[str, Any]:
+                  scope: str | None = None, request: gr.Request | None = None
+                  ) -> dict[str, Any]:
         """The reply as /api/ask gives it, for gradio_client users."""
         try:
             reply = await service.ask(question, history or [], channel="ui", scope=scope or None,
