@@ -255,7 +255,7 @@ class HybridRetriever(BaseRetriever):
         for j, chunk in enumerate(found):
             if chunk not in yielded:
                 continue
-            below = set(self._children.get(chunk, np.empty(0, dtype=np.int64)).tolist())
+            below = set(self._children[chunk].tolist())  # yielded: an overview with children
             mine = [keys[i] for i in range(len(found)) if i != j and members[i] & below]
             if mine:
                 keys[j] = min(keys[j], max(mine) - 1e-9)

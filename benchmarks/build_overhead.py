@@ -19,22 +19,24 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 class Instant:
-    """Embeddings at no cost: random unit vectors of the real model's size."""
+    """Embeddings at no cost: random unit vectors of the real model's size (Chroma's graph
+    and the snapshot cost what they do for real vectors, unlike unit_vector_costs.py's
+    constant 8-wide stand-in, which only counts texts)."""
 
     def __init__(self, dim: int = 384) -> None:
-        import numpy as np
-
-        self.np, self.dim, self.rng = np, dim, np.random.default_rng(0)
+        self.dim, self.rng = dim, np.random.default_rng(0)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        v = self.rng.standard_normal((len(texts), self.dim)).astype(self.np.float32)
-        return (v / self.np.linalg.norm(v, axis=1, keepdims=True)).tolist()  # type: ignore[no-any-return]
+        v = self.rng.standard_normal((len(texts), self.dim)).astype(np.float32)
+        return (v / np.linalg.norm(v, axis=1, keepdims=True)).tolist()  # type: ignore[no-any-return]
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
