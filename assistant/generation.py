@@ -203,19 +203,20 @@ class CheckedStream:
         self.sources = sources
         self.enabled = enabled
         self._text = ""
-        self._cut = 0  # the text before this is finished sentences
         self._done = 0  # sentences already checked
         self._shown = 0  # sentences already shown
         self._vectors: dict[str, Any] = {}  # passage lines embedded once per answer
 
     def feed(self, piece: str) -> str:
         """The text that may be shown now that `piece` has arrived ('' if none)."""
+        start = max(0, len(self._text) - 40)  # room for '." [1] [2] ' before a new sentence
         self._text += piece
-        ends = [m.end() for m in _FINISHED.finditer(self._text, self._cut)]
-        if not ends:
-            return ""
-        self._cut = ends[-1]  # the sentences before it are finished, [n] markers included
-        return self._emit(split_sentences(self._text[:self._cut]))
+        if not _FINISHED.search(self._text, start):
+            return ""  # no sentence finished: skip splitting the text again (~1 ms a time)
+        # Every sentence but the last of the text so far is finished, [n] markers included.
+        # (Cutting the text at the last full stop instead took "1. " of a numbered list, or
+        # "Sr. " of a title, for a sentence; the real one then took its place and was skipped.)
+        return self._emit(split_sentences(self._text)[:-1])
 
     def flush(self) -> str:
         """The rest, once the model has finished."""

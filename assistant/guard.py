@@ -38,7 +38,8 @@ EmbedTexts = Callable[[list[str]], list[list[float]]]
 WITHHELD = "[withheld: it repeats the assistant's instructions]"
 
 _MARKERS = re.compile(r"\s*\[(\d+)\]")
-_LIST_MARK = r"(?:[-*\u2022]|\d+[.)])\s"  # a list item's mark: "- ", "* ", "• ", "1. ", "2) "
+_MARK = r"(?:[-*\u2022]|\d+[.)])"  # a list item's mark: "-", "*", "•", "1.", "2)"
+_LIST_MARK = _MARK + r"\s"  # ... before its text
 _LEADING_MARKERS = re.compile(r"^(?:\s*\[\d+\])+[.!?]?")
 # a word that names something: capitalised, an acronym, or letters with digits ("IC3", "18F")
 _NAME = re.compile(r"\b(?:[A-Z][\w'-]*|\w*\d\w*[A-Za-z]\w*|[A-Za-z]+\d\w*)\b")
@@ -240,7 +241,7 @@ def split_sentences(text: str) -> list[tuple[str, str, list[int]]]:
             if markers:
                 later = markers
             body = _MARKERS.sub("", raw).strip()
-            body = re.sub(rf"^{_LIST_MARK}\s*", "", body).strip()
+            body = re.sub(rf"^(?:{_LIST_MARK}\s*|{_MARK}$)", "", body).strip()
             if words(body):
                 mine.append((raw, body, markers or later))
         out.extend(reversed(mine))

@@ -102,6 +102,20 @@ def test_stream_shows_only_sentences_the_guard_passed(role_settings, role_index,
     assert all(not isinstance(e, Reply) for e in events[:-1])
 
 
+def test_a_numbered_list_streams_item_by_item(role_settings, role_index, embeddings):
+    """A list mark ("1. ") ends like a sentence: the item after it is still shown (it used to
+    be taken for the mark's place and skipped, so a listed answer showed nothing until done)."""
+    items = [GOOD, INVENTED[0], GOOD]
+    raw = "\n".join(f"{n}. {item}" for n, item in enumerate(items, 1))
+    bot, _ = assistant_with(role_settings, embeddings, raw)
+    events = list(bot.stream("What is the average salary?"))
+    pieces = [e for e in events if isinstance(e, str)]
+    assert pieces[0] == f"- {GOOD}"  # shown while the model was still writing
+    assert "".join(pieces) == f"- {GOOD}\n- {GOOD}"
+    final = events[-1]
+    assert isinstance(final, Reply) and final.removed == [f"2. {INVENTED[0]}"]
+
+
 def test_stream_unchecked_shows_the_model_text_as_it_comes(role_settings, role_index,
                                                            embeddings):
     raw = " ".join([GOOD, INVENTED[0]])
