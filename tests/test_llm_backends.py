@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ import pytest
 
 from assistant.core import Assistant
 from assistant.grounding import citation_markers, ungrounded_numbers
+from assistant.llm import default_gguf, requantized
 from assistant.types import Reply
 
 if os.environ.get("REQUIRE_LLAMACPP"):  # scripts/test (CI) installs it: a skip would hide a failure
@@ -89,12 +91,52 @@ def test_the_local_model_declines_nothing_the_evidence_decides(local_bot: Assist
     assert reply.abstained and reply.backend == "extractive" and not reply.removed
 
 
+def gguf_type(path: Path) -> str:
+    """The GGUF's `general.file_type` (3: mostly q4_1, 7: mostly q8_0)."""
+    from llama_cpp import Llama
+    from llama_cpp._utils import suppress_stdout_stderr
+
+    with suppress_stdout_stderr(disable=False):
+        header = Llama(model_path=str(path), vocab_only=True, verbose=False)
+    return str(header.metadata["general.file_type"])
+
+
+def test_the_shipped_model_is_read_from_a_q8_0_copy_made_once(
+        role_settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    source = default_gguf()
+    copy = requantized(source, role_settings)
+    assert copy.parent == tmp_path / "role-assistant" / "models"
+    assert gguf_type(source) == "3" and gguf_type(copy) == "7"
+    made = copy.stat().st_mtime_ns
+    assert requantized(source, role_settings) == copy and copy.stat().st_mtime_ns == made
+    assert [p.name for p in copy.parent.iterdir()] == [copy.name]  # no temporary file left
+    assert requantized(copy, role_settings) == copy  # 8 bits already: read as it is
+
+
+@pytest.mark.parametrize("update", [{"llm_requantize": "none"}, {"llm_requantize_max_mb": 0}])
+def test_a_model_is_read_as_it_is_when_told_so_or_too_big(
+        role_settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, update: dict) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert requantized(default_gguf(), role_settings.model_copy(update=update)) == default_gguf()
+    assert not (tmp_path / "role-assistant").exists()
+
+
+def test_a_cache_that_cannot_be_written_reads_the_model_as_it_is(
+        role_settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # no folder can be made inside a file
+    with caplog.at_level("WARNING", logger="assistant.llm"):
+        assert requantized(default_gguf(), role_settings) == default_gguf()
+    assert "cannot write a q8_0 copy" in caplog.text
+
+
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory) -> Iterator[str]:
     """`python -m llama_cpp.server` serving the shipped GGUF on a free loopback port."""
     from conftest import free_port, stop_process
-
-    from assistant.llm import default_gguf
 
     port = free_port()
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
