@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.text import content_words, match_key, normalize, stems
+from assistant.text import content_words, match_key, normalize, phrase_pattern, stems
 from assistant.types import InvalidQuestion
 
 _ORDINALS = {
@@ -232,7 +232,7 @@ def _names_only_its_own(question: str, item: str, specifics: Callable[[str], lis
     """Whether every specific the follow-up names (a level, a place, a year) is in the item
     its words point at: one that names another points away from the item, at the topic."""
     low = item.lower()
-    return all(re.search(rf"(?<![\w-]){re.escape(s.key)}(?![\w-])", low)
+    return all(re.search(phrase_pattern(s.key), low)
                for s in specifics(question))
 
 
@@ -244,7 +244,7 @@ def _substitute(topic: str, question: str, specifics: Callable[[str], list[Any]]
         return topic
     for old in specifics(topic):
         if old.kind in new:
-            topic = re.sub(rf"(?i)(?<![\w-]){re.escape(old.text)}(?![\w-])", " ", topic)
+            topic = re.sub("(?i)" + phrase_pattern(old.text), " ", topic)
     return " ".join(topic.split())
 
 

@@ -24,7 +24,7 @@ from pydantic import ConfigDict, PrivateAttr
 from assistant.chunking import count_tokens, within
 from assistant.index import IndexSnapshot
 from assistant.settings import Settings
-from assistant.text import normalize, stems
+from assistant.text import normalize, phrase_pattern, stems
 from assistant.types import Passage, PassageUnit, passage_chunks
 
 log = logging.getLogger(__name__)
@@ -339,7 +339,7 @@ class HybridRetriever(BaseRetriever):
         keys = [s.key for s in self.vocabulary.specifics(query)]
         if not keys:
             return out
-        patterns = [re.compile(rf"(?<![\w-]){re.escape(k)}(?![\w-])") for k in keys]
+        patterns = [re.compile(phrase_pattern(k)) for k in keys]
         for i, c in enumerate(chunks):
             if any(p.search(self._paths[int(c)]) for p in patterns):
                 out[i] = 1.0

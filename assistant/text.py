@@ -89,6 +89,13 @@ def inert_markup(text: str) -> str:
     return _IMAGE_START.sub(r"!\\[", _TAG_START.sub(r"\\<", text))
 
 
+def phrase_pattern(phrase: str, plural: bool = False) -> str:
+    """A regular expression for `phrase` as whole words: not inside a longer word or a
+    hyphenated one ("intern" is not in "internal" or "co-intern"); `plural` also takes it
+    with -s or -es ("visa" finds "visas")."""
+    return rf"(?<![\w-]){re.escape(phrase)}{'(?:e?s)?' if plural else ''}(?![\w-])"
+
+
 def sentences(text: str) -> list[str]:
     """Sentences of a paragraph, exactly as written (syntok knows "Sr.", "e.g.", "U.S.", "5.5")."""
     import syntok.segmenter as segmenter

@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from assistant.text import normalize, stem, stopwords
+from assistant.text import normalize, phrase_pattern, stem, stopwords
 
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'./()&-]*[A-Za-z0-9)/]|[A-Za-z0-9]")
 _YEAR = re.compile(r"\b(?:19[5-9]\d|20[0-4]\d)\b")
@@ -56,7 +56,7 @@ class Vocabulary:
         An abbreviation the documents use is left as it is: their meaning wins.
         """
         for phrase, expansion in self.phrases.items():  # "day to day", "on the road"
-            text = re.sub(rf"(?i)(?<![\w-]){re.escape(phrase)}(?![\w-])", expansion, text)
+            text = re.sub("(?i)" + phrase_pattern(phrase), expansion, text)
 
         def replace(match: re.Match[str]) -> str:
             token = match.group(0)
@@ -87,7 +87,7 @@ class Vocabulary:
 
         for kind in ("employer", "benefit", "seniority"):
             for phrase in sorted(self.terms.get(kind, ()), key=len, reverse=True):
-                pattern = rf"(?<![\w-]){re.escape(phrase)}(?:e?s)?(?![\w-])"  # "visas" too
+                pattern = phrase_pattern(phrase, plural=True)
                 for match in re.finditer(pattern, low):
                     add(kind, match.start(), match.end())
         for match in self.level_pattern.finditer(low):

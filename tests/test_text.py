@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from assistant.text import (
@@ -11,6 +13,7 @@ from assistant.text import (
     correct_spelling,
     inert_markup,
     normalize,
+    phrase_pattern,
     stems,
     stopwords,
     words,
@@ -107,3 +110,15 @@ def test_correct_spelling_fixes_one_edit_typos(vocabulary, typo, fixed):
 ])
 def test_correct_spelling_leaves_words_alone(vocabulary, question):
     assert correct_spelling(question, vocabulary) == question
+
+
+@pytest.mark.parametrize(("text", "found"), [
+    ("an intern in berlin", True), ("internal tools", False), ("a co-intern", False),
+    ("intern-led", False), ("(intern)", True), ("interns welcome", False)])
+def test_a_phrase_is_found_as_whole_words_only(text: str, found: bool) -> None:
+    assert bool(re.search(phrase_pattern("intern"), text)) is found
+
+
+def test_a_phrase_may_be_found_in_its_plural() -> None:
+    assert re.search(phrase_pattern("visa", plural=True), "do you sponsor visas?")
+    assert re.search(phrase_pattern("visa", plural=True), "visa-free") is None
