@@ -40,6 +40,15 @@ _FENCE = re.compile(r"</?\s*passage\b[^>]*>", re.IGNORECASE)
 _FINISHED = re.compile(r"[.!?][\"')\]]*(?:\s*\[\d+\])*\s+(?=[^\s\[])|\n\s*(?=[^\s\[])")
 
 
+def instructions(prompts: dict[str, dict[str, str]]) -> list[str]:
+    """What of the prompts a reply must not repeat: every system prompt, and the fixed
+    wording of the answer's user template, each piece between placeholders on its own (a
+    small model echoes "with [n] after each sentence" as if it were an answer)."""
+    found = [p["system"] for p in prompts.values() if "system" in p]
+    return found + [piece for piece in re.split(r"\{\w+\}", prompts["answer"]["user"])
+                    if piece.strip()]
+
+
 def load_prompts(path: Path | None = None) -> dict[str, dict[str, str]]:
     """The shipped prompts, with any keys of `path` (HR's own file) replacing them."""
     data = tomllib.loads(resources.files("assistant").joinpath("data/prompts.toml")
@@ -78,8 +87,7 @@ class GenerativeAnswerer(Runnable[AnswerInput, GuardedDraft]):
         self.model = model
         self.backend = backend
         self.prompts = load_prompts(settings.prompts_file)
-        self.guard = Guard(settings, embed, [p["system"] for p in self.prompts.values()
-                                             if "system" in p])
+        self.guard = Guard(settings, embed, instructions(self.prompts))
         self.lock = threading.Lock()  # one generation at a time per model
 
     # --- the Runnable interface ---------------------------------------------------------

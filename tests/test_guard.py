@@ -136,11 +136,22 @@ def test_a_sentence_repeating_the_instructions_is_removed_and_withheld():
 
 
 def test_the_shipped_prompts_hold_no_secret_and_ordinary_answers_no_echo():
-    from assistant.generation import load_prompts
+    from assistant.generation import instructions, load_prompts
 
-    systems = [p["system"] for p in load_prompts().values()]
-    guard = Guard(Settings(), instructions=systems)
+    guard = Guard(Settings(), instructions=instructions(load_prompts()))
     assert guard.echo.pieces == set()  # every long word of the shipped prompts is English
     text = ("The average annual salary is $130,819 [1]. The role is fully remote within the "
             "United States [2].")
     assert check(text).removed == [] and guard.check(text, [PAY, REMOTE]).removed == []
+
+
+def test_a_sentence_repeating_the_answer_template_is_withheld():
+    """The user template's own wording ("with [n] after each sentence") is instructions too:
+    a small model writes it into its answer as if it were a fact of the passage."""
+    from assistant.generation import instructions, load_prompts
+
+    guard = Guard(Settings(), instructions=instructions(load_prompts()))
+    echo = "The average annual salary is [n] after each sentence [1]."
+    result = guard.check(f"The average annual salary is $130,819 [1]. {echo}", [PAY])
+    assert [k.text for k in result.sentences] == ["The average annual salary is $130,819."]
+    assert len(result.removed) == 1 and "instructions" in result.reasons[0]
