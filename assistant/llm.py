@@ -70,6 +70,17 @@ def _llamacpp(settings: Settings) -> BaseChatModel:
 _WIDE_TYPES = {"0", "1", "7", "32"}  # all f32, mostly f16, mostly q8_0, mostly bf16
 
 
+def gguf_file_type(path: Path) -> str:
+    """The GGUF's `general.file_type` ('3': mostly q4_1, '7': mostly q8_0; '' if unstated),
+    read from its header without loading the weights."""
+    import llama_cpp
+    from llama_cpp._utils import suppress_stdout_stderr
+
+    with suppress_stdout_stderr(disable=False):  # a vocabulary-only load warns about context
+        header = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+    return str(header.metadata.get("general.file_type", ""))
+
+
 def requantized(path: Path, settings: Settings) -> Path:
     """The GGUF file llama.cpp should read for `path`: a copy converted once to
     `llm_requantize` when the file is small and stored in fewer than 8 bits per weight (see
@@ -77,23 +88,18 @@ def requantized(path: Path, settings: Settings) -> Path:
     source's path, size and time, and is written to a temporary file first, so a process
     stopped half-way leaves nothing that would be read."""
     kind = settings.llm_requantize
-    if kind == "none" or path.stat().st_size > settings.llm_requantize_max_mb * 1024 * 1024:
+    stat = path.stat()
+    if kind == "none" or stat.st_size > settings.llm_requantize_max_mb * 1024 * 1024:
         return path
     import llama_cpp
 
-    stat = path.stat()
     key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode())
     folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") \
         / "role-assistant" / "models"
     target = folder / f"{path.stem}.{key.hexdigest()[:12]}.{kind}.gguf"
     if target.is_file():
         return target
-    from llama_cpp._utils import suppress_stdout_stderr
-
-    with suppress_stdout_stderr(disable=False):  # a vocabulary-only load warns about context
-        header = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
-    file_type = str(header.metadata.get("general.file_type", ""))
-    del header
+    file_type = gguf_file_type(path)
     if not file_type or file_type in _WIDE_TYPES:
         return path
     params = llama_cpp.llama_model_quantize_default_params()

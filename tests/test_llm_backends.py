@@ -21,7 +21,7 @@ import pytest
 
 from assistant.core import Assistant
 from assistant.grounding import citation_markers, ungrounded_numbers
-from assistant.llm import default_gguf, requantized
+from assistant.llm import default_gguf, gguf_file_type, requantized
 from assistant.types import Reply
 
 if os.environ.get("REQUIRE_LLAMACPP"):  # scripts/test (CI) installs it: a skip would hide a failure
@@ -91,23 +91,13 @@ def test_the_local_model_declines_nothing_the_evidence_decides(local_bot: Assist
     assert reply.abstained and reply.backend == "extractive" and not reply.removed
 
 
-def gguf_type(path: Path) -> str:
-    """The GGUF's `general.file_type` (3: mostly q4_1, 7: mostly q8_0)."""
-    from llama_cpp import Llama
-    from llama_cpp._utils import suppress_stdout_stderr
-
-    with suppress_stdout_stderr(disable=False):
-        header = Llama(model_path=str(path), vocab_only=True, verbose=False)
-    return str(header.metadata["general.file_type"])
-
-
 def test_the_shipped_model_is_read_from_a_q8_0_copy_made_once(
         role_settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     source = default_gguf()
     copy = requantized(source, role_settings)
     assert copy.parent == tmp_path / "role-assistant" / "models"
-    assert gguf_type(source) == "3" and gguf_type(copy) == "7"
+    assert gguf_file_type(source) == "3" and gguf_file_type(copy) == "7"
     made = copy.stat().st_mtime_ns
     assert requantized(source, role_settings) == copy and copy.stat().st_mtime_ns == made
     assert [p.name for p in copy.parent.iterdir()] == [copy.name]  # no temporary file left
