@@ -30,7 +30,14 @@ from assistant.answering import (
 )
 from assistant.conversation import Message, Resolved, UnitLookup, parse_history, resolve
 from assistant.generation import GenerativeAnswerer
-from assistant.grounding import CoverageChecker, Decision, decide, figure_missing, name_missing
+from assistant.grounding import (
+    CoverageChecker,
+    Decision,
+    decide,
+    figure_missing,
+    name_missing,
+    premise_figures,
+)
 from assistant.index import (
     IndexSnapshot,
     Store,
@@ -444,13 +451,22 @@ class Assistant:
             return
         inputs = [self._answer_input(turn, group) for group in groups]
         generator = self._generator
-        if generator is None:
-            plain = self._answerer
+        notes = self.texts["notes"]
+        # an amount or share the question states that no passage gives ("since it pays
+        # $300k, ...") is a premise the answer must not take up: the passages' own figures
+        # are quoted, with a note, and no model is asked (a small one tends to play along)
+        premise = premise_figures(turn.question, [f"{d.metadata.get('section', '')}\n"
+                                                  f"{d.page_content}" for g in groups for d in g])
+        if generator is None or premise:
+            plain = self._extractive if generator is not None else self._answerer
             assert not isinstance(plain, GenerativeAnswerer)  # what _generator tells apart
             draft = merge_drafts([d for d in (plain(i) for i in inputs) if d.answer.strip()])
             reply = self._checked(turn, draft, contexts)
             if not reply.abstained:
                 yield from _progressive(reply.answer)
+                if premise:
+                    reply.note = notes["premise"]
+                    reply.fallback = "premise" if generator is not None else ""
             yield reply
             return
         # a generated answer: streamed as the model writes it, then guarded; the extractive
@@ -458,7 +474,6 @@ class Assistant:
         data = AnswerInput(turn.question, turn.query, [p for i in inputs for p in i.passages],
                            focus=resolved.focus, avoid=resolved.avoid)
         prepared = generator.prepare(data)
-        notes = self.texts["notes"]
         text, fallback, removed = "", "", []
         # while it writes, the candidate sees only sentences the guard has passed (or, with
         # stream_unchecked, the model's text as it comes)

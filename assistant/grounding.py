@@ -228,6 +228,57 @@ def ungrounded_numbers(answer: str, passages: list[str]) -> list[str]:
     return sorted({n for n in numbers(body) if n not in known})
 
 
+# an amount or a share a question states: "$300k", "120,000 dollars", "99%", "15 percent"
+_STATED = re.compile(
+    r"(?P<cur>[$\u20ac\u00a3\u00a5]\s?)?(?<![\w.-])(?P<num>\d[\d,]*(?:\.\d+)?)(?![\d,])\s?"
+    r"(?P<unit>[kKmM](?![A-Za-z])|%|percent\b|(?:usd|eur|gbp|dollars?|euros?|pounds?)\b)?",
+    re.IGNORECASE)
+
+
+# "$300-600K": the multiplier of a range's end applies to its start too
+_RANGE_START = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s?(?:-|\u2013|to)\s?[$\u20ac\u00a3\u00a5]?\s?"
+                          r"\d[\d,]*(?:\.\d+)?\s?([kKmM])(?![A-Za-z])")
+
+
+def _stated_values(text: str, *, marked_only: bool) -> set[float]:
+    """The values of the figures in `text` ("$300k" -> 300000.0, "94%" -> 94.0); with
+    `marked_only`, only amounts and shares (a currency sign, k/m, % or a currency word)."""
+    values: set[float] = set()
+    for match in _STATED.finditer(text):
+        unit = (match.group("unit") or "").lower()
+        if marked_only and not (match.group("cur") or unit):
+            continue
+        try:
+            value = float(match.group("num").replace(",", ""))
+        except ValueError:
+            continue
+        values.add(value * {"k": 1e3, "m": 1e6}.get(unit, 1.0))
+    for match in _RANGE_START.finditer(text):
+        start = float(match.group(1).replace(",", ""))
+        values.add(start * {"k": 1e3, "m": 1e6}[match.group(2).lower()])
+    return values
+
+
+def premise_figures(question: str, passages: list[str]) -> list[str]:
+    """Amounts and shares the question states that no passage gives ("since it pays $300k,
+    ..." when the documents say $103,672 to $134,776): a premise the documents do not
+    support, which an answer must not take up. Bare numbers ("5 years") are the
+    candidate's own facts, not claims about the role, and are left alone."""
+    known = set().union(*(_stated_values(p, marked_only=False) for p in passages)) \
+        if passages else set()
+    out = []
+    for match in _STATED.finditer(question):
+        if not (match.group("cur") or match.group("unit")):
+            continue
+        values = _stated_values(match.group(0), marked_only=True)
+        if not match.group("cur") and (match.group("unit") or "").lower() in ("k", "m"):
+            # "401k" names a plan the documents may write "401(k)"
+            values = {v for v in values if v / 1e3 not in known and v / 1e6 not in known}
+        if not values <= known:
+            out.append(match.group(0).strip())
+    return out
+
+
 def citation_markers(answer: str) -> list[int]:
     """The [n] markers used in an answer."""
     return [int(n) for n in _CITATION.findall(answer)]

@@ -141,8 +141,9 @@ class Reply:
     backend: str = "extractive"  # the answerer that wrote `answer`
     verified: bool = True  # every sentence was checked against the passages it cites
     removed: list[str] = field(default_factory=list)  # generated sentences the guard removed
-    note: str = ""  # why a generated answer was replaced by the extractive one, if it was
-    fallback: str = ""  # the same as a key: timeout | failed | unsupported
+    note: str = ""  # why a generated answer was replaced by the extractive one, or that the
+    # question states a figure the documents do not give
+    fallback: str = ""  # the same as a key: timeout | failed | unsupported | premise
     suggestions: list[str] = field(default_factory=list)  # follow-ups from nearby sections
 
     def to_dict(self) -> dict[str, Any]:

@@ -60,7 +60,8 @@ def test_the_guard_off_shows_what_it_prevents(role_settings, role_index, embeddi
 
 
 def test_abstention_is_decided_before_the_model_is_asked(role_settings, role_index, embeddings):
-    bot, model = assistant_with(role_settings, embeddings, "The weather is sunny [1].")
+    # two scripted replies: a FakeListChatModel with one goes back to 0 after using it
+    bot, model = assistant_with(role_settings, embeddings, "The weather is sunny [1].", GOOD)
     reply = bot.ask("What's the weather like in Paris today?")
     assert reply.abstained and model.i == 0  # the scripted reply was never used
 
@@ -206,3 +207,17 @@ def test_a_rewrite_repeating_the_instructions_keeps_the_offline_reading(role_set
                                       build_if_missing=False).ask("and the range?", history)
     assert reply.query == offline.query != echo
 
+
+
+def test_a_figure_the_documents_do_not_give_is_not_taken_up(role_settings, role_index, embeddings):
+    # a small model plays along with a premise ("since it pays $300k"); the documents' own
+    # figures are quoted instead, with a note, and the model is never asked
+    bot, model = assistant_with(role_settings, embeddings, "It pays $250,000 [1].", GOOD)
+    reply = bot.ask("Since the average salary is $250k, how much more could I negotiate?")
+    assert model.i == 0 and reply.backend == "extractive" and reply.fallback == "premise"
+    assert not reply.abstained and "$130,819" in reply.answer and "250" not in reply.answer
+    assert "do not give the figure in your question" in reply.note
+    # a figure they do give is answered by the model as usual
+    bot, model = assistant_with(role_settings, embeddings, GOOD, GOOD)
+    reply = bot.ask("Is the average salary $130,819?")
+    assert model.i == 1 and reply.backend == "fake" and not reply.note

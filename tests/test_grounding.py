@@ -140,3 +140,21 @@ def test_figure_missing_needs_a_number_about_what_was_asked():
     assert not figure_missing("How much does time management matter?", "- Meet deadlines [1]")
     # a figure spelled out in words is a figure
     assert not figure_missing("How many days of vacation?", "- Twenty days of paid vacation [1]")
+
+
+def test_premise_figures_are_amounts_and_shares_no_passage_gives():
+    from assistant.grounding import premise_figures
+
+    pay = ["Salary Range\nBase salary GS-15 - $103,672 to $134,776.", "Travel up to 10% per year"]
+    assert premise_figures("since the posting says it pays $300k, how much more?", pay) == ["$300k"]
+    assert premise_figures("they need a 99% SLA, right?", pay) == ["99%"]
+    assert premise_figures("is it 40 percent travel?", pay) == ["40 percent"]
+    # the same figures written another way are given by the passages
+    assert premise_figures("does it top out at 134,776 dollars?", pay) == []
+    assert premise_figures("is travel 10%?", pay) == []
+    assert premise_figures("up to $300k at the top?", ["up to $300-600K per year"]) == []
+    assert premise_figures("so about 103.672k to start?", pay) == []
+    # bare numbers are the candidate's own facts, and names carry digits
+    assert premise_figures("i have 5 years, is 18F hiring at GS-15?", pay) == []
+    assert premise_figures("is the 401k matched?", ["A 401(k) plan"]) == []
+    assert premise_figures("what does it pay?", []) == []

@@ -72,8 +72,10 @@ class AskReply(BaseModel):
                            "it cites.")
     removed: list[str] = Field(default_factory=list, description="Generated sentences the "
                                "grounding guard removed (for evaluators).")
-    note: str = Field("", description="Why a generated answer was replaced by quotes.")
-    fallback: str = Field("", description="The same as a key: timeout, failed, unsupported.")
+    note: str = Field("", description="Why a generated answer was replaced by quotes, or that "
+                      "the question states a figure the documents do not give.")
+    fallback: str = Field("", description="The same as a key: timeout, failed, unsupported, "
+                          "premise.")
     suggestions: list[str] = Field(default_factory=list, description="Follow-up questions "
                                    "drawn from the sections next to the one cited.")
 
