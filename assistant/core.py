@@ -365,16 +365,57 @@ class Assistant:
         state = turn.state
         resolved = turn.resolved
         assert resolved is not None
-        retriever = state.retriever.scoped(turn.scope).with_config(run_name="hybrid_retriever")
-        documents = retriever.invoke(turn.query, config=config)
-        if resolved.queries:  # follow-ups: fuse the rankings of every reading of the question
-            rankings = [documents] + [retriever.invoke(q, config=config) for q in resolved.queries]
-            documents = fuse(rankings, self.settings.rrf_k, self.settings.top_k)
+        documents = self._search(state, turn.scope, [turn.query, *resolved.queries], config)
+        if turn.scope is not None and not turn.scope_given:
+            documents = self._named_role_checked(turn, documents, config)
         if resolved.avoid:  # "say more": passages already shown go after new ones
             documents = sorted(documents, key=lambda d: any(
                 c in resolved.avoid for c in passage_chunks(d)))
         turn.documents = documents
         return turn
+
+    def _search(self, state: _State, scope: Scope, queries: list[str],
+                config: RunnableConfig | None) -> list[Document]:
+        """The passages for the question; a follow-up's several readings (the first leads)
+        are searched each and their rankings fused."""
+        retriever = state.retriever.scoped(scope).with_config(run_name="hybrid_retriever")
+        documents = retriever.invoke(queries[0], config=config)
+        if len(queries) > 1:
+            rankings = [documents] + [retriever.invoke(q, config=config) for q in queries[1:]]
+            documents = fuse(rankings, self.settings.rrf_k, self.settings.top_k)
+        return documents
+
+    def _named_role_checked(self, turn: Turn, documents: list[Document],
+                            config: RunnableConfig | None) -> list[Document]:
+        """The passages of the role the question's words named, unless its specifics say
+        otherwise: "who does an M5 engineering manager at sourcegraph report to?" names the
+        product manager's posting by "manager", but "M5" is a level only another role's
+        document has. When the named role's passages lack a specific the question names and
+        the whole corpus's cover them all, the whole corpus answers, if the question's words
+        name the role that leads it too ("engineering"): a question that names only the
+        designer's posting is not answered from another role's ("is the chicago office
+        hybrid for the designer?" is refused, not answered with the engineers' office)."""
+        resolved = turn.resolved
+        assert resolved is not None
+        named = self.vocabulary.specifics(resolved.coverage_text)
+        if not named:
+            return documents
+        top = self.settings.specifics_passages
+        equivalents = self.vocabulary.equivalents
+
+        def covers(found: list[Document]) -> bool:
+            passages = [f"{d.metadata.get('section', '')}\n{d.page_content}" for d in found[:top]]
+            return all(covered(s, passages, equivalents) for s in named)
+
+        if covers(documents):
+            return documents
+        query = self._ranking_query(resolved.query, None, turn.state)
+        wider = self._search(turn.state, None, [query, *resolved.queries], config)
+        if not wider or not covers(wider) or turn.state.catalog.naming_weights(
+                resolved.query).get(wider[0].metadata["source"], 0.0) <= 0:
+            return documents
+        turn.scope, turn.query = None, query
+        return wider
 
     def _assess(self, turn: Turn) -> Turn:
         state = turn.state

@@ -144,13 +144,17 @@ class Catalog:
         """
         if len(self.roles) < 2:
             return []
-        asked = {stem(w) for w in content_words(question)}
-        scores = {role.source: sum(self.idf.get(s, 0.0) for s in role.stems & asked)
-                  for role in self.roles}
+        scores = self.naming_weights(question)
         best = max(scores.values(), default=0.0)
         if best <= 0 or best < min_weight * self.unique:
             return []
         return sorted(s for s, v in scores.items() if v >= best - 1e-9)
+
+    def naming_weights(self, question: str) -> dict[str, float]:
+        """Each role's weight of the naming words the question holds (see `named`)."""
+        asked = {stem(w) for w in content_words(question)}
+        return {role.source: sum(self.idf.get(s, 0.0) for s in role.stems & asked)
+                for role in self.roles}
 
     def title_stems(self, sources: frozenset[str] | None) -> set[str]:
         """Stems of the titles of the roles in scope (they rank nothing within a role); level

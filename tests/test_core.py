@@ -400,6 +400,49 @@ def test_refusals_come_from_the_corpus_and_the_scope(roles_bot):
     assert "Backend Engineer and Product Designer" in unscoped.answer
 
 
+LADDER = {
+    **ROLES,
+    "acme-product-manager.md": (
+        "# Product Manager\n\nProduct Managers decide what the product does next.\n\n"
+        "## Responsibilities\n\n- Write the roadmap with customers\n- Report to the Head of "
+        "Product\n\n## Working here\n\n- Fully remote within the US\n"),
+    "acme-engineering-career-framework.md": (
+        "# Acme engineering career framework\n\n## Management levels\n\n### M4\n\n"
+        "- Manages a team of engineers\n- Typically reports to an M5\n\n### M5\n\n"
+        "- Manages managers of several teams\n- Typically reports to the VP of Engineering\n"),
+}
+
+
+@pytest.fixture(scope="module")
+def ladder_bot(tmp_path_factory: pytest.TempPathFactory, embeddings: Any) -> Any:
+    from assistant.core import Assistant
+    from assistant.settings import Settings
+
+    root = tmp_path_factory.mktemp("ladder")
+    (root / "corpus").mkdir()
+    for name, text in LADDER.items():
+        (root / "corpus" / name).write_text(text, encoding="utf-8")
+    settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index")
+    return Assistant.from_settings(settings, embeddings=embeddings)
+
+
+@pytest.mark.slow
+def test_a_role_named_by_a_word_yields_to_the_specifics_of_another(ladder_bot):
+    # "manager" is a word only the product manager's title has, so it names that role; but
+    # "M5" is a level only the engineering framework has, and "engineering" names it too
+    reply = ladder_bot.ask("who does an M5 engineering manager report to?")
+    assert not reply.abstained, reply.answer
+    assert reply.citations[0].source == "acme-engineering-career-framework.md"
+    assert "VP of Engineering" in reply.answer
+    # a question whose words name only the designer's role stays with it: its specifics
+    # ("chicago") are refused there, not answered from the engineers' office
+    chicago = ladder_bot.ask("is the chicago office hybrid for the product designer?")
+    assert chicago.abstained and "two days a week" not in chicago.answer
+    # a named role that covers the specifics keeps answering
+    own = ladder_bot.ask("who does the product manager report to?")
+    assert {c.source for c in own.contexts} == {"acme-product-manager.md"}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("question", ["whats the salary in berlin", "pay in london?",
                                       "What is the salary in Berlin?"])
