@@ -35,6 +35,8 @@ class AnswerInput:
     passages: list[Passage]
     focus: list[str] = field(default_factory=list)
     avoid: list[str] = field(default_factory=list)
+    # one test per specific the question names (a place, level, year...): does a text mention it
+    specifics: list[Callable[[str], bool]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # flat views over the passages' own units; index i is local to this input
@@ -101,7 +103,7 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
             units.sort()
 
         groups = self._select(data, by_chunk, scores, titles)
-        return self._render(groups, data)
+        return self._render(self._show_specifics(groups, data, by_chunk, scores), data)
 
     # ------------------------------------------------------------------------------------
     def _select(self, data: AnswerInput, by_chunk: dict[str, list[int]], scores: Any,
@@ -165,6 +167,37 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
                     groups.append(_Group(document, extra))
                     used += len(extra)
                     seen |= {match_key(data.unit_texts[i]) for i in extra}
+        return groups
+
+    def _show_specifics(self, groups: list[_Group], data: AnswerInput,
+                        by_chunk: dict[str, list[int]], scores: Any) -> list[_Group]:
+        """Each specific the question names is shown, not only cited: "is this job DC only?"
+        quotes the passage's line that names DC, even when other lines of it scored higher
+        ("Supervisory status: No"). The line comes from the passages already quoted, else
+        from the next ones; a specific no line mentions is left to the coverage check."""
+        if not data.specifics or not groups:
+            return groups
+        quotable = ("bullet", "sentence", "row", "label", "item")
+        for mentions in data.specifics:
+            shown = [data.unit_meta[g.units[0]]["section"] for g in groups if g.units]
+            shown += [data.unit_texts[i] for g in groups for i in g.units]
+            if any(mentions(text) for text in shown):
+                continue
+            for document in data.documents[:self.settings.secondary_passages]:
+                units = [i for i in by_chunk.get(_key(document), [])
+                         if data.unit_meta[i]["kind"] in quotable and mentions(data.unit_texts[i])]
+                if not units:
+                    continue
+                best = max(units, key=lambda i: float(scores[i]))
+                section = data.unit_meta[best]["section"]
+                added = self._with_labels([best], data, by_chunk, document)
+                group = next((g for g in groups if g.document is document and g.units
+                              and data.unit_meta[g.units[0]]["section"] == section), None)
+                if group is None:
+                    groups.append(_Group(document, added))
+                else:
+                    group.units = sorted(set(group.units) | set(added))
+                break
         return groups
 
     def _whole(self, body: list[int], limit: int, data: AnswerInput) -> list[int]:

@@ -9,6 +9,7 @@ so other answerers plug into the same chain and LangChain callbacks see every st
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -598,10 +599,12 @@ class Assistant:
     def _answer_input(self, turn: Turn, documents: list[Document]) -> AnswerInput:
         resolved = turn.resolved
         assert resolved is not None
+        equivalents = self.vocabulary.equivalents
         return AnswerInput(
             question=turn.question, query=turn.query,
             passages=turn.state.retriever.passages(documents, turn.query),
-            focus=resolved.focus, avoid=resolved.avoid)
+            focus=resolved.focus, avoid=resolved.avoid,
+            specifics=[functools.partial(_mentions, s, equivalents) for s in turn.named])
 
     def _roles_to_answer(self, turn: Turn) -> list[list[Document]] | None:
         """The passages to answer from, one group per role.
@@ -686,6 +689,10 @@ class _State:
         self.lookup = UnitLookup(snapshot.unit_texts, snapshot.unit_meta)
         self.catalog = Catalog.from_snapshot(snapshot.chunks, snapshot.chunk_order,
                                              snapshot.manifest.get("documents", {}))
+
+
+def _mentions(specific: Specific, equivalents: dict[str, list[str]], text: str) -> bool:
+    return covered(specific, [text], equivalents)
 
 
 def _progressive(text: str) -> Iterator[str]:

@@ -101,6 +101,27 @@ def test_max_answer_units_limits_a_flat_list(retriever, snapshot, role_settings)
     assert len(quoted_lines(narrow.answer)) <= 2 < len(quoted_lines(wide.answer))
 
 
+@pytest.mark.slow
+def test_a_specific_the_question_names_is_shown_not_only_cited(retriever, snapshot,
+                                                               role_settings):
+    question = "Which cities pay the most?"
+    plain = draft_for(question, retriever, snapshot, role_settings)
+    assert "Top Earners" not in plain.answer
+    # a specific (here a stand-in test for a place or level) that only a lower-scoring line
+    # of a retrieved passage mentions: that line is quoted too, under its own section
+    draft = draft_for(question, retriever, snapshot, role_settings,
+                      specifics=[lambda text: "top earners" in text.lower()])
+    line = next(line for line in draft.answer.splitlines() if "Top Earners: $150,500" in line)
+    n = int(re.search(r"\[(\d+)\]$", line).group(1))
+    assert "Percentile Breakdown" in draft.citations[n - 1].section
+    assert f"**{draft.citations[n - 1].section}**" in draft.answer
+    assert all(line in draft.answer for line in plain.answer.splitlines())  # nothing lost
+    # a specific no line mentions adds nothing
+    none = draft_for(question, retriever, snapshot, role_settings,
+                     specifics=[lambda text: "antarctica" in text.lower()])
+    assert none.answer == plain.answer
+
+
 def test_no_passages_no_answer():
     draft = ExtractiveAnswerer(Settings())(AnswerInput("q", "q", []))
     assert draft.answer == "" and draft.citations == []
