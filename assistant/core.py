@@ -431,9 +431,10 @@ class Assistant:
             # match weakly by embedding, but the words themselves are evidence enough
             relevance = max(relevance, cfg.min_relevance)
         text = resolved.coverage_text
-        uncovered = state.coverage.uncovered(text)
+        coverage = state.coverage_for(turn.scope) if cfg.scoped_coverage else state.coverage
+        uncovered = coverage.uncovered(text)
         retriever = state.retriever
-        terms = state.coverage.measure(
+        terms = coverage.measure(
             text, uncovered, embed_words=retriever.embed_many,
             embed_texts=retriever.embeddings.embed_documents, text_vector=retriever.embed(text),
             min_similarity=cfg.min_term_similarity,
@@ -682,13 +683,33 @@ class _State:
         self.retriever = HybridRetriever(snapshot=snapshot, embeddings=embeddings,
                                          settings=settings, k=settings.top_k,
                                          vocabulary=load_vocabulary(settings.vocabulary_file))
-        corpus_words = {w for meta in snapshot.chunks.values()
-                        for w in words(f"{meta['section']} {meta['text']}")}
+        self._words: dict[str, set[str]] = {}  # source -> the words its documents use
+        for meta in snapshot.chunks.values():
+            self._words.setdefault(meta["source"], set()).update(
+                words(f"{meta['section']} {meta['text']}"))
+        corpus_words = set().union(*self._words.values()) if self._words else set()
         self.vocabulary = frozenset(corpus_words | stopwords())
         self.coverage = CoverageChecker(snapshot.terms, snapshot.term_vectors, corpus_words)
+        self._scoped: dict[frozenset[str], CoverageChecker] = {}
+        self._scoped_lock = threading.Lock()
         self.lookup = UnitLookup(snapshot.unit_texts, snapshot.unit_meta)
         self.catalog = Catalog.from_snapshot(snapshot.chunks, snapshot.chunk_order,
                                              snapshot.manifest.get("documents", {}))
+
+    def coverage_for(self, scope: Scope) -> CoverageChecker:
+        """The coverage check for the documents in scope (the whole corpus when None): on a
+        posting's widget, "the documents" are that posting's. Kept for the last 64 scopes."""
+        if not scope:
+            return self.coverage
+        with self._scoped_lock:
+            checker = self._scoped.get(scope)
+            if checker is None:
+                checker = self.coverage.within(
+                    set().union(*(self._words.get(s, set()) for s in scope)))
+                if len(self._scoped) >= 64:
+                    self._scoped.pop(next(iter(self._scoped)))
+                self._scoped[scope] = checker
+        return checker
 
 
 def _mentions(specific: Specific, equivalents: dict[str, list[str]], text: str) -> bool:

@@ -97,6 +97,13 @@ class CoverageChecker:
         self.words = corpus_words
         self.stems = {stem(w) for w in corpus_words}
 
+    def within(self, words: set[str]) -> CoverageChecker:
+        """The same check against only `words` (the documents of a scope): a word only other
+        roles' postings use is not covered by this one's."""
+        keep = [i for i, t in enumerate(self.terms) if t in words]
+        vectors = self.term_vectors[keep] if len(keep) else self.term_vectors[:0]
+        return CoverageChecker([self.terms[i] for i in keep], vectors, words)
+
     def uncovered(self, text: str) -> list[str]:
         """Content words of `text` that neither appear in the documents nor share a stem."""
         out: list[str] = []

@@ -113,6 +113,10 @@ class Settings(BaseSettings):
         "role's title and file name it holds weigh at least this many times a word only one "
         "role has (words shared by many roles weigh less); the best-named roles are then the "
         "scope.")
+    scoped_coverage: bool = Field(
+        True, description="A question scoped to some roles (a posting's widget, or a role it "
+        "names) counts a word as covered only if those roles' documents use it (or a close "
+        "synonym); otherwise any document of the corpus counts.")
     role_margin: float = Field(
         0.03, ge=0, le=1, description="Unscoped, roles whose best passage is within this "
         "relevance of the best one fit the question equally: each is answered, named.")

@@ -444,6 +444,30 @@ def test_a_role_named_by_a_word_yields_to_the_specifics_of_another(ladder_bot):
 
 
 @pytest.mark.slow
+def test_a_scoped_question_is_covered_by_the_scoped_documents_words(roles_bot):
+    # "postgres" is a word of the backend engineer's posting only: on the designer's
+    # posting "the documents" are that posting, and they do not use it
+    state = roles_bot._ensure_state()
+    designer = state.coverage_for(frozenset({"acme-product-designer.md"}))
+    backend = state.coverage_for(frozenset({"acme-backend-engineer.md"}))
+    question = "do i need postgres?"
+    assert designer.uncovered(question) == ["postgres"]
+    assert backend.uncovered(question) == [] and state.coverage.uncovered(question) == []
+    assert state.coverage_for(None) is state.coverage
+    # close synonyms are looked for among the scope's own words only
+    retriever = state.retriever
+
+    def synonym(checker):
+        [term] = checker.measure(question, ["postgres"], retriever.embed_many,
+                                 retriever.embeddings.embed_documents,
+                                 retriever.embed(question), 0.55, need_salience=False)
+        return term.synonym
+
+    assert synonym(state.coverage) > 0.99 > synonym(designer)
+    assert "postgres" not in designer.terms and "portfolio" in designer.terms
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("question", ["whats the salary in berlin", "pay in london?",
                                       "What is the salary in Berlin?"])
 def test_specifics_the_passages_lack_are_refused_in_any_case(roles_bot, question):
