@@ -171,13 +171,17 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
 
     def _show_specifics(self, groups: list[_Group], data: AnswerInput,
                         by_chunk: dict[str, list[int]], scores: Any) -> list[_Group]:
-        """Each specific the question names is shown, not only cited: "is this job DC only?"
-        quotes the passage's line that names DC, even when other lines of it scored higher
-        ("Supervisory status: No"). The line comes from the passages already quoted, else
-        from the next ones; a specific no line mentions is left to the coverage check."""
+        """Each specific the question names is shown, not only cited: "is ic6 a thing for
+        designers?" quotes the line that names IC6 even when the lines of another level
+        scored higher. The line comes from the passages already quoted, else from the next
+        ones, and only if it is about as relevant to the question as what is quoted (within
+        `specific_line_margin`): "the Chicago office" does not answer "the pay band in
+        Chicago?". A specific no such line names is left to the coverage check."""
         if not data.specifics or not groups:
             return groups
         quotable = ("bullet", "sentence", "row", "label", "item")
+        top = max((float(scores[i]) for g in groups for i in g.units if i in scores),
+                  default=0.0)
         for mentions in data.specifics:
             shown = [data.unit_meta[g.units[0]]["section"] for g in groups if g.units]
             shown += [data.unit_texts[i] for g in groups for i in g.units]
@@ -189,6 +193,9 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
                 if not units:
                     continue
                 best = max(units, key=lambda i: float(scores[i]))
+                if float(scores[best]) < top - self.settings.specific_line_margin:
+                    break  # a line naming it that is about something else ("the Chicago
+                    # office" does not answer "the pay band in Chicago?")
                 section = data.unit_meta[best]["section"]
                 added = self._with_labels([best], data, by_chunk, document)
                 group = next((g for g in groups if g.document is document and g.units

@@ -167,6 +167,10 @@ class Settings(BaseSettings):
     single_margin: float = Field(
         0.08, ge=0, le=1, description="In a long passage, a lone bullet joins the answer when it "
         "scores within this of the best group.")
+    specific_line_margin: float = Field(
+        0.15, ge=0, le=2, description="A line naming a specific of the question (a level, a "
+        "place) that the answer does not show yet joins it when it scores within this of the "
+        "best line quoted.")
     max_answer_units: int = Field(8, ge=1, le=40, description="Most bullets/sentences in an answer.")
     group_overflow: int = Field(
         4, ge=0, le=40, description="A labelled group that starts within max_answer_units may "

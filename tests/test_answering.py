@@ -108,16 +108,21 @@ def test_a_specific_the_question_names_is_shown_not_only_cited(retriever, snapsh
     plain = draft_for(question, retriever, snapshot, role_settings)
     assert "Top Earners" not in plain.answer
     # a specific (here a stand-in test for a place or level) that only a lower-scoring line
-    # of a retrieved passage mentions: that line is quoted too, under its own section
-    draft = draft_for(question, retriever, snapshot, role_settings,
-                      specifics=[lambda text: "top earners" in text.lower()])
+    # of a retrieved passage mentions: that line is quoted too, under its own section, when
+    # it scores within specific_line_margin of the best line quoted
+    names = [lambda text: "top earners" in text.lower()]
+    strict = role_settings.model_copy(update={"specific_line_margin": 0.0})
+    assert draft_for(question, retriever, snapshot, strict, specifics=names).answer == \
+        plain.answer
+    loose = role_settings.model_copy(update={"specific_line_margin": 1.0})
+    draft = draft_for(question, retriever, snapshot, loose, specifics=names)
     line = next(line for line in draft.answer.splitlines() if "Top Earners: $150,500" in line)
     n = int(re.search(r"\[(\d+)\]$", line).group(1))
     assert "Percentile Breakdown" in draft.citations[n - 1].section
     assert f"**{draft.citations[n - 1].section}**" in draft.answer
     assert all(line in draft.answer for line in plain.answer.splitlines())  # nothing lost
     # a specific no line mentions adds nothing
-    none = draft_for(question, retriever, snapshot, role_settings,
+    none = draft_for(question, retriever, snapshot, loose,
                      specifics=[lambda text: "antarctica" in text.lower()])
     assert none.answer == plain.answer
 
