@@ -7,6 +7,7 @@ import gc
 import json
 import os
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -327,17 +328,21 @@ ROLES = {
 }
 
 
-@pytest.fixture(scope="module")
-def roles_bot(tmp_path_factory: pytest.TempPathFactory, embeddings: Any) -> Any:
+def _bot_over(root: Path, files: dict[str, str], embeddings: Any) -> Any:
+    """An assistant over `files`, written into root/corpus and indexed in root/index."""
     from assistant.core import Assistant
     from assistant.settings import Settings
 
-    root = tmp_path_factory.mktemp("roles")
     (root / "corpus").mkdir()
-    for name, text in ROLES.items():
+    for name, text in files.items():
         (root / "corpus" / name).write_text(text, encoding="utf-8")
     settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index")
     return Assistant.from_settings(settings, embeddings=embeddings)
+
+
+@pytest.fixture(scope="module")
+def roles_bot(tmp_path_factory: pytest.TempPathFactory, embeddings: Any) -> Any:
+    return _bot_over(tmp_path_factory.mktemp("roles"), ROLES, embeddings)
 
 
 @pytest.mark.slow
@@ -415,15 +420,7 @@ LADDER = {
 
 @pytest.fixture(scope="module")
 def ladder_bot(tmp_path_factory: pytest.TempPathFactory, embeddings: Any) -> Any:
-    from assistant.core import Assistant
-    from assistant.settings import Settings
-
-    root = tmp_path_factory.mktemp("ladder")
-    (root / "corpus").mkdir()
-    for name, text in LADDER.items():
-        (root / "corpus" / name).write_text(text, encoding="utf-8")
-    settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index")
-    return Assistant.from_settings(settings, embeddings=embeddings)
+    return _bot_over(tmp_path_factory.mktemp("ladder"), LADDER, embeddings)
 
 
 @pytest.mark.slow
