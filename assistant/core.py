@@ -303,6 +303,7 @@ class Assistant:
         if resolved.query != corrected or resolved.focus or resolved.avoid:
             resolved = self._condensed(resolved, question, history)
         turn.resolved = resolved
+        turn.named = self.vocabulary.specifics(resolved.coverage_text)
         if turn.scope is None:  # a question (or the conversation) naming a role goes to it
             asked = state.catalog.named(resolved.query, cfg.role_match_min)
             if asked:
@@ -398,25 +399,23 @@ class Assistant:
         hybrid for the designer?" is refused, not answered with the engineers' office)."""
         resolved = turn.resolved
         assert resolved is not None
-        named = self.vocabulary.specifics(resolved.coverage_text)
-        if not named:
-            return documents
-        top = self.settings.specifics_passages
-        equivalents = self.vocabulary.equivalents
-
-        def covers(found: list[Document]) -> bool:
-            passages = [f"{d.metadata.get('section', '')}\n{d.page_content}" for d in found[:top]]
-            return all(covered(s, passages, equivalents) for s in named)
-
-        if covers(documents):
+        if not self._missing_specifics(turn.named, documents):
             return documents
         query = self._ranking_query(resolved.query, None, turn.state)
         wider = self._search(turn.state, None, [query, *resolved.queries], config)
-        if not wider or not covers(wider) or turn.state.catalog.naming_weights(
-                resolved.query).get(wider[0].metadata["source"], 0.0) <= 0:
+        if not wider or self._missing_specifics(turn.named, wider):
+            return documents
+        if turn.state.catalog.naming_weights(resolved.query).get(
+                wider[0].metadata["source"], 0.0) <= 0:
             return documents
         turn.scope, turn.query = None, query
         return wider
+
+    def _missing_specifics(self, named: list[Specific], documents: list[Document]
+                           ) -> list[Specific]:
+        """The specifics the top `specifics_passages` passages do not mention."""
+        passages = _evidence(documents[:self.settings.specifics_passages])
+        return [s for s in named if not covered(s, passages, self.vocabulary.equivalents)]
 
     def _assess(self, turn: Turn) -> Turn:
         state = turn.state
@@ -439,11 +438,7 @@ class Assistant:
             embed_texts=retriever.embeddings.embed_documents, text_vector=retriever.embed(text),
             min_similarity=cfg.min_term_similarity,
             need_salience=cfg.min_relevance <= relevance < cfg.confident_relevance)
-        passages = [f"{d.metadata.get('section', '')}\n{d.page_content}"
-                    for d in documents[:cfg.specifics_passages]]
-        turn.named = self.vocabulary.specifics(text)
-        specifics = [s for s in turn.named
-                     if not covered(s, passages, self.vocabulary.equivalents)]
+        specifics = self._missing_specifics(turn.named, documents)
         turn.specifics = specifics
         turn.decision = decide(turn.question, relevance, terms, specifics, cfg)
         return turn
@@ -498,8 +493,7 @@ class Assistant:
         # an amount or share the question states that no passage gives ("since it pays
         # $300k, ...") is a premise the answer must not take up: the passages' own figures
         # are quoted, with a note, and no model is asked (a small one tends to play along)
-        premise = premise_figures(turn.question, [f"{d.metadata.get('section', '')}\n"
-                                                  f"{d.page_content}" for g in groups for d in g])
+        premise = premise_figures(turn.question, _evidence([d for g in groups for d in g]))
         if generator is None or premise:
             plain = self._extractive if generator is not None else self._answerer
             assert not isinstance(plain, GenerativeAnswerer)  # what _generator tells apart
@@ -710,6 +704,11 @@ class _State:
                     self._scoped.pop(next(iter(self._scoped)))
                 self._scoped[scope] = checker
         return checker
+
+
+def _evidence(documents: list[Document]) -> list[str]:
+    """Passages as the specifics and figure checks read them: section path, then text."""
+    return [f"{d.metadata.get('section', '')}\n{d.page_content}" for d in documents]
 
 
 def _mentions(specific: Specific, equivalents: dict[str, list[str]], text: str) -> bool:

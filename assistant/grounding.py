@@ -247,22 +247,20 @@ _RANGE_START = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s?(?:-|\u2013|to)\s?[$\u20ac\u0
                           r"\d[\d,]*(?:\.\d+)?\s?([kKmM])(?![A-Za-z])")
 
 
-def _stated_values(text: str, *, marked_only: bool) -> set[float]:
-    """The values of the figures in `text` ("$300k" -> 300000.0, "94%" -> 94.0); with
-    `marked_only`, only amounts and shares (a currency sign, k/m, % or a currency word)."""
-    values: set[float] = set()
-    for match in _STATED.finditer(text):
-        unit = (match.group("unit") or "").lower()
-        if marked_only and not (match.group("cur") or unit):
-            continue
-        try:
-            value = float(match.group("num").replace(",", ""))
-        except ValueError:
-            continue
-        values.add(value * {"k": 1e3, "m": 1e6}.get(unit, 1.0))
+_MULTIPLIER = {"k": 1e3, "m": 1e6}
+
+
+def _stated_value(match: re.Match[str]) -> float:
+    """The value a `_STATED` match gives ("$300k" -> 300000.0, "94%" -> 94.0)."""
+    unit = (match.group("unit") or "").lower()
+    return float(match.group("num").replace(",", "")) * _MULTIPLIER.get(unit, 1.0)
+
+
+def _stated_values(text: str) -> set[float]:
+    """The values of every figure in `text`, a range's start taking its end's multiplier."""
+    values = {_stated_value(m) for m in _STATED.finditer(text)}
     for match in _RANGE_START.finditer(text):
-        start = float(match.group(1).replace(",", ""))
-        values.add(start * {"k": 1e3, "m": 1e6}[match.group(2).lower()])
+        values.add(float(match.group(1).replace(",", "")) * _MULTIPLIER[match.group(2).lower()])
     return values
 
 
@@ -271,18 +269,20 @@ def premise_figures(question: str, passages: list[str]) -> list[str]:
     ..." when the documents say $103,672 to $134,776): a premise the documents do not
     support, which an answer must not take up. Bare numbers ("5 years") are the
     candidate's own facts, not claims about the role, and are left alone."""
-    known = set().union(*(_stated_values(p, marked_only=False) for p in passages)) \
-        if passages else set()
+    known = set().union(*(_stated_values(p) for p in passages)) if passages else set()
     out = []
     for match in _STATED.finditer(question):
-        if not (match.group("cur") or match.group("unit")):
+        unit = (match.group("unit") or "").lower()
+        if not (match.group("cur") or unit):
             continue
-        values = _stated_values(match.group(0), marked_only=True)
-        if not match.group("cur") and (match.group("unit") or "").lower() in ("k", "m"):
-            # "401k" names a plan the documents may write "401(k)"
-            values = {v for v in values if v / 1e3 not in known and v / 1e6 not in known}
-        if not values <= known:
-            out.append(match.group(0).strip())
+        value = _stated_value(match)
+        if value in known:
+            continue
+        # "401k" names a plan the documents may write "401(k)"
+        if not match.group("cur") and unit in _MULTIPLIER and \
+                value / _MULTIPLIER[unit] in known:
+            continue
+        out.append(match.group(0).strip())
     return out
 
 
