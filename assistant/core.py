@@ -367,7 +367,8 @@ class Assistant:
         state = turn.state
         resolved = turn.resolved
         assert resolved is not None
-        documents = self._search(state, turn.scope, [turn.query, *resolved.queries], config)
+        documents = self._search(state, turn.scope, [turn.query, *resolved.queries], config,
+                                 resolved.question)
         if turn.scope is not None and not turn.scope_given:
             documents = self._named_role_checked(turn, documents, config)
         if resolved.avoid:  # "say more": passages already shown go after new ones
@@ -377,10 +378,14 @@ class Assistant:
         return turn
 
     def _search(self, state: _State, scope: Scope, queries: list[str],
-                config: RunnableConfig | None) -> list[Document]:
+                config: RunnableConfig | None, asked: str | None = None) -> list[Document]:
         """The passages for the question; a follow-up's several readings (the first leads)
-        are searched each and their rankings fused."""
-        retriever = state.retriever.scoped(scope).with_config(run_name="hybrid_retriever")
+        are searched each and their rankings fused. `asked` is the candidate's own question
+        when the queries are not its words."""
+        scoped = state.retriever.scoped(scope)
+        if asked is not None:
+            scoped = scoped.model_copy(update={"asked": asked})
+        retriever = scoped.with_config(run_name="hybrid_retriever")
         documents = retriever.invoke(queries[0], config=config)
         if len(queries) > 1:
             rankings = [documents] + [retriever.invoke(q, config=config) for q in queries[1:]]
@@ -402,7 +407,8 @@ class Assistant:
         if not self._missing_specifics(turn.named, documents):
             return documents
         query = self._ranking_query(resolved.query, None, turn.state)
-        wider = self._search(turn.state, None, [query, *resolved.queries], config)
+        wider = self._search(turn.state, None, [query, *resolved.queries], config,
+                             resolved.question)
         if not wider or self._missing_specifics(turn.named, wider):
             return documents
         if turn.state.catalog.naming_weights(resolved.query).get(

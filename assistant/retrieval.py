@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 
 Scope = frozenset[str] | None  # the documents (sources) retrieval may use; None: all
+_VALUE_CANDIDATES = 3  # times fetch_k: the chunks read for the values a question asks for
 SCOPES_KEPT = 256  # scopes whose keyword weights are kept (a memory bound, not a tuned value)
 
 
@@ -48,6 +49,7 @@ class Signals:
     fetch: int  # candidates each ranking contributes
     own: np.ndarray | None = None  # best unit that is not a listed sub-section name
     named: np.ndarray | None = None  # 1 where the section path names a specific of the query
+    holds_value: np.ndarray | None = None  # 1 where the text holds a value of a kind asked for
     yielded: frozenset[int] = frozenset()  # overviews that yielded to a sub-section (fusion)
 
 
@@ -67,6 +69,9 @@ class HybridRetriever(BaseRetriever):
     k: int = 5
     scope: frozenset[str] | None = None  # what `invoke` searches (see `scoped`)
     vocabulary: Any = None  # assistant.vocabulary.Vocabulary: finds a query's specifics
+    # the candidate's own words, when the query is not them (a follow-up searched by the line
+    # it refers to): the kind of value asked for is read from these (see `_holds_value`)
+    asked: str | None = None
     _bm25: Any = PrivateAttr(default=None)
     _idf: dict[str, float] = PrivateAttr(default_factory=dict)
     _postings: dict[str, Any] = PrivateAttr(default_factory=dict)  # stem -> chunk indices
@@ -307,9 +312,11 @@ class HybridRetriever(BaseRetriever):
         terms = [t for t in stems(query) if t in self._idf]
         keywords = (np.asarray(self._bm25.get_scores(terms))[chunks]
                     if self._bm25 is not None and terms and n else np.zeros(n))
+        holds = self._holds_value(query if self.asked is None else self.asked, chunks,
+                                  chunk + best_part, fetch)
         return Signals(chunks, chunk, best_unit, best_part, title,
                        np.asarray(keywords, dtype=np.float64), np.maximum(chunk, best_unit),
-                       min(fetch, n), own, named)
+                       min(fetch, n), own, named, holds)
 
     def fuse_signals(self, signals: Signals, cfg: Settings, k: int) -> np.ndarray:
         """Weighted reciprocal-rank fusion of the dense composite and the BM25 ranking."""
@@ -317,6 +324,8 @@ class HybridRetriever(BaseRetriever):
                      + cfg.weight_title * signals.title)
         if signals.named is not None:
             composite = composite + cfg.weight_named * signals.named
+        if signals.holds_value is not None:
+            composite = composite + cfg.weight_answer_kind * signals.holds_value
         composite = self._prefer_specific(composite, signals, cfg.overview_penalty)
         fetch = min(max(signals.fetch, k), len(composite))
         fused = np.zeros(len(composite), dtype=np.float64)
@@ -342,6 +351,21 @@ class HybridRetriever(BaseRetriever):
         patterns = [re.compile(phrase_pattern(k)) for k in keys]
         for i, c in enumerate(chunks):
             if any(p.search(self._paths[int(c)]) for p in patterns):
+                out[i] = 1.0
+        return out
+
+    def _holds_value(self, query: str, chunks: np.ndarray, dense: np.ndarray, fetch: int
+                     ) -> np.ndarray | None:
+        """1 for each leading candidate whose text holds a value of a kind the query asks for
+        (a date for "deadline?", an amount for "how much does it pay?"). Only the chunks that
+        lead on the dense side are read (a few times `fetch`), not every chunk in scope."""
+        kinds = self.vocabulary.values_asked(query) if self.vocabulary is not None else []
+        if not kinds or not chunks.size:
+            return None
+        out = np.zeros(len(chunks), dtype=np.float32)
+        for i in np.argsort(-dense, kind="stable")[:_VALUE_CANDIDATES * fetch]:
+            text = self.snapshot.chunks[self._chunk_ids[int(chunks[i])]]["text"]
+            if any(kind.search(text) for kind in kinds):
                 out[i] = 1.0
         return out
 

@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     weight_named: float = Field(
         0.3, ge=0, description="Added to a chunk's dense score when its section path names one "
         "of the question's specifics (a level such as IC4, a place, a year).")
+    weight_answer_kind: float = Field(
+        0.2, ge=0, description="Added to a chunk's dense score when its text holds a value of "
+        "the kind the question asks for (a date for a deadline, an amount for pay; "
+        "`answer_kinds` in the vocabulary file).")
     weight_relevance: float = Field(
         0.2, ge=0, description="The passages found are put in order of their fused rank score "
         "plus this times their relevance (the best similarity of the passage or one of its "

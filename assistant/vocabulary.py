@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -48,6 +48,8 @@ class Vocabulary:
     regions: frozenset[str]
     ambiguous_places: frozenset[str]
     level_pattern: re.Pattern[str]
+    # kind of value -> (cue words in a question, how a passage writes such a value)
+    answer_kinds: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------------------------
     def expand(self, text: str, document_words: frozenset[str] | set[str]) -> str:
@@ -102,6 +104,12 @@ class Vocabulary:
             add("name", start, end)
         order = {id(s): clean.lower().find(s.key) for s in found}
         return sorted(found, key=lambda s: order[id(s)])
+
+    def values_asked(self, text: str) -> list[re.Pattern[str]]:
+        """How the values a question asks for are written, one pattern per kind it cues
+        ("deadline to apply?" asks for a date; "how much does it pay?" for an amount)."""
+        low = normalize(text).lower()
+        return [value for cue, value in self.answer_kinds.values() if cue.search(low)]
 
     def _places(self, text: str) -> list[tuple[int, int]]:
         """Spans of place names in `text` (longest first: "new york" before "york")."""
@@ -212,4 +220,9 @@ def load_vocabulary(override: Path | None = None) -> Vocabulary:
                      for k, vs in data.get("equivalents", {}).items()},
         ambiguous_places=frozenset(str(t).lower() for t in spec.get("ambiguous_places", [])),
         level_pattern=re.compile(spec.get("level_pattern", r"(?!)"), re.IGNORECASE),
+        answer_kinds={
+            str(kind): (re.compile("|".join(phrase_pattern(str(c).lower())
+                                            for c in entry.get("cues", [])) or r"(?!)"),
+                        re.compile(str(entry.get("value", r"(?!)"))))
+            for kind, entry in data.get("answer_kinds", {}).items()},
     )

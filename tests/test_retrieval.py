@@ -152,3 +152,32 @@ def test_a_scoped_questions_words_weigh_as_rare_as_they_are_in_its_documents(mak
     documents = many.invoke("remote work?")
     assert many.keyword_cover("remote work", documents, scope) >= \
         many.keyword_cover("remote work", documents)
+
+
+def test_a_passage_holding_the_kind_of_value_asked_for_ranks_first(make_corpus, embeddings):
+    """"deadline to apply?" asks for a date: the section that gives the dates outranks the one
+    that talks most about applying; a question that asks for no date ranks as before, and so
+    does a query whose cue words are not the candidate's (a follow-up's quoted line)."""
+    from assistant.index import build_index, open_index
+
+    posting = (
+        "# Analyst\n## How to apply\n- Send us your resume and a cover letter\n"
+        "- Tell us why you want to join the team\n"
+        "## Basic information\n- Applications open: Monday 7/31/17 - Friday 8/4/17 9:00PM EST\n"
+        "- Location: Washington\n## Duties\n- Analyse data for the programme\n")
+    settings = make_corpus({"analyst.md": posting}, name="kinds")
+    build_index(settings, embeddings_factory=lambda: embeddings)
+    snapshot = open_index(settings)
+
+    def first(question: str, asked: str | None = None, **overrides: float) -> str:
+        from assistant.vocabulary import load_vocabulary
+
+        retriever = HybridRetriever(snapshot=snapshot, embeddings=embeddings, asked=asked,
+                                    settings=settings.model_copy(update=overrides),
+                                    vocabulary=load_vocabulary())
+        return str(retriever.invoke(question)[0].metadata["section"])
+
+    assert first("deadline to apply?", weight_answer_kind=0.0).endswith("How to apply")
+    assert first("deadline to apply?").endswith("Basic information")
+    assert first("how do i apply?").endswith("How to apply")
+    assert first("deadline to apply?", asked="and then?").endswith("How to apply")

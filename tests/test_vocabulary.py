@@ -63,3 +63,19 @@ def test_covered_looks_for_the_phrase_or_all_its_stems():
     assert covered(Specific("level", "IC3", "ic3"), passages)
     assert not covered(Specific("place", "berlin", "berlin"), passages)
     assert not covered(Specific("percentile", "90th", "90th"), passages)
+
+
+@pytest.mark.parametrize(("question", "value", "asks"), [
+    ("deadline to apply?", "Friday 8/4/17 9:00PM EST", True),
+    ("when does the posting close", "Thursday, October 26 - Friday, November 10", True),
+    ("how much does the job pay?", "Base salary GS-15: $103,672 to $134,776", True),
+    ("whats the salary range", "between 120k and 150k", True),
+    ("how long until i can get promoted", "at least one quarter of high performance", True),
+    ("does the job pay for relocation?", "$5,000 relocation allowance", False),
+    ("how much travel is there?", "Travel up to 25% of the time", False),
+    ("is it remote?", "Monday 7/31/17", False),
+])
+def test_the_kind_of_value_a_question_asks_for(vocab, question, value, asks):
+    """A deadline asks for a date, pay for an amount, "how long" for a duration; "pay" as a
+    verb and a bare "how much" ask for no amount."""
+    assert any(kind.search(value) for kind in vocab.values_asked(question)) is asks
