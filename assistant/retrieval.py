@@ -326,6 +326,11 @@ class HybridRetriever(BaseRetriever):
             composite = composite + cfg.weight_named * signals.named
         if signals.holds_value is not None:
             composite = composite + cfg.weight_answer_kind * signals.holds_value
+        top = float(signals.keywords.max()) if signals.keywords.size else 0.0
+        if cfg.weight_keyword_score > 0 and top > 0:
+            # rank fusion keeps only BM25's order; its scores, relative to the best in scope,
+            # also say how far ahead a keyword match is (relative score fusion)
+            composite = composite + cfg.weight_keyword_score * signals.keywords / top
         composite = self._prefer_specific(composite, signals, cfg.overview_penalty)
         fetch = min(max(signals.fetch, k), len(composite))
         fused = np.zeros(len(composite), dtype=np.float64)

@@ -95,6 +95,10 @@ class Settings(BaseSettings):
         0.1, ge=0, description="A section overview yields to one of its own sub-sections that "
         "scores within this margin (specific passages win near-ties).")
     weight_bm25: float = Field(0.2, ge=0, description="Fusion weight of the BM25 keyword ranking.")
+    weight_keyword_score: float = Field(
+        0.05, ge=0, description="Added to a chunk's dense score: this times its BM25 score "
+        "over the best BM25 score in scope (how far ahead a keyword match is, which rank "
+        "fusion alone forgets).")
     weight_named: float = Field(
         0.3, ge=0, description="Added to a chunk's dense score when its section path names one "
         "of the question's specifics (a level such as IC4, a place, a year).")

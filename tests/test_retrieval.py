@@ -181,3 +181,26 @@ def test_a_passage_holding_the_kind_of_value_asked_for_ranks_first(make_corpus, 
     assert first("deadline to apply?").endswith("Basic information")
     assert first("how do i apply?").endswith("How to apply")
     assert first("deadline to apply?", asked="and then?").endswith("How to apply")
+
+
+def test_how_far_ahead_a_keyword_match_is_counts_not_only_its_rank(retriever, role_settings):
+    """Two chunks close on the dense side: the one far ahead on BM25 ranks first when the
+    keyword scores themselves count; by ranks alone the dense side's order wins."""
+    import numpy as np
+
+    from assistant.retrieval import Signals
+
+    two = np.array([i for i in range(len(retriever._chunk_ids))
+                    if i not in retriever._children][:2], dtype=np.int64)
+
+    def order(weight: float) -> list[int]:
+        signals = Signals(chunks=two, chunk=np.array([0.50, 0.48], dtype=np.float32),
+                          best_unit=np.zeros(2, dtype=np.float32),
+                          best_part=np.zeros(2, dtype=np.float32),
+                          title=np.zeros(2, dtype=np.float32),
+                          keywords=np.array([0.1, 5.0]), relevance=np.zeros(2), fetch=2)
+        cfg = role_settings.model_copy(update={"weight_keyword_score": weight})
+        return np.argsort(-retriever.fuse_signals(signals, cfg, 2), kind="stable").tolist()
+
+    assert order(0.0) == [0, 1]
+    assert order(role_settings.weight_keyword_score) == [1, 0]
