@@ -371,9 +371,8 @@ class Assistant:
                                  resolved.question)
         if turn.scope is not None and not turn.scope_given:
             documents = self._named_role_checked(turn, documents, config)
-        if resolved.avoid:  # "say more": passages already shown go after new ones
-            documents = sorted(documents, key=lambda d: any(
-                c in resolved.avoid for c in passage_chunks(d)))
+        if resolved.avoid:
+            documents = _deeper_first(documents, resolved.avoid)
         turn.documents = documents
         return turn
 
@@ -792,3 +791,23 @@ def _context(document: Any) -> Context:
 
 
 __all__ = ["Assistant", "Turn"]
+
+
+def _deeper_first(documents: list[Document], shown: list[str]) -> list[Document]:
+    """"Say more": the passages beneath one already shown (its sub-sections, the detail of
+    a list it gave) come first, then the ones shown, then the rest. Another section that
+    happens to rank high ("FAQ" above the answer it gave) is not more about the item: when
+    nothing lies beneath, the passage shown leads again."""
+    def is_shown(d: Document) -> bool:
+        return any(c in shown for c in passage_chunks(d))
+
+    paths = [(d.metadata.get("source"), d.metadata.get("section", "")) for d in documents
+             if is_shown(d)]
+
+    def rank(d: Document) -> int:
+        if is_shown(d):
+            return 1
+        source, section = d.metadata.get("source"), d.metadata.get("section", "")
+        return 0 if any(source == s and section.startswith(f"{p} > ") for s, p in paths) else 2
+
+    return sorted(documents, key=rank)

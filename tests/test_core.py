@@ -560,3 +560,32 @@ def test_a_refusal_calls_a_section_not_about_what_is_missing_only_when_it_is_not
     assert 'nearby is the section "Framework > IC3", which is not about "ic5"' in \
         refusal("Framework > IC3")
     assert "Framework > IC5" not in refusal("Framework > IC5")
+
+
+CHAPTER = {
+    "acme-engineering-chapter.md": (
+        "# Engineering chapter\n\n## FAQ\n\n### How can I join a different project?\n\n"
+        "Talk to the staffing lead about the projects with open seats.\n\n"
+        "### How can I move into engineering from another team?\n\n"
+        "- Tell your supervisor that you are interested\n"
+        "- Someone from engineering reviews your code samples and past projects\n"
+        "- You meet the chapter lead to agree on a start date\n\n"
+        "## Tools\n\n- We use GitHub, Slack and a shared calendar\n"),
+}
+
+
+@pytest.mark.slow
+def test_say_more_about_an_item_with_nothing_beneath_it_quotes_its_own_passage(
+        tmp_path: Path, embeddings: Any) -> None:
+    """"Say more" goes deeper (a sub-section of what was shown) when there is something
+    deeper; when there is not, the passage that holds the item answers again, not the FAQ's
+    list of questions or another section that happens to rank high."""
+    bot = _bot_over(tmp_path, CHAPTER, embeddings)
+    first = bot.ask("how do i move into engineering from another team?")
+    assert first.citations[0].section.endswith("from another team?"), first.answer
+    more = bot.ask("say more about the second one", history=[
+        {"role": "user", "content": "how do i move into engineering from another team?"},
+        {"role": "assistant", "content": first.answer}])
+    assert not more.abstained, more.answer
+    assert more.citations[0].section.endswith("from another team?"), more.answer
+    assert "code samples" in more.answer
