@@ -7,7 +7,8 @@ Three kinds of follow-up are recognised by generic discourse cues, never by know
 - sequence ("and after that?", "what comes next?"): the passage that follows, in document
   order, the last one the previous answer quoted becomes the query;
 - elliptic (a follow-up opening with "and", "what about", very short, or leaning on a
-  pronoun): the previous question supplies the topic.
+  pronoun): the previous question supplies the topic; "the next level up" or "the level
+  below" is written as the level one step from the numbered level the topic names.
 A leading clause of only filler words ("ok,", "so -") is set aside first.
 """
 
@@ -32,6 +33,13 @@ _ORDINAL = re.compile(
 _SEQUENCE = re.compile(
     r"\b(after (?:that|this|it)|afterwards?|what(?:'s| is| comes)? next|next (?:step|stage|level|one)"
     r"|and then|then what|the one after|beyond that|what follows|after those)\b", re.IGNORECASE)
+# "the next level up", "the level below", "one grade higher": a step along a career ladder
+_RELATIVE_LEVEL = re.compile(
+    r"\b(?:the\s+)?(?:(?:next|following|higher|previous|prior|lower)\s+(?:level|grade|band)"
+    r"(?:\s+(?:up|down))?|(?:level|grade|band)\s+(?:above|below|up|down)"
+    r"|(?:one|a)\s+(?:level|grade|band)\s+(?:up|down|higher|lower|above|below))\b",
+    re.IGNORECASE)
+_DOWN = re.compile(r"\b(?:previous|prior|lower|below|down)\b", re.IGNORECASE)
 _ELLIPTIC_START = re.compile(
     r"^(?:and|but|or|also|so|what about|how about|what of|and what about|same for|then)\b",
     re.IGNORECASE)
@@ -175,6 +183,11 @@ def resolve(question: str, history: list[Message], units: UnitLookup | None = No
     short = len(bare.split()) <= max_words
     more = bool(_MORE.search(bare))
 
+    stepped = _level_stepped(bare, topic, specifics) if short and specifics else None
+    if stepped is not None and specifics is not None:  # "the next level up" after M3: M4
+        return Resolved(question, f"{_substitute(topic, stepped, specifics)} {stepped}",
+                        [stepped], "elliptic", coverage_text=stepped)
+
     item, by_position = _referenced_item(bare, items, focus_words, more) if short \
         else (None, False)
     if item is not None and not by_position and specifics is not None \
@@ -234,6 +247,26 @@ def _names_only_its_own(question: str, item: str, specifics: Callable[[str], lis
     low = item.lower()
     return all(re.search(phrase_pattern(s.key), low)
                for s in specifics(question))
+
+
+def _level_stepped(question: str, topic: str, specifics: Callable[[str], list[Any]]
+                   ) -> str | None:
+    """The follow-up with "the next level up" (or "the level below") written as the level it
+    means, one step from the last numbered level the topic names (M3 -> M4, IC5 -> IC4,
+    GS-13 -> GS-14); None when it asks no such step or the topic names no numbered level."""
+    match = _RELATIVE_LEVEL.search(question)
+    if not match:
+        return None
+    levels = [s.text for s in specifics(topic) if s.kind == "level"]
+    number = re.search(r"(\d+)$", levels[-1]) if levels else None
+    if number is None:
+        return None
+    step = -1 if _DOWN.search(match.group(0)) else 1
+    value = int(number.group(1)) + step
+    if value < 0:
+        return None
+    level = levels[-1][:number.start()] + str(value)
+    return question[:match.start()] + level + question[match.end():]
 
 
 def _substitute(topic: str, question: str, specifics: Callable[[str], list[Any]]) -> str:

@@ -220,3 +220,23 @@ def test_history_keeps_the_nesting_of_list_items():
                              {"role": "assistant", "content": answer}], 20, 20000)
     assert answer_items(history[1].content, enumerated=True) == [
         "San Buenaventura, CA", "Santa Clara, CA"]
+
+
+@pytest.mark.parametrize(("question", "previous", "level", "gone"), [
+    ("what about the next level up?", "do M3 managers still write code?", "M4", "M3"),
+    ("and the level below?", "what does an IC5 do?", "IC4", "IC5"),
+    ("what does the next grade earn?", "what does a GS-13 earn?", "GS-14", "GS-13"),
+])
+def test_the_next_level_is_the_level_one_step_from_the_one_asked_about(question, previous,
+                                                                       level, gone):
+    resolved = resolve(question, history(previous, "- Writes some code. [1]"),
+                       specifics=load_vocabulary().specifics)
+    assert resolved.kind == "elliptic"
+    assert level in resolved.query and gone not in resolved.query
+    assert resolved.coverage_text.count(level) == 1
+
+
+def test_a_next_level_with_no_numbered_level_before_is_not_guessed():
+    resolved = resolve("and the next level?", history("what do engineers do?", "- Code. [1]"),
+                       specifics=load_vocabulary().specifics)
+    assert not any(ch.isdigit() for ch in resolved.query)
