@@ -296,6 +296,10 @@ class HybridRetriever(BaseRetriever):
         np.maximum.at(best_unit, owner[body], unit_scores[body])
         title = np.full(n, -1.0, dtype=np.float32)
         np.maximum.at(title, owner[~body], unit_scores[~body])
+        # a document's opening text, before its first heading, has no title of its own: it
+        # stands in for one (-1 would sink the opening, where postings put what they are)
+        untitled = title <= -1.0
+        title[untitled] = chunk[untitled]
         own = np.full(n, -1.0, dtype=np.float32)
         mine = body & ~self._is_item[units]
         np.maximum.at(own, owner[mine], unit_scores[mine])

@@ -204,3 +204,29 @@ def test_how_far_ahead_a_keyword_match_is_counts_not_only_its_rank(retriever, ro
 
     assert order(0.0) == [0, 1]
     assert order(role_settings.weight_keyword_score) == [1, 0]
+
+
+def test_a_documents_opening_text_competes_like_any_section(make_corpus, embeddings):
+    """What a posting says before its first heading (often what the role officially is) has
+    no title of its own: its own similarity stands in for one, instead of the -1 that ranked
+    it as if a title had matched nothing at all."""
+    from assistant.index import build_index, open_index
+
+    posting = (
+        "# Product Manager\n\nWe are hiring a product manager for our partner agencies. "
+        "Innovation Specialist is the official government title for this position.\n\n"
+        "## Role summary\n\n- Guide a product from concept to delivery\n"
+        "## Duties\n\n- Lead cross-functional teams\n")
+    settings = make_corpus({"pm.md": posting}, name="opening")
+    build_index(settings, embeddings_factory=lambda: embeddings)
+    retriever = HybridRetriever(snapshot=open_index(settings), embeddings=embeddings,
+                                settings=settings)
+    query = "whats the official government job title"
+    signals = retriever.signals(query, retriever.embed(query), 20)
+    sections = [retriever.snapshot.chunks[retriever._chunk_ids[int(c)]]["section"]
+                for c in signals.chunks]
+    opening = sections.index("Product Manager")
+    assert signals.title[opening] == signals.chunk[opening] > -1.0
+    titled = [i for i, s in enumerate(sections) if " > " in s]
+    assert titled and all(signals.title[i] != signals.chunk[i] for i in titled)
+    assert retriever.invoke(query)[0].metadata["section"] == "Product Manager"
