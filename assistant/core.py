@@ -373,6 +373,8 @@ class Assistant:
             documents = self._named_role_checked(turn, documents, config)
         if resolved.avoid:
             documents = _deeper_first(documents, resolved.avoid)
+        elif turn.named and self.settings.specifics_first:
+            documents = self._naming_first(turn.named, documents)
         turn.documents = documents
         return turn
 
@@ -416,11 +418,37 @@ class Assistant:
         turn.scope, turn.query = None, query
         return wider
 
+    def _naming_first(self, named: list[Specific], documents: list[Document]
+                      ) -> list[Document]:
+        """When the leading passage does not mention every specific the question names
+        ("a jr designer": junior, or its equivalent "entry level") and others found do, those
+        lead, in their order, if about as relevant (within `specific_line_margin`): the
+        answer is quoted from the passage about what was asked, not from one that only
+        scored higher."""
+        # not capitalised names: the candidate's own background ("4 years of Python") is
+        # written with them as often as what they ask about
+        named = [s for s in named if s.kind != "name"]
+
+        def names_all(document: Document) -> bool:
+            return not self._missing_in(named, [document])
+
+        if not named or not documents or names_all(documents[0]):
+            return documents
+        # about as relevant as the leader, as for a line naming a specific (answering.py):
+        # "the Chicago office" does not answer "the pay band in Chicago?"
+        floor = float(documents[0].metadata.get("relevance", 0.0)) \
+            - self.settings.specific_line_margin
+        return sorted(documents, key=lambda d: not (
+            names_all(d) and float(d.metadata.get("relevance", 0.0)) >= floor))
+
+    def _missing_in(self, named: list[Specific], documents: list[Document]) -> list[Specific]:
+        passages = _evidence(documents)
+        return [s for s in named if not covered(s, passages, self.vocabulary.equivalents)]
+
     def _missing_specifics(self, named: list[Specific], documents: list[Document]
                            ) -> list[Specific]:
         """The specifics the top `specifics_passages` passages do not mention."""
-        passages = _evidence(documents[:self.settings.specifics_passages])
-        return [s for s in named if not covered(s, passages, self.vocabulary.equivalents)]
+        return self._missing_in(named, documents[:self.settings.specifics_passages])
 
     def _assess(self, turn: Turn) -> Turn:
         state = turn.state

@@ -205,6 +205,9 @@ class Settings(BaseSettings):
     near_miss_margin: float = Field(
         0.1, ge=0, le=1, description="A refusal names the nearest section when the best passage "
         "scored within this below min_relevance.")
+    specifics_first: bool = Field(
+        True, description="When the leading passage does not mention a specific the question "
+        "names (a level, a place) and other passages found do, those lead.")
     specifics_passages: int = Field(
         3, ge=1, le=20, description="The question's specifics (places, years, levels, benefits, "
         "employers, names) must appear in one of this many top passages to be covered.")

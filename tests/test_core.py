@@ -589,3 +589,32 @@ def test_say_more_about_an_item_with_nothing_beneath_it_quotes_its_own_passage(
     assert not more.abstained, more.answer
     assert more.citations[0].section.endswith("from another team?"), more.answer
     assert "code samples" in more.answer
+
+
+LEVELS = {
+    "acme-designer-career-framework.md": (
+        "# Designer career framework\n\n## Levels\n\n### IC1\n\n"
+        "- Entry level: starting out in their career\n"
+        "- Gets hands-on help from the designers around them\n\n### IC3\n\n"
+        "- Gives support to other designers in reviews and support sessions\n"
+        "- Leads design support for a whole product area\n"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("first", [True, False])
+def test_the_passage_naming_what_was_asked_leads_the_answer(tmp_path: Path, embeddings: Any,
+                                                            first: bool) -> None:
+    """"a jr designer" names a level (junior, which the vocabulary equates with "entry
+    level"): the IC1 section that says "entry level" answers, though IC3 talks more about
+    support. Without the reordering, the passage that only scored higher leads and the level
+    the question names is not shown."""
+    bot = _bot_over(tmp_path, LEVELS, embeddings)
+    bot.settings = bot.settings.model_copy(update={"specifics_first": first})
+    reply = bot.ask("how much support does a jr designer get")
+    if first:
+        assert not reply.abstained, reply.answer
+        assert reply.citations[0].section.endswith("IC1"), reply.answer
+        assert "hands-on help" in reply.answer
+    else:
+        assert reply.abstained or not reply.citations[0].section.endswith("IC1")
