@@ -37,6 +37,9 @@ class AnswerInput:
     avoid: list[str] = field(default_factory=list)
     # one test per specific the question names (a place, level, year...): does a text mention it
     specifics: list[Callable[[str], bool]] = field(default_factory=list)
+    # how much each of the query's word stems weighs, relative to the query's typical word
+    # (rare in the documents in scope: more); a stem not listed weighs 1
+    word_weights: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # flat views over the passages' own units; index i is local to this input
@@ -98,7 +101,8 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
             repeated.add(seen_key)
             by_chunk.setdefault(owner[meta["chunk_id"]], []).append(i)
             overlap = query_stems & set(stems(data.unit_texts[i]))
-            scores[i] = float(score) + cfg.keyword_bonus * min(len(overlap), cfg.keyword_bonus_cap)
+            shared = sum(data.word_weights.get(w, 1.0) for w in overlap)
+            scores[i] = float(score) + cfg.keyword_bonus * min(shared, cfg.keyword_bonus_cap)
         for units in by_chunk.values():
             units.sort()
 

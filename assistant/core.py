@@ -57,6 +57,7 @@ from assistant.text import (
     inert_markup,
     normalize,
     stem,
+    stems,
     stopwords,
     words,
 )
@@ -632,7 +633,19 @@ class Assistant:
             question=turn.question, query=turn.query,
             passages=turn.state.retriever.passages(documents, turn.query),
             focus=resolved.focus, avoid=resolved.avoid,
-            specifics=[functools.partial(_mentions, s, equivalents) for s in turn.named])
+            specifics=[functools.partial(_mentions, s, equivalents) for s in turn.named],
+            word_weights=self._word_weights(turn))
+
+    def _word_weights(self, turn: Turn) -> dict[str, float]:
+        """The query's word stems weighted by how rare they are in the documents in scope,
+        relative to the query's average word: sharing "dc" with a line says more than
+        sharing "job"."""
+        idf = turn.state.retriever.idf(turn.scope)
+        known = {w: idf[w] for w in stems(turn.query) if w in idf}
+        if not known:
+            return {}
+        mean = sum(known.values()) / len(known)
+        return {w: v / mean for w, v in known.items()} if mean > 0 else {}
 
     def _roles_to_answer(self, turn: Turn) -> list[list[Document]] | None:
         """The passages to answer from, one group per role.

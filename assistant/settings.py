@@ -161,7 +161,9 @@ class Settings(BaseSettings):
         2, ge=0, le=20, description="Most bullets one other passage adds to an answer.")
     keyword_bonus: float = Field(
         0.05, ge=0, le=1, description="Added to a bullet's score per question word it shares "
-        "(up to keyword_bonus_cap words) when choosing what to quote.")
+        "(up to keyword_bonus_cap words) when choosing what to quote; a word rarer than the "
+        "question's average word in the documents in scope counts for more, a commoner one for "
+        "less.")
     keyword_bonus_cap: int = Field(3, ge=0, le=20, description="Most words that earn the bonus.")
     section_margin: float = Field(
         0.05, ge=0, le=1, description="A question whose similarity to a section's title is "

@@ -136,3 +136,27 @@ def test_answerers_are_named_by_string():
     assert isinstance(make_answerer(Settings()), ExtractiveAnswerer)
     with pytest.raises(ValueError, match="Unknown answerer 'llm-nope'.*extractive"):
         make_answerer(Settings(answerer="llm-nope"))
+
+
+def test_a_rare_question_word_a_line_shares_weighs_more_than_a_common_one():
+    """Two lines as close to the question by embedding: the one sharing the question's rare
+    word ("dc") is quoted before the one sharing a word every section uses ("job")."""
+    from langchain_core.documents import Document
+
+    from assistant.types import Passage, PassageUnit
+
+    meta = {"chunk_id": "c1", "source": "role.md", "section": "Role > Basic information",
+            "kind": "sentence", "line": 1}
+    document = Document(page_content="", metadata={**meta, "score": 1.0, "relevance": 0.5})
+    lines = ["Job type: full time, this job is permanent", "Location: Washington, DC or remote"]
+    passage = Passage(document, [PassageUnit(text, {**meta, "line": i}, 0.3)
+                                 for i, text in enumerate(lines)])
+    settings = Settings(max_answer_units=1, whole_passage_units=1)
+
+    def first_line(weights: dict[str, float]) -> str:
+        draft = ExtractiveAnswerer(settings)(AnswerInput(
+            "is this job dc only?", "is this job dc only?", [passage], word_weights=weights))
+        return quoted_lines(draft.answer)[0][0]
+
+    assert first_line({}) == lines[0]  # one shared word each, weighing the same: a tie
+    assert first_line({"dc": 3.0, "job": 0.3}) == lines[1]
