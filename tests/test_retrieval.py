@@ -158,16 +158,12 @@ def test_a_passage_holding_the_kind_of_value_asked_for_ranks_first(make_corpus, 
     """"deadline to apply?" asks for a date: the section that gives the dates outranks the one
     that talks most about applying; a question that asks for no date ranks as before, and so
     does a query whose cue words are not the candidate's (a follow-up's quoted line)."""
-    from assistant.index import build_index, open_index
-
     posting = (
         "# Analyst\n## How to apply\n- Send us your resume and a cover letter\n"
         "- Tell us why you want to join the team\n"
         "## Basic information\n- Applications open: Monday 7/31/17 - Friday 8/4/17 9:00PM EST\n"
         "- Location: Washington\n## Duties\n- Analyse data for the programme\n")
-    settings = make_corpus({"analyst.md": posting}, name="kinds")
-    build_index(settings, embeddings_factory=lambda: embeddings)
-    snapshot = open_index(settings)
+    settings, snapshot = _indexed(make_corpus, embeddings, {"analyst.md": posting}, "kinds")
 
     def first(question: str, asked: str | None = None, **overrides: float) -> str:
         from assistant.vocabulary import load_vocabulary
@@ -210,17 +206,13 @@ def test_a_documents_opening_text_competes_like_any_section(make_corpus, embeddi
     """What a posting says before its first heading (often what the role officially is) has
     no title of its own: its own similarity stands in for one, instead of the -1 that ranked
     it as if a title had matched nothing at all."""
-    from assistant.index import build_index, open_index
-
     posting = (
         "# Product Manager\n\nWe are hiring a product manager for our partner agencies. "
         "Innovation Specialist is the official government title for this position.\n\n"
         "## Role summary\n\n- Guide a product from concept to delivery\n"
         "## Duties\n\n- Lead cross-functional teams\n")
-    settings = make_corpus({"pm.md": posting}, name="opening")
-    build_index(settings, embeddings_factory=lambda: embeddings)
-    retriever = HybridRetriever(snapshot=open_index(settings), embeddings=embeddings,
-                                settings=settings)
+    settings, snapshot = _indexed(make_corpus, embeddings, {"pm.md": posting}, "opening")
+    retriever = HybridRetriever(snapshot=snapshot, embeddings=embeddings, settings=settings)
     query = "whats the official government job title"
     signals = retriever.signals(query, retriever.embed(query), 20)
     sections = [retriever.snapshot.chunks[retriever._chunk_ids[int(c)]]["section"]
@@ -230,3 +222,12 @@ def test_a_documents_opening_text_competes_like_any_section(make_corpus, embeddi
     titled = [i for i, s in enumerate(sections) if " > " in s]
     assert titled and all(signals.title[i] != signals.chunk[i] for i in titled)
     assert retriever.invoke(query)[0].metadata["section"] == "Product Manager"
+
+
+def _indexed(make_corpus, embeddings, files: dict[str, str], name: str):  # type: ignore[no-untyped-def]
+    """Settings for a small corpus of `files`, indexed, and the build's snapshot."""
+    from assistant.index import build_index, open_index
+
+    settings = make_corpus(files, name=name)
+    build_index(settings, embeddings_factory=lambda: embeddings)
+    return settings, open_index(settings)
