@@ -831,9 +831,6 @@ def _context(document: Any) -> Context:
     )
 
 
-__all__ = ["Assistant", "Turn"]
-
-
 def _deeper_first(documents: list[Document], shown: list[str]) -> list[Document]:
     """"Say more": the passages beneath one already shown (its sub-sections, the detail of
     a list it gave) come first, then the ones shown, then the rest. Another section that
@@ -852,3 +849,6 @@ def _deeper_first(documents: list[Document], shown: list[str]) -> list[Document]
         return 0 if any(source == s and section.startswith(f"{p} > ") for s, p in paths) else 2
 
     return sorted(documents, key=rank)
+
+
+__all__ = ["Assistant", "Turn"]
