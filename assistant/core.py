@@ -14,7 +14,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -376,6 +376,10 @@ class Assistant:
             documents = _deeper_first(documents, resolved.avoid)
         elif turn.named and self.settings.specifics_first:
             documents = self._naming_first(turn.named, documents)
+        required = self.vocabulary.values_required(resolved.question)
+        if required and documents and self.settings.specifics_first:
+            documents = self._leading(documents, lambda d: all(
+                value.search(d.page_content) for value in required))
         turn.documents = documents
         return turn
 
@@ -433,14 +437,22 @@ class Assistant:
         def names_all(document: Document) -> bool:
             return not self._missing_in(named, [document])
 
-        if not named or not documents or names_all(documents[0]):
+        if not named:
             return documents
-        # about as relevant as the leader, as for a line naming a specific (answering.py):
-        # "the Chicago office" does not answer "the pay band in Chicago?"
+        return self._leading(documents, names_all)
+
+    def _leading(self, documents: list[Document], holds: Callable[[Document], bool]
+                 ) -> list[Document]:
+        """The passages that hold what the question needs lead, in their order, when the top
+        one does not and they are about as relevant as it (within `specific_line_margin`, as
+        for a line naming a specific in answering.py): "the Chicago office" does not answer
+        "the pay band in Chicago?"."""
+        if not documents or holds(documents[0]):
+            return documents
         floor = float(documents[0].metadata.get("relevance", 0.0)) \
             - self.settings.specific_line_margin
         return sorted(documents, key=lambda d: not (
-            names_all(d) and float(d.metadata.get("relevance", 0.0)) >= floor))
+            holds(d) and float(d.metadata.get("relevance", 0.0)) >= floor))
 
     def _missing_in(self, named: list[Specific], documents: list[Document]) -> list[Specific]:
         passages = _evidence(documents)
@@ -605,7 +617,9 @@ class Assistant:
             return self._abstain(turn, replace(decision, abstain=True, reason="not_covered",
                                                missing=[s.text for s in uncovered]), contexts)
         if figure_missing(resolved.coverage_text, draft.answer, state.coverage.stems) \
-                or name_missing(resolved.coverage_text, draft.answer):
+                or name_missing(resolved.coverage_text, draft.answer) \
+                or any(not value.search(draft.answer)
+                       for value in self.vocabulary.values_required(resolved.question)):
             return self._abstain(turn, replace(decision, abstain=True, reason="no_figure"),
                                  contexts)
         return Reply(turn.question, draft.answer, False, draft.citations, contexts,

@@ -50,6 +50,7 @@ class Vocabulary:
     level_pattern: re.Pattern[str]
     # kind of value -> (cue words in a question, how a passage writes such a value)
     answer_kinds: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = field(default_factory=dict)
+    required_kinds: frozenset[str] = frozenset()  # kinds an answer must hold a value of
 
     # ------------------------------------------------------------------------------------
     def expand(self, text: str, document_words: frozenset[str] | set[str]) -> str:
@@ -110,6 +111,13 @@ class Vocabulary:
         ("deadline to apply?" asks for a date; "how much does it pay?" for an amount)."""
         low = normalize(text).lower()
         return [value for cue, value in self.answer_kinds.values() if cue.search(low)]
+
+    def values_required(self, text: str) -> list[re.Pattern[str]]:
+        """Of `values_asked`, the kinds an answer is no answer without (a date for
+        "deadline to apply?")."""
+        low = normalize(text).lower()
+        return [value for kind, (cue, value) in self.answer_kinds.items()
+                if kind in self.required_kinds and cue.search(low)]
 
     def _places(self, text: str) -> list[tuple[int, int]]:
         """Spans of place names in `text` (longest first: "new york" before "york")."""
@@ -225,4 +233,6 @@ def load_vocabulary(override: Path | None = None) -> Vocabulary:
                                             for c in entry.get("cues", [])) or r"(?!)"),
                         re.compile(str(entry.get("value", r"(?!)"))))
             for kind, entry in data.get("answer_kinds", {}).items()},
+        required_kinds=frozenset(str(kind) for kind, entry in data.get("answer_kinds", {}).items()
+                                 if entry.get("required")),
     )

@@ -618,3 +618,29 @@ def test_the_passage_naming_what_was_asked_leads_the_answer(tmp_path: Path, embe
         assert "hands-on help" in reply.answer
     else:
         assert reply.abstained or not reply.citations[0].section.endswith("IC1")
+
+
+DATES = {
+    "acme-analyst.md": (
+        "# Analyst\n\n## How to apply\n\n- Send us your resume and a cover letter\n"
+        "- Tell us why you want to join the team\n\n## Basic information\n\n"
+        "- Applications open: Monday 7/31/17 - Friday 8/4/17 9:00PM EST\n"
+        "- Location: Washington\n\n## Skills\n\n- Meet project deadlines and plan your work\n"),
+    "acme-designer.md": (
+        "# Designer\n\n## How to apply\n\n- Apply with your portfolio and a short note\n\n"
+        "## Skills\n\n- Meet project deadlines and deliver on time\n"
+        "- Present designs to stakeholders\n\n## Team\n\n- Five designers and a lead\n"),
+}
+
+
+@pytest.mark.slow
+def test_a_deadline_is_answered_with_a_date_or_not_at_all(tmp_path: Path, embeddings: Any
+                                                         ) -> None:
+    """"deadline to apply?" asks for a date: the passage that gives one answers; a posting
+    that gives none gets a refusal, not "Meet project deadlines"."""
+    bot = _bot_over(tmp_path, DATES, embeddings)
+    dated = bot.ask("deadline to apply?", scope="acme-analyst.md")
+    assert not dated.abstained, dated.answer
+    assert "8/4/17" in dated.answer
+    undated = bot.ask("deadline to apply?", scope="acme-designer.md")
+    assert undated.abstained and "deadlines" not in undated.answer, undated.answer
