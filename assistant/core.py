@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -85,6 +86,8 @@ class Turn:
     decision: Decision | None = None
     named: list[Specific] = field(default_factory=list)  # every specific the question names
     specifics: list[Specific] = field(default_factory=list)  # those the passages lack
+    # how the values an answer must hold are written (a date for "deadline to apply?")
+    required: list[re.Pattern[str]] = field(default_factory=list)
 
 
 class Assistant:
@@ -305,6 +308,7 @@ class Assistant:
             resolved = self._condensed(resolved, question, history)
         turn.resolved = resolved
         turn.named = self.vocabulary.specifics(resolved.coverage_text)
+        turn.required = self.vocabulary.values_asked(resolved.question, required=True)
         if turn.scope is None:  # a question (or the conversation) naming a role goes to it
             asked = state.catalog.named(resolved.query, cfg.role_match_min)
             if asked:
@@ -376,10 +380,9 @@ class Assistant:
             documents = _deeper_first(documents, resolved.avoid)
         elif turn.named and self.settings.specifics_first:
             documents = self._naming_first(turn.named, documents)
-        required = self.vocabulary.values_required(resolved.question)
-        if required and documents and self.settings.specifics_first:
-            documents = self._leading(documents, lambda d: all(
-                value.search(d.page_content) for value in required))
+        if turn.required and self.settings.specifics_first:
+            documents = self._leading(documents,
+                                      lambda d: _holds_all(turn.required, d.page_content))
         turn.documents = documents
         return turn
 
@@ -618,8 +621,7 @@ class Assistant:
                                                missing=[s.text for s in uncovered]), contexts)
         if figure_missing(resolved.coverage_text, draft.answer, state.coverage.stems) \
                 or name_missing(resolved.coverage_text, draft.answer) \
-                or any(not value.search(draft.answer)
-                       for value in self.vocabulary.values_required(resolved.question)):
+                or not _holds_all(turn.required, draft.answer):
             return self._abstain(turn, replace(decision, abstain=True, reason="no_figure"),
                                  contexts)
         return Reply(turn.question, draft.answer, False, draft.citations, contexts,
@@ -769,6 +771,11 @@ class _State:
 def _evidence(documents: list[Document]) -> list[str]:
     """Passages as the specifics and figure checks read them: section path, then text."""
     return [f"{d.metadata.get('section', '')}\n{d.page_content}" for d in documents]
+
+
+def _holds_all(values: list[re.Pattern[str]], text: str) -> bool:
+    """Whether `text` holds a value of each kind (a date, an amount) `values` describe."""
+    return all(value.search(text) for value in values)
 
 
 def _mentions(specific: Specific, equivalents: dict[str, list[str]], text: str) -> bool:

@@ -250,17 +250,20 @@ _RANGE_START = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s?(?:-|\u2013|to)\s?[$\u20ac\u0
 _MULTIPLIER = {"k": 1e3, "m": 1e6}
 
 
+def _value(number: str, unit: str | None) -> float:
+    """A written number times its multiplier ("1,200", "k" -> 1200000.0)."""
+    return float(number.replace(",", "")) * _MULTIPLIER.get((unit or "").lower(), 1.0)
+
+
 def _stated_value(match: re.Match[str]) -> float:
     """The value a `_STATED` match gives ("$300k" -> 300000.0, "94%" -> 94.0)."""
-    unit = (match.group("unit") or "").lower()
-    return float(match.group("num").replace(",", "")) * _MULTIPLIER.get(unit, 1.0)
+    return _value(match.group("num"), match.group("unit"))
 
 
 def _stated_values(text: str) -> set[float]:
     """The values of every figure in `text`, a range's start taking its end's multiplier."""
     values = {_stated_value(m) for m in _STATED.finditer(text)}
-    for match in _RANGE_START.finditer(text):
-        values.add(float(match.group(1).replace(",", "")) * _MULTIPLIER[match.group(2).lower()])
+    values |= {_value(m.group(1), m.group(2)) for m in _RANGE_START.finditer(text)}
     return values
 
 

@@ -106,18 +106,13 @@ class Vocabulary:
         order = {id(s): clean.lower().find(s.key) for s in found}
         return sorted(found, key=lambda s: order[id(s)])
 
-    def values_asked(self, text: str) -> list[re.Pattern[str]]:
+    def values_asked(self, text: str, required: bool = False) -> list[re.Pattern[str]]:
         """How the values a question asks for are written, one pattern per kind it cues
-        ("deadline to apply?" asks for a date; "how much does it pay?" for an amount)."""
-        low = normalize(text).lower()
-        return [value for cue, value in self.answer_kinds.values() if cue.search(low)]
-
-    def values_required(self, text: str) -> list[re.Pattern[str]]:
-        """Of `values_asked`, the kinds an answer is no answer without (a date for
-        "deadline to apply?")."""
+        ("deadline to apply?" asks for a date; "how much does it pay?" for an amount); with
+        `required`, only the kinds an answer is no answer without (the date)."""
         low = normalize(text).lower()
         return [value for kind, (cue, value) in self.answer_kinds.items()
-                if kind in self.required_kinds and cue.search(low)]
+                if (not required or kind in self.required_kinds) and cue.search(low)]
 
     def _places(self, text: str) -> list[tuple[int, int]]:
         """Spans of place names in `text` (longest first: "new york" before "york")."""

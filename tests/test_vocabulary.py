@@ -84,7 +84,7 @@ def test_the_kind_of_value_a_question_asks_for(vocab, question, value, asks):
 def test_a_deadline_requires_a_date_and_a_salary_question_no_amount(vocab):
     """Only the kinds marked `required` make an answer without such a value no answer: "what
     does the salary depend on?" is answered by the factors, "deadline?" only by a date."""
-    assert [p.pattern for p in vocab.values_required("deadline to apply?")] == \
+    assert [p.pattern for p in vocab.values_asked("deadline to apply?", required=True)] == \
         [p.pattern for p in vocab.values_asked("deadline to apply?")]
-    assert vocab.values_required("what does the salary depend on?") == []
+    assert vocab.values_asked("what does the salary depend on?", required=True) == []
     assert vocab.values_asked("what does the salary depend on?")
