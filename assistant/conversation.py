@@ -164,11 +164,13 @@ def lead_in_removed(question: str) -> str:
 
 def resolve(question: str, history: list[Message], units: UnitLookup | None = None,
             max_words: int = 20, focus_words: int = 3, topic_chars: int = 600,
-            specifics: Callable[[str], list[Any]] | None = None) -> Resolved:
+            specifics: Callable[[str], list[Any]] | None = None,
+            item_share: float = 0.5) -> Resolved:
     """Make `question` standalone using the conversation so far.
 
     Only a question of at most `max_words` words is read as a follow-up; one with at most
-    `focus_words` content words may name an item of the previous answer by its own words;
+    `focus_words` content words may name an item of the previous answer by its own words
+    (at least `item_share` of them in that item);
     the earlier topic carried into an elliptic follow-up is at most `topic_chars` long.
     `specifics` finds what a text pins its answer to (levels, places, years...): a follow-up
     naming one ("and for IC4?") replaces the earlier one of the same kind in the topic.
@@ -188,7 +190,7 @@ def resolve(question: str, history: list[Message], units: UnitLookup | None = No
         return Resolved(question, f"{_substitute(topic, stepped, specifics)} {stepped}",
                         [stepped], "elliptic", coverage_text=stepped)
 
-    item, by_position = _referenced_item(bare, items, focus_words, more) if short \
+    item, by_position = _referenced_item(bare, items, focus_words, more, item_share) if short \
         else (None, False)
     if item is not None and not by_position and specifics is not None \
             and not _names_only_its_own(bare, item, specifics):
@@ -218,7 +220,7 @@ def resolve(question: str, history: list[Message], units: UnitLookup | None = No
 
 
 def _referenced_item(question: str, items: list[str], focus_words: int,
-                     more: bool) -> tuple[str | None, bool]:
+                     more: bool, item_share: float = 0.5) -> tuple[str | None, bool]:
     """The previous answer's item a follow-up points at, and whether by position: "the first
     one", or, for a short follow-up or a request for more, words only that item holds."""
     if not items:
@@ -236,7 +238,7 @@ def _referenced_item(question: str, items: list[str], focus_words: int,
     shared = set.intersection(*(set(stems(item)) for item in items))
     overlap = [len((asked - shared) & set(stems(item))) for item in items]
     best = max(overlap)
-    if best and overlap.count(best) == 1:
+    if best and overlap.count(best) == 1 and best >= item_share * len(asked - shared):
         return items[overlap.index(best)], False
     return None, False
 

@@ -303,7 +303,7 @@ class Assistant:
                             for m in history]
         resolved = resolve(corrected, expanded_history, state.lookup, cfg.follow_up_max_words,
                            cfg.follow_up_focus_words, cfg.follow_up_topic_chars,
-                           self.vocabulary.specifics)
+                           self.vocabulary.specifics, cfg.follow_up_item_share)
         if resolved.query != corrected or resolved.focus or resolved.avoid:
             resolved = self._condensed(resolved, question, history)
         turn.resolved = resolved
@@ -376,10 +376,15 @@ class Assistant:
                                  resolved.question)
         if turn.scope is not None and not turn.scope_given:
             documents = self._named_role_checked(turn, documents, config)
+        # a follow-up that names no specific of its own ("do they have to ...?") is still about
+        # the one its topic names (IC4): that ranks, though only the follow-up's own words
+        # decide what must be covered
+        named = turn.named or (self.vocabulary.specifics(resolved.query) if resolved.kind
+                               else [])
         if resolved.avoid:
             documents = _deeper_first(documents, resolved.avoid)
-        elif turn.named and self.settings.specifics_first:
-            documents = self._naming_first(turn.named, documents)
+        elif named and self.settings.specifics_first:
+            documents = self._naming_first(named, documents)
         if turn.required and self.settings.specifics_first:
             documents = self._leading(documents,
                                       lambda d: _holds_all(turn.required, d.page_content))

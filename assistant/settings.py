@@ -143,6 +143,10 @@ class Settings(BaseSettings):
     follow_up_focus_words: int = Field(
         3, ge=0, le=20, description="A follow-up with at most this many content words may name "
         "an item of the previous answer by words only that item holds.")
+    follow_up_item_share: float = Field(
+        0.5, ge=0, le=1, description="A follow-up names an item of the previous answer by its "
+        "words only when that item holds at least this share of them (\"do they work in other "
+        "teams' code?\" shares one word in three with \"uplifts entire teams\": a new question).")
     follow_up_topic_chars: int = Field(
         600, ge=50, le=5000, description="Most characters of the earlier questions carried into "
         "an elliptic follow-up ('and for the next level?') as its topic.")

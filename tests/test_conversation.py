@@ -160,6 +160,23 @@ def test_a_follow_up_naming_another_level_keeps_the_topic_not_an_item_sharing_a_
     assert "organisation" in pointed.query
 
 
+def test_a_follow_up_sharing_one_word_with_an_item_asks_its_own_question():
+    """"do they work in other teams' code?" shares "team" with one item, a third of its
+    words: it asks something new of the earlier topic, it does not point at that item; "the
+    one on buyers" does."""
+    answer = ("**Engineering > IC4**\n- Uplifts entire teams. [1]\n"
+              "- Sells to buyers at every level. [1]\n- Reports to a director. [1]")
+    previous = "whats expected of an ic4?"
+    resolved = resolve("do they have to work in other teams' code?", history(previous, answer))
+    assert resolved.kind == "elliptic"
+    assert "ic4" in resolved.query and "Uplifts" not in resolved.query
+    strict = resolve("do they have to work in other teams' code?", history(previous, answer),
+                     item_share=0.3)
+    assert strict.kind == "ordinal" and "Uplifts" in strict.query
+    pointed = resolve("the one on buyers?", history(previous, answer))
+    assert pointed.kind == "ordinal" and "buyers" in pointed.query
+
+
 def test_standalone_follow_up_is_left_alone():
     question = "Which programming languages are required for the role?"
     resolved = resolve(question, history("What does the role pay?", LISTING))

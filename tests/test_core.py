@@ -620,6 +620,21 @@ def test_the_passage_naming_what_was_asked_leads_the_answer(tmp_path: Path, embe
         assert reply.abstained or not reply.citations[0].section.endswith("IC1")
 
 
+@pytest.mark.slow
+def test_a_follow_up_stays_on_the_level_its_topic_names(tmp_path: Path, embeddings: Any
+                                                         ) -> None:
+    """After "what does an ic3 designer do?", "do they get help from others?" names no level
+    of its own but is still about IC3: the IC3 section answers, not IC1's "hands-on help"."""
+    bot = _bot_over(tmp_path, LEVELS, embeddings)
+    first = bot.ask("what does an ic3 designer do?")
+    assert first.citations[0].section.endswith("IC3"), first.answer
+    follow = bot.ask("do they get help from others?", history=[
+        {"role": "user", "content": "what does an ic3 designer do?"},
+        {"role": "assistant", "content": first.answer}])
+    assert not follow.abstained, follow.answer
+    assert follow.citations[0].section.endswith("IC3"), follow.answer
+
+
 DATES = {
     "acme-analyst.md": (
         "# Analyst\n\n## How to apply\n\n- Send us your resume and a cover letter\n"
