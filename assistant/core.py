@@ -314,6 +314,14 @@ class Assistant:
             if asked:
                 turn.scope = frozenset(asked)
         turn.query = self._ranking_query(resolved.query, turn.scope, state)
+        # "a junior designer" is searched as the first rung of the ladder in scope too ("IC1"):
+        # a passage about that level seldom says "junior"
+        entry = self.vocabulary.entry_levels
+        if any(s.key in entry for s in turn.named):
+            rungs = sorted(set().union(*(codes for source, codes in state.first_rungs.items()
+                                         if turn.scope is None or source in turn.scope)))
+            if rungs:
+                turn.query = f"{turn.query} ({' '.join(rungs)})"
         return turn
 
     def _condensed(self, resolved: Resolved, question: str, history: list[Message]) -> Resolved:
@@ -384,7 +392,7 @@ class Assistant:
         if resolved.avoid:
             documents = _deeper_first(documents, resolved.avoid)
         elif named and self.settings.specifics_first:
-            documents = self._naming_first(named, documents)
+            documents = self._naming_first(state, named, documents)
         if turn.required and self.settings.specifics_first:
             documents = self._leading(documents,
                                       lambda d: _holds_all(turn.required, d.page_content))
@@ -418,12 +426,12 @@ class Assistant:
         hybrid for the designer?" is refused, not answered with the engineers' office)."""
         resolved = turn.resolved
         assert resolved is not None
-        if not self._missing_specifics(turn.named, documents):
+        if not self._missing_specifics(turn.state, turn.named, documents):
             return documents
         query = self._ranking_query(resolved.query, None, turn.state)
         wider = self._search(turn.state, None, [query, *resolved.queries], config,
                              resolved.question)
-        if not wider or self._missing_specifics(turn.named, wider):
+        if not wider or self._missing_specifics(turn.state, turn.named, wider):
             return documents
         if turn.state.catalog.naming_weights(resolved.query).get(
                 wider[0].metadata["source"], 0.0) <= 0:
@@ -431,7 +439,7 @@ class Assistant:
         turn.scope, turn.query = None, query
         return wider
 
-    def _naming_first(self, named: list[Specific], documents: list[Document]
+    def _naming_first(self, state: _State, named: list[Specific], documents: list[Document]
                       ) -> list[Document]:
         """When the leading passage does not mention every specific the question names
         ("a jr designer": junior, or its equivalent "entry level") and others found do, those
@@ -443,7 +451,7 @@ class Assistant:
         named = [s for s in named if s.kind != "name"]
 
         def names_all(document: Document) -> bool:
-            return not self._missing_in(named, [document])
+            return not self._missing_in(state, named, [document])
 
         if not named:
             return documents
@@ -462,14 +470,15 @@ class Assistant:
         return sorted(documents, key=lambda d: not (
             holds(d) and float(d.metadata.get("relevance", 0.0)) >= floor))
 
-    def _missing_in(self, named: list[Specific], documents: list[Document]) -> list[Specific]:
+    def _missing_in(self, state: _State, named: list[Specific], documents: list[Document]
+                    ) -> list[Specific]:
         passages = _evidence(documents)
-        return [s for s in named if not covered(s, passages, self.vocabulary.equivalents)]
+        return [s for s in named if not covered(s, passages, state.equivalents)]
 
-    def _missing_specifics(self, named: list[Specific], documents: list[Document]
+    def _missing_specifics(self, state: _State, named: list[Specific], documents: list[Document]
                            ) -> list[Specific]:
         """The specifics the top `specifics_passages` passages do not mention."""
-        return self._missing_in(named, documents[:self.settings.specifics_passages])
+        return self._missing_in(state, named, documents[:self.settings.specifics_passages])
 
     def _assess(self, turn: Turn) -> Turn:
         state = turn.state
@@ -492,7 +501,7 @@ class Assistant:
             embed_texts=retriever.embeddings.embed_documents, text_vector=retriever.embed(text),
             min_similarity=cfg.min_term_similarity,
             need_salience=cfg.min_relevance <= relevance < cfg.confident_relevance)
-        specifics = self._missing_specifics(turn.named, documents)
+        specifics = self._missing_specifics(state, turn.named, documents)
         turn.specifics = specifics
         turn.decision = decide(turn.question, relevance, terms, specifics, cfg)
         return turn
@@ -617,7 +626,7 @@ class Assistant:
         # what the answer cites must cover the question's specifics ("and in chicago?" is not
         # answered by a pay band that names no place, even if Chicago appears elsewhere)
         cited = [f"{c.section}\n{c.text}" for c in draft.citations]
-        hits = {s.kind for s in turn.named if covered(s, cited, self.vocabulary.equivalents)}
+        hits = {s.kind for s in turn.named if covered(s, cited, state.equivalents)}
         # of several of one kind ("ic2 vs ic3"), the answer must cover at least one
         uncovered = [s for s in turn.named if s.kind not in hits]
         if uncovered:
@@ -649,7 +658,7 @@ class Assistant:
     def _answer_input(self, turn: Turn, documents: list[Document]) -> AnswerInput:
         resolved = turn.resolved
         assert resolved is not None
-        equivalents = self.vocabulary.equivalents
+        equivalents = turn.state.equivalents
         return AnswerInput(
             question=turn.question, query=turn.query,
             passages=turn.state.retriever.passages(documents, turn.query),
@@ -725,7 +734,7 @@ class Assistant:
             # labelled "not about" what is missing only when it is not: the nearest passage
             # may name it without holding an answer ("IC5" has no figure for the question)
             passage = [f"{near[0].section}\n{near[0].text}"]
-            if not any(covered(s, passage, self.vocabulary.equivalents)
+            if not any(covered(s, passage, turn.state.equivalents)
                        for s in turn.specifics):
                 pointer = texts["nearest"].format(section=near[0].section, missing=missing)
         elif near and weak and decision.reason == "not_covered" and texts.get("closest"):
@@ -756,6 +765,14 @@ class _State:
         self.lookup = UnitLookup(snapshot.unit_texts, snapshot.unit_meta)
         self.catalog = Catalog.from_snapshot(snapshot.chunks, snapshot.chunk_order,
                                              snapshot.manifest.get("documents", {}))
+        headings: dict[str, set[str]] = {}
+        for meta in snapshot.chunks.values():
+            headings.setdefault(meta["source"], set()).update(meta["section"].split(" > "))
+        # "junior" also means the first rung of each numbered ladder the documents have (IC1)
+        vocabulary = self.retriever.vocabulary
+        self.first_rungs = vocabulary.first_rungs(headings)
+        self.equivalents = vocabulary.ladder_equivalents(
+            set().union(*self.first_rungs.values()) if self.first_rungs else set())
 
     def coverage_for(self, scope: Scope) -> CoverageChecker:
         """The coverage check for the documents in scope (the whole corpus when None): on a

@@ -51,6 +51,7 @@ class Vocabulary:
     # kind of value -> (cue words in a question, how a passage writes such a value)
     answer_kinds: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = field(default_factory=dict)
     required_kinds: frozenset[str] = frozenset()  # kinds an answer must hold a value of
+    entry_levels: frozenset[str] = frozenset()  # "junior", "entry level": a ladder's first rung
 
     # ------------------------------------------------------------------------------------
     def expand(self, text: str, document_words: frozenset[str] | set[str]) -> str:
@@ -105,6 +106,36 @@ class Vocabulary:
             add("name", start, end)
         order = {id(s): clean.lower().find(s.key) for s in found}
         return sorted(found, key=lambda s: order[id(s)])
+
+    def first_rungs(self, headings: dict[str, set[str]]) -> dict[str, set[str]]:
+        """Each document's first career-ladder rung: `headings` maps a document to its
+        section headings; a ladder is two or more that are level codes of one prefix (IC1,
+        IC2, IC3), and of a document's ladders the one starting lowest is where a junior
+        starts (IC1, not the managers' M3)."""
+        out: dict[str, set[str]] = {}
+        for source, names in headings.items():
+            rungs: dict[str, list[tuple[int, str]]] = {}
+            for name in names:
+                code = normalize(name).lower().strip()
+                number = re.search(r"(\d+)$", code)
+                if number and self.level_pattern.fullmatch(code):
+                    prefix = re.sub(r"[\s-]", "", code[:number.start()])
+                    rungs.setdefault(prefix, []).append((int(number.group(1)), code))
+            firsts = [min(codes) for codes in rungs.values() if len(codes) > 1]
+            if firsts:
+                low = min(n for n, _ in firsts)
+                out[source] = {code for n, code in firsts if n == low}
+        return out
+
+    def ladder_equivalents(self, firsts: set[str]) -> dict[str, list[str]]:
+        """The equivalents, with each entry-level word ("junior") also meaning the documents'
+        first rungs (`firsts`, from `first_rungs`)."""
+        if not firsts:
+            return self.equivalents
+        out = dict(self.equivalents)
+        for word in self.entry_levels:
+            out[word] = list(dict.fromkeys([*out.get(word, []), *sorted(firsts)]))
+        return out
 
     def values_asked(self, text: str, required: bool = False) -> list[re.Pattern[str]]:
         """How the values a question asks for are written, one pattern per kind it cues
@@ -230,4 +261,5 @@ def load_vocabulary(override: Path | None = None) -> Vocabulary:
             for kind, entry in data.get("answer_kinds", {}).items()},
         required_kinds=frozenset(str(kind) for kind, entry in data.get("answer_kinds", {}).items()
                                  if entry.get("required")),
+        entry_levels=frozenset(str(t).lower() for t in spec.get("entry_levels", [])),
     )

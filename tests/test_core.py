@@ -635,6 +635,29 @@ def test_a_follow_up_stays_on_the_level_its_topic_names(tmp_path: Path, embeddin
     assert follow.citations[0].section.endswith("IC3"), follow.answer
 
 
+LADDER = {
+    "acme-designer-career-framework.md": (
+        "# Designer career framework\n\n## Levels\n\n### IC1\n\n"
+        "- Gets hands-on help from the designers around them\n"
+        "- Delivers assigned designs to solve known problems\n\n### IC2\n\n"
+        "- Designs whole features with light guidance\n\n### IC3\n\n"
+        "- Gives support to other designers in reviews and support sessions\n"
+        "- Leads design support for a whole product area\n"),
+}
+
+
+@pytest.mark.slow
+def test_a_junior_is_answered_from_the_first_rung_of_the_ladder(tmp_path: Path, embeddings: Any
+                                                               ) -> None:
+    """No passage says "junior" or "entry level", but the levels are numbered: a junior
+    designer is an IC1, so IC1 answers rather than a refusal for an uncovered "junior"."""
+    bot = _bot_over(tmp_path, LADDER, embeddings)
+    reply = bot.ask("how much help does a jr designer get")
+    assert not reply.abstained, reply.answer
+    assert reply.citations[0].section.endswith("IC1"), reply.answer
+    assert "hands-on help" in reply.answer
+
+
 DATES = {
     "acme-analyst.md": (
         "# Analyst\n\n## How to apply\n\n- Send us your resume and a cover letter\n"

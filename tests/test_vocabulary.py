@@ -71,6 +71,8 @@ def test_covered_looks_for_the_phrase_or_all_its_stems():
     ("how much does the job pay?", "Base salary GS-15: $103,672 to $134,776", True),
     ("whats the salary range", "between 120k and 150k", True),
     ("how long until i can get promoted", "at least one quarter of high performance", True),
+    ("what year did the team start", "The team was founded in 2014", True),
+    ("when would i start if hired", "Start date: Monday, March 3", True),
     ("does the job pay for relocation?", "$5,000 relocation allowance", False),
     ("how much travel is there?", "Travel up to 25% of the time", False),
     ("is it remote?", "Monday 7/31/17", False),
@@ -88,3 +90,27 @@ def test_a_deadline_requires_a_date_and_a_salary_question_no_amount(vocab):
         [p.pattern for p in vocab.values_asked("deadline to apply?")]
     assert vocab.values_asked("what does the salary depend on?", required=True) == []
     assert vocab.values_asked("what does the salary depend on?")
+
+
+def test_a_pay_step_is_a_level(vocab):
+    """"step 5" pins an answer as a grade does: the Step 1 sentence does not answer it."""
+    assert [(s.kind, s.key) for s in vocab.specifics("whats step 5 pay for this")] == \
+        [("level", "step 5")]
+
+
+def test_junior_means_the_first_rung_of_each_numbered_ladder(vocab):
+    """A document whose sections are IC1..IC4 and M3..M5 starts its juniors at IC1 (the
+    ladder starting lowest); a lone "GS-15" in a heading is no ladder; an IC1 passage then
+    covers a question about a junior."""
+    headings = {
+        "eng.md": {"Engineering", "Levels", "IC1", "IC2", "IC4", "M3", "M5"},
+        "posting.md": {"Analyst GS-15", "GS-15", "Duties"},
+        "design.md": {"Design", "L2", "L3", "L4"},
+    }
+    firsts = vocab.first_rungs(headings)
+    assert firsts == {"eng.md": {"ic1"}, "design.md": {"l2"}}
+    equivalents = vocab.ladder_equivalents(set().union(*firsts.values()))
+    junior = Specific("seniority", "junior", "junior")
+    assert covered(junior, ["Engineering > IC1\n- Works on well-defined tasks"], equivalents)
+    assert not covered(junior, ["Engineering > IC2\n- Works on well-defined tasks"], equivalents)
+    assert not covered(junior, ["Engineering > IC1\n- Works on tasks"], vocab.equivalents)
