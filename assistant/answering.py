@@ -154,6 +154,7 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
             chosen = self._whole(primary, limit, data)  # IC5 do?"): its lists first
         else:  # the groups that answer, not the first lines (an intro must not crowd them out)
             chosen = self._focused(primary, scores, top, limit, data)
+        chosen = self._with_best(chosen, primary, scores, data, by_chunk, primary_doc)
         groups = [_Group(primary_doc, chosen)]
         used = len(chosen)
         seen = {match_key(data.unit_texts[i]) for i in chosen}
@@ -172,6 +173,20 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
                     used += len(extra)
                     seen |= {match_key(data.unit_texts[i]) for i in extra}
         return groups
+
+    def _with_best(self, chosen: list[int], body: list[int], scores: Any, data: AnswerInput,
+                   by_chunk: dict[str, list[int]], document: Document) -> list[int]:
+        """`chosen` with the passage's best-scoring line in it: a section quoted as a whole,
+        or by its best groups, must not cut the one line that answers best ("who does an M6
+        report to?" is answered by the M6 line about reporting, though the level's first
+        eight lines are about other things). It joins them over the cap."""
+        quotable = [i for i in body if data.unit_meta[i]["kind"] in ("bullet", "sentence", "row")]
+        if not quotable or not chosen:
+            return chosen
+        best = max(quotable, key=lambda i: float(scores[i]))
+        if best in chosen:
+            return chosen
+        return sorted(set(chosen) | set(self._with_labels([best], data, by_chunk, document)))
 
     def _show_specifics(self, groups: list[_Group], data: AnswerInput,
                         by_chunk: dict[str, list[int]], scores: Any) -> list[_Group]:

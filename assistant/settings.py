@@ -185,7 +185,9 @@ class Settings(BaseSettings):
         0.15, ge=0, le=2, description="A line naming a specific of the question (a level, a "
         "place) that the answer does not show yet joins it when it scores within this of the "
         "best line quoted.")
-    max_answer_units: int = Field(8, ge=1, le=40, description="Most bullets/sentences in an answer.")
+    max_answer_units: int = Field(
+        8, ge=1, le=40, description="Most bullets/sentences in an answer (a section's best line "
+        "joins them when the cap would cut it).")
     group_overflow: int = Field(
         4, ge=0, le=40, description="A labelled group that starts within max_answer_units may "
         "run over it by this many units, so a list is not cut from its label.")

@@ -98,7 +98,8 @@ def test_max_answer_units_limits_a_flat_list(retriever, snapshot, role_settings)
     wide = draft_for(question, retriever, snapshot, role_settings)
     narrow = draft_for(question, retriever, snapshot,
                        role_settings.model_copy(update={"max_answer_units": 2}))
-    assert len(quoted_lines(narrow.answer)) <= 2 < len(quoted_lines(wide.answer))
+    # the cap, plus the section's best line when the cap would have cut it
+    assert len(quoted_lines(narrow.answer)) <= 3 < len(quoted_lines(wide.answer))
 
 
 @pytest.mark.slow
@@ -160,3 +161,25 @@ def test_a_rare_question_word_a_line_shares_weighs_more_than_a_common_one():
 
     assert first_line({}) == lines[0]  # one shared word each, weighing the same: a tie
     assert first_line({"dc": 3.0, "job": 0.3}) == lines[1]
+
+
+def test_the_best_line_of_a_section_quoted_whole_is_never_cut():
+    """A section quoted as a whole (its title matches the question, "an M6") keeps to the
+    cap by its first lines; the line that answers best ("reports to") is quoted too, though
+    it comes after the cap."""
+    from langchain_core.documents import Document
+
+    from assistant.types import Passage, PassageUnit
+
+    meta = {"chunk_id": "c1", "source": "eng.md", "section": "Levels > M6", "kind": "bullet"}
+    document = Document(page_content="", metadata={**meta, "score": 1.0, "relevance": 0.5})
+    lines = [f"Leads area number {i}" for i in range(6)] + ["Reports to a VP or the CEO"]
+    units = [PassageUnit("M6", {**meta, "kind": "title", "line": 0}, 0.6)]
+    units += [PassageUnit(text, {**meta, "line": i + 1}, 0.55 if "Reports" in text else 0.3)
+              for i, text in enumerate(lines)]
+    question = "who does an m6 report to"
+    capped = Settings(max_answer_units=4, whole_passage_units=2)
+    draft = ExtractiveAnswerer(capped)(AnswerInput(question, question, [Passage(document, units)]))
+    quoted = [text for text, _ in quoted_lines(draft.answer)]
+    assert quoted[:4] == lines[:4]  # the section's own lines, to the cap
+    assert quoted[-1] == lines[-1] and len(quoted) == 5
