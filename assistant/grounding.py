@@ -53,7 +53,9 @@ _FIGURE = re.compile(r"(?<![A-Za-z\d-])\d[\d,]*(?:\.\d+)?(?:[kKmM](?![A-Za-z]))?
 _CURRENCY = re.compile(r"[$\u20ac\u00a3\u00a5]|\b(?:usd|eur|gbp|dollars?|euros?|pounds?)\b",
                        re.IGNORECASE)
 # "who is the director?", "what's the name of the hiring manager?": a request for a name
-_WHO_NAMED = re.compile(r"\bwho(?:'s| is| was| are)\s+(?:the|my|our|your)\b|\bname of\b|"
+_WHO_NAMED = re.compile(r"\bwho(?:'s| is| was| are| would be| will be)\s+(?:the|my|our|your)\b|"
+                        r"\bwho(?: would| will|'d|'ll) (?:the|my|our|your) \w+(?: \w+)? be\b|"
+                        r"\bname of\b|"
                         r"\bwhat(?:'s| is) (?:his|her|their) name\b", re.IGNORECASE)
 _PERSON = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z]\.)?\s+[A-Z][a-z]+\b")
 

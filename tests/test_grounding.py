@@ -158,3 +158,22 @@ def test_premise_figures_are_amounts_and_shares_no_passage_gives():
     assert premise_figures("i have 5 years, is 18F hiring at GS-15?", pay) == []
     assert premise_figures("is the 401k matched?", ["A 401(k) plan"]) == []
     assert premise_figures("what does it pay?", []) == []
+
+
+@pytest.mark.parametrize(("question", "asks"), [
+    ("who is the director of engineering?", True),
+    ("who would my manager be", True),
+    ("who will be my manager?", True),
+    ("who'd my direct manager be", True),
+    ("who do the engineering supervisors report to?", False),  # a role answers it
+    ("who works with the designers?", False),
+])
+def test_a_question_for_a_person_needs_a_name_in_the_answer(question, asks):
+    """"who would my manager be" asks who, by name: a line about what managers do is no
+    answer. "who do supervisors report to" is answered by a role."""
+    from assistant.grounding import name_missing
+
+    roles = "**Team > Managers**\n\n- Managers run the mid-year reviews of their reports [1]"
+    named = "**Team > Managers**\n\n- Your manager will be Jane Doe, who leads the team [1]"
+    assert name_missing(question, roles) is asks
+    assert not name_missing(question, named)
