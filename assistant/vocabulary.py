@@ -232,6 +232,21 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _cue_pattern(entry: dict[str, Any]) -> re.Pattern[str]:
+    """A question cues a kind of value by one of its `cues` anywhere, or by one of its
+    `when_cues` after a question word that asks when (`asks_when`, regular expressions:
+    "when does the posting close?" wants a date; "will i close offers myself?" and "will i
+    have work when i start?" do not)."""
+    def alternatives(key: str) -> str:
+        return "|".join(phrase_pattern(str(c).lower()) for c in entry.get(key, []))
+
+    parts = [alternatives("cues")]
+    if entry.get("when_cues") and entry.get("asks_when"):
+        when = "|".join(str(p) for p in entry["asks_when"])
+        parts.append(f"(?:{when}).*(?:{alternatives('when_cues')})")
+    return re.compile("|".join(p for p in parts if p) or r"(?!)")
+
+
 @lru_cache(maxsize=4)
 def load_vocabulary(override: Path | None = None) -> Vocabulary:
     """The shipped vocabulary, with any keys of `override` (a TOML file) replacing its own."""
@@ -255,9 +270,7 @@ def load_vocabulary(override: Path | None = None) -> Vocabulary:
         ambiguous_places=frozenset(str(t).lower() for t in spec.get("ambiguous_places", [])),
         level_pattern=re.compile(spec.get("level_pattern", r"(?!)"), re.IGNORECASE),
         answer_kinds={
-            str(kind): (re.compile("|".join(phrase_pattern(str(c).lower())
-                                            for c in entry.get("cues", [])) or r"(?!)"),
-                        re.compile(str(entry.get("value", r"(?!)"))))
+            str(kind): (_cue_pattern(entry), re.compile(str(entry.get("value", r"(?!)"))))
             for kind, entry in data.get("answer_kinds", {}).items()},
         required_kinds=frozenset(str(kind) for kind, entry in data.get("answer_kinds", {}).items()
                                  if entry.get("required")),
