@@ -309,11 +309,12 @@ class Assistant:
         turn.resolved = resolved
         turn.named = self.vocabulary.specifics(resolved.coverage_text)
         turn.required = self.vocabulary.values_asked(resolved.question, required=True)
+        by_name = False
         if turn.scope is None:  # a question (or the conversation) naming a role goes to it
             asked = state.catalog.named(resolved.query, cfg.role_match_min)
             if asked:
-                turn.scope = frozenset(asked)
-        turn.query = self._ranking_query(resolved.query, turn.scope, state)
+                turn.scope, by_name = frozenset(asked), True
+        turn.query = self._ranking_query(resolved.query, turn.scope, state, by_name)
         # "a junior designer" is searched as the first rung of the ladder in scope too ("IC1"):
         # a passage about that level seldom says "junior"
         entry = self.vocabulary.entry_levels
@@ -353,8 +354,12 @@ class Assistant:
             return resolved
         return replace(resolved, query=line, queries=[resolved.query, *resolved.queries])
 
-    def _ranking_query(self, query: str, scope: Scope, state: _State) -> str:
-        """Within one role, the role's own name ranks nothing: leave its words out."""
+    def _ranking_query(self, query: str, scope: Scope, state: _State, by_name: bool = False
+                       ) -> str:
+        """Within one role, the role's own name ranks nothing: leave its words out. When
+        the question's words chose the role (`by_name`), each of those words has done its
+        work, alone or not ("sourcegraph software engineer: when am i eligible ..."): left
+        in, they rank the document's opening, which names the role, above what was asked."""
         if scope is None and len(state.catalog.roles) == 1:
             scope = frozenset(r.source for r in state.catalog.roles)
         if not self.settings.strip_title_words or scope is None or len(scope) != 1:
@@ -362,6 +367,13 @@ class Assistant:
         drop = state.catalog.title_stems(scope)
         tokens = query.split()
         named = [bool(words(t)) and all(stem(x) in drop for x in words(t)) for t in tokens]
+        if by_name:
+            [role] = [state.catalog.by_source[s] for s in scope]
+            names = role.stems
+            kept = [t for t in tokens if not (words(t) and all(stem(x) in names for x in words(t)))]
+            stripped = " ".join(kept)
+            if len(content_words(stripped)) >= 1:
+                return stripped
         # only a run of two or more title words names the role ("product manager"); one word
         # alone ("engineers") may be what the question is about
         keep = list(tokens)

@@ -658,6 +658,41 @@ def test_a_junior_is_answered_from_the_first_rung_of_the_ladder(tmp_path: Path, 
     assert "hands-on help" in reply.answer
 
 
+NAMED_ROLES = {
+    "acme-support-engineer.md": (
+        "# Support career ladder\n\n"
+        "The support team's career ladder at Acme:\n\n"
+        "- [What does an Acme support engineer do?](#what)\n"
+        "- [When do I get promoted?](#when)\n- [Levels](#levels)\n\n"
+        "## When do I get promoted?\n\n"
+        "- After two quarters of strong performance at your current level\n"
+        "- Your manager writes the case with you\n\n"
+        "## Levels\n\n- IC1 answers tickets with help\n- IC2 answers tickets alone\n"),
+    "acme-designer.md": (
+        "# Design career ladder\n\nThe career ladder for designers at Acme.\n\n"
+        "## When do I get promoted?\n\n- When your manager and peers agree you are ready\n"),
+}
+
+
+@pytest.mark.slow
+def test_the_words_that_chose_the_role_do_not_rank(tmp_path: Path, embeddings: Any) -> None:
+    """"acme support engineer: when am i eligible for a promo?" names the role, which scopes
+    the question to it; those words have done their work and rank nothing (left in, they
+    rank the opening that lists the role's sections above the section asked about). On a
+    posting's own widget (scope given), one title word alone may be what is asked about."""
+    bot = _bot_over(tmp_path, NAMED_ROLES, embeddings)
+    turn = bot._evidence.invoke({"question": "acme support engineer: when am i eligible for "
+                                             "a promo?", "history": [], "scope": None})
+    assert turn.scope == frozenset({"acme-support-engineer.md"})
+    assert "eligible" in turn.query
+    assert not {"acme", "support", "engineer"} & set(turn.query.lower().split())
+    reply = bot.ask("acme support engineer: when am i eligible for a promo?")
+    assert reply.citations[0].section.endswith("When do I get promoted?"), reply.answer
+    given = bot._evidence.invoke({"question": "do engineers answer tickets alone?",
+                                  "history": [], "scope": "acme-support-engineer.md"})
+    assert "engineers" in given.query
+
+
 DATES = {
     "acme-analyst.md": (
         "# Analyst\n\n## How to apply\n\n- Send us your resume and a cover letter\n"
