@@ -152,7 +152,11 @@ class Catalog:
 
     def naming_weights(self, question: str) -> dict[str, float]:
         """Each role's weight of the naming words the question holds (see `named`)."""
-        asked = {stem(w) for w in content_words(question)}
+        words = content_words(question)
+        asked = {stem(w) for w in words}
+        # an acronym's plural names the role too ("tas" for a TA framework, "pms"): the
+        # stemmer leaves words this short alone
+        asked |= {w[:-1].lower() for w in words if len(w) <= 4 and w.lower().endswith("s")}
         return {role.source: sum(self.idf.get(s, 0.0) for s in role.stems & asked)
                 for role in self.roles}
 

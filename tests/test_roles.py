@@ -64,3 +64,14 @@ def test_topics_of_one_role_or_the_roles_themselves(catalog):
     assert catalog.topics(frozenset({"acme-backend-engineer.md"}), 8) == ["Duties", "Pay"]
     assert catalog.topics(None, 3) == ["Backend Engineer", "Support engineering career framework",
                                        "Product Manager"]
+
+
+def test_an_acronym_in_the_plural_names_its_role():
+    """"tas" names a "TA Career Development Framework", "pms" a "PM handbook": the stemmer
+    leaves words this short alone, so the plural is undone for them."""
+    roles = Catalog([Role("acme-technical-advisor.md", "TA Career Development Framework"),
+                     Role("acme-pm.md", "PM handbook"), Role("acme-designer.md", "Designer")])
+    assert roles.named("how do junior tas onboard customers?", 0.5) == [
+        "acme-technical-advisor.md"]
+    assert roles.named("do pms write specs?", 0.5) == ["acme-pm.md"]
+    assert roles.named("does the bus stop nearby?", 0.5) == []
