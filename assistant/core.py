@@ -38,6 +38,7 @@ from assistant.grounding import (
     decide,
     figure_missing,
     name_missing,
+    premise_clause,
     premise_figures,
 )
 from assistant.index import (
@@ -308,6 +309,13 @@ class Assistant:
             resolved = self._condensed(resolved, question, history)
         turn.resolved = resolved
         turn.named = self.vocabulary.specifics(resolved.coverage_text)
+        premise = premise_clause(resolved.coverage_text)
+        if premise is not None:  # "since supervisors get a $10k bonus, how do i ...": the
+            # bonus is the premise (its figure is checked as one), not what is asked about
+            start, end = premise
+            clause = resolved.coverage_text[start:end].lower()
+            rest = resolved.coverage_text[end:].lower()
+            turn.named = [s for s in turn.named if s.key not in clause or s.key in rest]
         turn.required = self.vocabulary.values_asked(resolved.question, required=True)
         by_name = False
         if turn.scope is None:  # a question (or the conversation) naming a role goes to it

@@ -291,6 +291,26 @@ def premise_figures(question: str, passages: list[str]) -> list[str]:
     return out
 
 
+# "since supervisors get a $10k bonus, how do i become one?": a leading clause that states
+# what the candidate takes as given, then the question itself
+_PREMISE = re.compile(r"^\s*(?:since|given(?: that)?|as|because|now that|seeing (?:as|that)|"
+                      r"considering(?: that)?|assuming(?: that)?)\b([^,;:?]+)[,;:]\s*\S",
+                      re.IGNORECASE)
+
+
+def premise_clause(question: str) -> tuple[int, int] | None:
+    """The span of a leading clause that states an amount or share as given ("since it
+    pays $300k, ..."), or None. What that clause names is the candidate's premise, checked
+    as a figure (`premise_figures`), not something the answer must be about."""
+    match = _PREMISE.match(question)
+    if not match:
+        return None
+    clause = match.group(1)
+    if not any(m.group("cur") or m.group("unit") for m in _STATED.finditer(clause)):
+        return None
+    return match.start(1), match.end(1)
+
+
 def citation_markers(answer: str) -> list[int]:
     """The [n] markers used in an answer."""
     return [int(n) for n in _CITATION.findall(answer)]

@@ -693,6 +693,32 @@ def test_the_words_that_chose_the_role_do_not_rank(tmp_path: Path, embeddings: A
     assert "engineers" in given.query
 
 
+SUPERVISORS = {
+    "acme-engineering.md": (
+        "# Engineering\n\n## Supervisors\n\n"
+        "- Supervisors are selected through nominations and interviews.\n"
+        "- There is no additional compensation for being a supervisor.\n\n"
+        "## Pay\n\n- Engineers are paid on the GS-14 scale.\n"),
+}
+
+
+@pytest.mark.slow
+def test_a_false_premise_is_answered_from_what_the_documents_say(tmp_path: Path,
+                                                                 embeddings: Any) -> None:
+    """"since supervisors get a $10k bonus, how do i become one?" asks how to become one;
+    the bonus is a premise the documents contradict. The answer says how, quotes "no
+    additional compensation", notes that the figure is not theirs, and never repeats it.
+    Asked as the question itself, an uncovered bonus is still refused."""
+    bot = _bot_over(tmp_path, SUPERVISORS, embeddings)
+    reply = bot.ask("since supervisors get a $10k bonus for the role, how do i become one?")
+    assert not reply.abstained, reply.answer
+    assert "nominations and interviews" in reply.answer
+    assert "no additional compensation" in reply.answer
+    assert "10k" not in reply.answer and reply.note
+    asked = bot.ask("do supervisors get a $10k bonus?")
+    assert asked.abstained, asked.answer
+
+
 DATES = {
     "acme-analyst.md": (
         "# Analyst\n\n## How to apply\n\n- Send us your resume and a cover letter\n"

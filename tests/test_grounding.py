@@ -177,3 +177,18 @@ def test_a_question_for_a_person_needs_a_name_in_the_answer(question, asks):
     named = "**Team > Managers**\n\n- Your manager will be Jane Doe, who leads the team [1]"
     assert name_missing(question, roles) is asks
     assert not name_missing(question, named)
+
+
+@pytest.mark.parametrize(("question", "clause"), [
+    ("since supervisors get a $10k bonus for the role, how do i become one?",
+     " supervisors get a $10k bonus for the role"),
+    ("given that it pays 300k, is relocation covered?", " it pays 300k"),
+    ("since i have 5 years of python, am i senior?", None),  # no amount: the candidate's own
+    ("does it come with a $10k bonus?", None),  # the figure is what is asked about
+    ("as a junior, what would i do?", None),
+])
+def test_a_leading_clause_stating_a_figure_is_a_premise(question, clause):
+    from assistant.grounding import premise_clause
+
+    span = premise_clause(question)
+    assert (question[span[0]:span[1]] if span else None) == clause
