@@ -593,6 +593,36 @@ def test_say_more_about_an_item_with_nothing_beneath_it_quotes_its_own_passage(
 
 LEVELS = {
     "acme-designer-career-framework.md": (
+        "# Designer career framework\n\n## Levels\n\n### Track A\n\n"
+        "- Entry level: starting out in their career\n"
+        "- Gets hands-on help from the designers around them\n\n### Track B\n\n"
+        "- How much support a designer gets: support from other designers in reviews\n"
+        "- Leads design support sessions for a whole product area\n"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("first", [True, False])
+def test_the_passage_naming_what_was_asked_leads_the_answer(tmp_path: Path, embeddings: Any,
+                                                            first: bool) -> None:
+    """"a jr designer" names a level (junior, which the vocabulary equates with "entry
+    level"): track A's section that says "entry level" answers, though track B's talks
+    more about support. Without the reordering, the passage that only scored higher
+    leads and the level the question names is not shown. (The levels are not numbered, so
+    no ladder's first rung joins the query: the reordering alone decides.)"""
+    bot = _bot_over(tmp_path, LEVELS, embeddings)
+    bot.settings = bot.settings.model_copy(update={"specifics_first": first})
+    reply = bot.ask("how much support does a jr designer get")
+    if first:
+        assert not reply.abstained, reply.answer
+        assert reply.citations[0].section.endswith("Track A"), reply.answer
+        assert "hands-on help" in reply.answer
+    else:
+        assert reply.abstained or not reply.citations[0].section.endswith("Track A")
+
+
+NUMBERED_LEVELS = {
+    "acme-designer-career-framework.md": (
         "# Designer career framework\n\n## Levels\n\n### IC1\n\n"
         "- Entry level: starting out in their career\n"
         "- Gets hands-on help from the designers around them\n\n### IC3\n\n"
@@ -602,30 +632,11 @@ LEVELS = {
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("first", [True, False])
-def test_the_passage_naming_what_was_asked_leads_the_answer(tmp_path: Path, embeddings: Any,
-                                                            first: bool) -> None:
-    """"a jr designer" names a level (junior, which the vocabulary equates with "entry
-    level"): the IC1 section that says "entry level" answers, though IC3 talks more about
-    support. Without the reordering, the passage that only scored higher leads and the level
-    the question names is not shown."""
-    bot = _bot_over(tmp_path, LEVELS, embeddings)
-    bot.settings = bot.settings.model_copy(update={"specifics_first": first})
-    reply = bot.ask("how much support does a jr designer get")
-    if first:
-        assert not reply.abstained, reply.answer
-        assert reply.citations[0].section.endswith("IC1"), reply.answer
-        assert "hands-on help" in reply.answer
-    else:
-        assert reply.abstained or not reply.citations[0].section.endswith("IC1")
-
-
-@pytest.mark.slow
 def test_a_follow_up_stays_on_the_level_its_topic_names(tmp_path: Path, embeddings: Any
                                                          ) -> None:
     """After "what does an ic3 designer do?", "do they get help from others?" names no level
     of its own but is still about IC3: the IC3 section answers, not IC1's "hands-on help"."""
-    bot = _bot_over(tmp_path, LEVELS, embeddings)
+    bot = _bot_over(tmp_path, NUMBERED_LEVELS, embeddings)
     first = bot.ask("what does an ic3 designer do?")
     assert first.citations[0].section.endswith("IC3"), first.answer
     follow = bot.ask("do they get help from others?", history=[
@@ -635,7 +646,7 @@ def test_a_follow_up_stays_on_the_level_its_topic_names(tmp_path: Path, embeddin
     assert follow.citations[0].section.endswith("IC3"), follow.answer
 
 
-LADDER = {
+FIRST_RUNG = {
     "acme-designer-career-framework.md": (
         "# Designer career framework\n\n## Levels\n\n### IC1\n\n"
         "- Gets hands-on help from the designers around them\n"
@@ -651,7 +662,7 @@ def test_a_junior_is_answered_from_the_first_rung_of_the_ladder(tmp_path: Path, 
                                                                ) -> None:
     """No passage says "junior" or "entry level", but the levels are numbered: a junior
     designer is an IC1, so IC1 answers rather than a refusal for an uncovered "junior"."""
-    bot = _bot_over(tmp_path, LADDER, embeddings)
+    bot = _bot_over(tmp_path, FIRST_RUNG, embeddings)
     reply = bot.ask("how much help does a jr designer get")
     assert not reply.abstained, reply.answer
     assert reply.citations[0].section.endswith("IC1"), reply.answer
@@ -717,6 +728,26 @@ def test_a_false_premise_is_answered_from_what_the_documents_say(tmp_path: Path,
     assert "10k" not in reply.answer and reply.note
     asked = bot.ask("do supervisors get a $10k bonus?")
     assert asked.abstained, asked.answer
+
+
+TICKETS = {
+    "acme-support.md": (
+        "# Support engineer\n\n## Day to day\n\n- Answers customer tickets in our ticketing "
+        "system\n- Tracks bugs in Jira with the engineers\n\n## Pay\n\n- A salary band per "
+        "level\n"),
+}
+
+
+@pytest.mark.slow
+def test_a_named_tool_the_documents_never_mention_is_refused(tmp_path: Path,
+                                                             embeddings: Any) -> None:
+    """"do you use zendesk?" is not answered by the line about a ticketing system that names
+    no tool; "do you use jira?" is answered by the line that names Jira."""
+    bot = _bot_over(tmp_path, TICKETS, embeddings)
+    refused = bot.ask("what ticketing tool do u use, zendesk?")
+    assert refused.abstained and "zendesk" in refused.answer, refused.answer
+    answered = bot.ask("do you track bugs in jira?")
+    assert not answered.abstained and "Jira" in answered.answer, answered.answer
 
 
 DATES = {
