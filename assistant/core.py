@@ -466,9 +466,9 @@ class Assistant:
         lead, in their order, if about as relevant (within `specific_line_margin`): the
         answer is quoted from the passage about what was asked, not from one that only
         scored higher."""
-        # not capitalised names: the candidate's own background ("4 years of Python") is
-        # written with them as often as what they ask about
-        named = [s for s in named if s.kind != "name"]
+        # not capitalised names or tools: the candidate's own background ("4 years of
+        # Python") is written with them as often as what they ask about
+        named = [s for s in named if s.kind not in ("name", "tool")]
 
         def names_all(document: Document) -> bool:
             return not self._missing_in(state, named, [document])

@@ -32,7 +32,7 @@ MIN_CITY_POPULATION = 100_000
 class Specific:
     """Something a question pins its answer to."""
 
-    kind: str  # place | employer | year | percentile | level | seniority | benefit | name
+    kind: str  # place | employer | year | percentile | level | seniority | benefit | tool | name
     text: str  # as the question wrote it
     key: str  # lower-case form used to look for it in passages
 
@@ -89,7 +89,7 @@ class Vocabulary:
             phrase = clean[start:end]
             found.append(Specific(kind, phrase, phrase.lower()))
 
-        for kind in ("employer", "benefit", "seniority"):
+        for kind in ("employer", "benefit", "seniority", "tool"):
             for phrase in sorted(self.terms.get(kind, ()), key=len, reverse=True):
                 pattern = phrase_pattern(phrase, plural=True)
                 for match in re.finditer(pattern, low):
@@ -263,6 +263,7 @@ def load_vocabulary(override: Path | None = None) -> Vocabulary:
             "benefit": frozenset(str(t).lower() for t in spec.get("benefits", [])),
             "seniority": frozenset(str(t).lower() for t in spec.get("levels", [])),
             "employer": frozenset(str(t).lower() for t in spec.get("employers", [])),
+            "tool": frozenset(str(t).lower() for t in spec.get("tools", [])),
         },
         regions=frozenset(str(t).lower() for t in spec.get("regions", [])),
         equivalents={str(k).lower(): [str(v).lower() for v in vs]

@@ -40,7 +40,9 @@ def test_an_abbreviation_the_documents_use_keeps_their_meaning(vocab):
     ("what does a junior make", [("seniority", "junior")]),
     ("how does ic3 compare with l5", [("level", "ic3"), ("level", "l5")]),
     ("I live in Nice, can I apply?", [("place", "Nice")]),
-    ("Will Kubernetes be used?", [("name", "Kubernetes")]),
+    ("Will Kubernetes be used?", [("tool", "Kubernetes")]),
+    ("what ticketing tool do u use, zendesk?", [("tool", "zendesk")]),
+    ("do i need c++ or node.js", [("tool", "c++"), ("tool", "node.js")]),
 ])
 def test_specifics_are_found_in_any_case(vocab, question, found):
     assert [(s.kind, s.text) for s in vocab.specifics(question)] == found
@@ -52,6 +54,7 @@ def test_specifics_are_found_in_any_case(vocab, question, found):
     "what does the role pay?",
     "Salary matters to me and I ask about ML.",
     "is remote work in the us ok",
+    "will i go to meetings and sketch ideas in a notion of teams?",
 ])
 def test_everyday_words_are_not_specifics(vocab, question):
     assert vocab.specifics(question) == []
