@@ -508,6 +508,13 @@ class Assistant:
         cfg = self.settings
         relevance = max((float(d.metadata.get("relevance", 0.0)) for d in documents), default=0.0)
         lexical = state.retriever.keyword_cover(turn.query, documents, turn.scope)
+        # the question names something the leading passage names too ("is python a must
+        # have?" where it lists Python): like the words themselves below, that is evidence the
+        # passage is about the question, however weakly a casual wording matches it
+        pinned = [s for s in turn.named if s.kind != "name"]
+        if cfg.specifics_relevant and pinned and documents \
+                and not self._missing_in(state, pinned, documents[:1]):
+            relevance = max(relevance, cfg.min_relevance)
         if lexical >= cfg.lexical_cover:
             # a passage holds (nearly) every word of the question: short questions ("remote?")
             # match weakly by embedding, but the words themselves are evidence enough

@@ -216,6 +216,10 @@ class Settings(BaseSettings):
     specifics_first: bool = Field(
         True, description="When the leading passage does not mention a specific the question "
         "names (a level, a place) and other passages found do, those lead.")
+    specifics_relevant: bool = Field(
+        True, description="A question whose specifics (a tool, a level, a place) the leading "
+        "passage names is relevant enough to answer however weakly it matches by embedding "
+        "(min_relevance), as with lexical_cover.")
     specifics_passages: int = Field(
         3, ge=1, le=20, description="The question's specifics (places, years, levels, benefits, "
         "employers, names) must appear in one of this many top passages to be covered.")

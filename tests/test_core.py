@@ -750,6 +750,28 @@ def test_a_named_tool_the_documents_never_mention_is_refused(tmp_path: Path,
     assert not answered.abstained and "Jira" in answered.answer, answered.answer
 
 
+PYTHON = {
+    "acme-analyst.md": (
+        "# Analyst\n\n## Skills\n\n- Builds data pipelines in Python and SQL\n"
+        "- Presents findings to agency partners\n\n## Location\n\n- Washington, DC\n"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pinned", [True, False])
+def test_a_question_naming_what_the_passage_names_is_relevant(tmp_path: Path, embeddings: Any,
+                                                              pinned: bool) -> None:
+    """"is python a must have or nice to have" matches the skills passage weakly by
+    embedding, but names the tool it lists: that is evidence enough to answer."""
+    bot = _bot_over(tmp_path, PYTHON, embeddings)
+    bot.settings = bot.settings.model_copy(update={"specifics_relevant": pinned})
+    reply = bot.ask("is python a must have or nice to have")
+    if pinned:
+        assert not reply.abstained and "Python" in reply.answer, reply.answer
+    else:
+        assert reply.abstained, reply.answer
+
+
 DATES = {
     "acme-analyst.md": (
         "# Analyst\n\n## How to apply\n\n- Send us your resume and a cover letter\n"
