@@ -404,11 +404,7 @@ class Assistant:
                                  resolved.question)
         if turn.scope is not None and not turn.scope_given:
             documents = self._named_role_checked(turn, documents, config)
-        # a follow-up that names no specific of its own ("do they have to ...?") is still about
-        # the one its topic names (IC4): that ranks, though only the follow-up's own words
-        # decide what must be covered
-        named = turn.named or (self.vocabulary.specifics(resolved.query) if resolved.kind
-                               else [])
+        named = self._ranking_named(turn)
         if resolved.avoid:
             documents = _deeper_first(documents, resolved.avoid)
         elif named and self.settings.specifics_first:
@@ -418,6 +414,16 @@ class Assistant:
                                       lambda d: _holds_all(turn.required, d.page_content))
         turn.documents = documents
         return turn
+
+    def _ranking_named(self, turn: Turn) -> list[Specific]:
+        """The specifics that choose passages and lines: the question's own, or, for a
+        follow-up that names none ("do they have to ...?"), the ones its topic names (IC4).
+        Only the follow-up's own words decide what must be covered."""
+        resolved = turn.resolved
+        assert resolved is not None
+        if turn.named or not resolved.kind:
+            return turn.named
+        return self.vocabulary.specifics(resolved.query)
 
     def _search(self, state: _State, scope: Scope, queries: list[str],
                 config: RunnableConfig | None, asked: str | None = None) -> list[Document]:
@@ -702,7 +708,13 @@ class Assistant:
         if not known:
             return {}
         mean = sum(known.values()) / len(known)
-        return {w: v / mean for w, v in known.items()} if mean > 0 else {}
+        weights = {w: v / mean for w, v in known.items()} if mean > 0 else {}
+        # a level code the question names chose the section (naming-first); within it, a line
+        # that repeats the code (a summary row) is no more of an answer than the others
+        for specific in self._ranking_named(turn):
+            if specific.kind == "level":
+                weights.update({w: 0.0 for w in stems(specific.key)})
+        return weights
 
     def _roles_to_answer(self, turn: Turn) -> list[list[Document]] | None:
         """The passages to answer from, one group per role.

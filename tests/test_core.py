@@ -772,6 +772,17 @@ def test_a_question_naming_what_the_passage_names_is_relevant(tmp_path: Path, em
         assert reply.abstained, reply.answer
 
 
+@pytest.mark.slow
+def test_a_level_code_chooses_the_section_not_the_line(tmp_path: Path, embeddings: Any) -> None:
+    """"how much support does an ic3 get": IC3 picks the section; within it, the summary
+    line that repeats "IC3" earns no bonus for it, so the line about support is quoted."""
+    bot = _bot_over(tmp_path, NUMBERED_LEVELS, embeddings)
+    turn = bot._evidence.invoke({"question": "how much support does an ic3 get",
+                                 "history": [], "scope": None})
+    weights = bot._word_weights(turn)
+    assert weights.get("ic3") == 0.0 and weights.get("support", 0) > 0
+
+
 DATES = {
     "acme-analyst.md": (
         "# Analyst\n\n## How to apply\n\n- Send us your resume and a cover letter\n"
