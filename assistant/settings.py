@@ -164,7 +164,7 @@ class Settings(BaseSettings):
     secondary_units: int = Field(
         2, ge=0, le=20, description="Most bullets one other passage adds to an answer.")
     keyword_bonus: float = Field(
-        0.05, ge=0, le=1, description="Added to a bullet's score per question word it shares "
+        0.1, ge=0, le=1, description="Added to a bullet's score per question word it shares "
         "(up to keyword_bonus_cap words) when choosing what to quote; a word rarer than the "
         "question's average word in the documents in scope counts for more, a commoner one for "
         "less.")
