@@ -204,7 +204,7 @@ class Settings(BaseSettings):
         0.55, ge=-1, le=1, description="Above this best-passage similarity, an uncovered key term "
         "does not force an abstention.")
     lexical_cover: float = Field(
-        0.6, ge=0, le=1, description="A passage holding at least this share of the question's "
+        0.45, ge=0, le=1, description="A passage holding at least this share of the question's "
         "words (weighted by how rare they are) is relevant however weakly it matches by "
         "embedding (short questions such as 'remote?').")
     off_topic_margin: float = Field(
