@@ -122,15 +122,20 @@ def contains(haystack: str, needle: str) -> bool:
     return _norm(needle) in _norm(haystack)
 
 
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z])|\n+")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 
 
 def answer_sentences(answer: str) -> list[tuple[str, list[int]]]:
-    """Sentences and bullet lines of an answer with their [n] markers (headings skipped)."""
+    """Sentences and bullet lines of an answer with their [n] markers (headings skipped).
+    Heading lines go first, whole: a section title may hold a sentence break of its own
+    ("... additional project. How can I do that?")."""
     out = []
-    for part in _SENTENCE.split(answer):
+    lines = [line.strip() for line in answer.splitlines()]
+    body_lines = [line for line in lines
+                  if line and not (line.startswith("**") and line.endswith("**"))]
+    for part in (p for line in body_lines for p in _SENTENCE.split(line)):
         text = part.strip()
-        if not text or (text.startswith("**") and text.endswith("**")):
+        if not text:
             continue
         markers = citation_markers(text)
         body = re.sub(r"\[\d+\]|^[-*\u2022]\s*|\*\*", "", text).strip()

@@ -273,3 +273,13 @@ def test_judge_is_optional_and_works_with_an_openai_compatible_server(
     assert metrics["judge_faithfulness"]["value"] == 1.0
     assert metrics["judge_relevance"]["value"] == 0.5
     assert seen and "Question:" in seen[0]
+
+
+def test_a_section_title_holding_a_sentence_break_is_not_an_answer_sentence() -> None:
+    """A heading line is skipped whole, even when the title itself holds "project. How"."""
+    from assistant.evaluation import answer_sentences
+
+    answer = ("**Engineering > FAQ > I'm interested in another project. How can I do that?**\n\n"
+              "Talk to your supervisor about other projects. [1]\nAsk the staffing lead. [1]")
+    assert answer_sentences(answer) == [("Talk to your supervisor about other projects.", [1]),
+                                        ("Ask the staffing lead.", [1])]
