@@ -89,6 +89,9 @@ class Turn:
     specifics: list[Specific] = field(default_factory=list)  # those the passages lack
     # how the values an answer must hold are written (a date for "deadline to apply?")
     required: list[re.Pattern[str]] = field(default_factory=list)
+    # the specifics that choose passages and lines: `named`, or for a follow-up that names
+    # none ("do they have to ...?"), those its topic names (IC4)
+    ranking: list[Specific] = field(default_factory=list)
 
 
 class Assistant:
@@ -317,6 +320,9 @@ class Assistant:
             rest = resolved.coverage_text[end:].lower()
             turn.named = [s for s in turn.named if s.key not in clause or s.key in rest]
         turn.required = self.vocabulary.values_asked(resolved.question, required=True)
+        # only the follow-up's own words decide what must be covered
+        turn.ranking = turn.named if turn.named or not resolved.kind \
+            else self.vocabulary.specifics(resolved.query)
         by_name = False
         if turn.scope is None:  # a question (or the conversation) naming a role goes to it
             asked = state.catalog.named(resolved.query, cfg.role_match_min)
@@ -372,16 +378,18 @@ class Assistant:
             scope = frozenset(r.source for r in state.catalog.roles)
         if not self.settings.strip_title_words or scope is None or len(scope) != 1:
             return query
-        drop = state.catalog.title_stems(scope)
         tokens = query.split()
-        named = [bool(words(t)) and all(stem(x) in drop for x in words(t)) for t in tokens]
+
+        def naming(drop: set[str]) -> list[bool]:  # which tokens are words of the name
+            return [bool(words(t)) and all(stem(x) in drop for x in words(t)) for t in tokens]
+
         if by_name:
-            [role] = [state.catalog.by_source[s] for s in scope]
-            names = role.stems
-            kept = [t for t in tokens if not (words(t) and all(stem(x) in names for x in words(t)))]
-            stripped = " ".join(kept)
+            [source] = scope
+            own = naming(state.catalog.by_source[source].stems)
+            stripped = " ".join(t for t, n in zip(tokens, own, strict=True) if not n)
             if len(content_words(stripped)) >= 1:
                 return stripped
+        named = naming(state.catalog.title_stems(scope))
         # only a run of two or more title words names the role ("product manager"); one word
         # alone ("engineers") may be what the question is about
         keep = list(tokens)
@@ -404,26 +412,15 @@ class Assistant:
                                  resolved.question)
         if turn.scope is not None and not turn.scope_given:
             documents = self._named_role_checked(turn, documents, config)
-        named = self._ranking_named(turn)
         if resolved.avoid:
             documents = _deeper_first(documents, resolved.avoid)
-        elif named and self.settings.specifics_first:
-            documents = self._naming_first(state, named, documents)
+        elif turn.ranking and self.settings.specifics_first:
+            documents = self._naming_first(state, turn.ranking, documents)
         if turn.required and self.settings.specifics_first:
             documents = self._leading(documents,
                                       lambda d: _holds_all(turn.required, d.page_content))
         turn.documents = documents
         return turn
-
-    def _ranking_named(self, turn: Turn) -> list[Specific]:
-        """The specifics that choose passages and lines: the question's own, or, for a
-        follow-up that names none ("do they have to ...?"), the ones its topic names (IC4).
-        Only the follow-up's own words decide what must be covered."""
-        resolved = turn.resolved
-        assert resolved is not None
-        if turn.named or not resolved.kind:
-            return turn.named
-        return self.vocabulary.specifics(resolved.query)
 
     def _search(self, state: _State, scope: Scope, queries: list[str],
                 config: RunnableConfig | None, asked: str | None = None) -> list[Document]:
@@ -711,7 +708,7 @@ class Assistant:
         weights = {w: v / mean for w, v in known.items()} if mean > 0 else {}
         # a level code the question names chose the section (naming-first); within it, a line
         # that repeats the code (a summary row) is no more of an answer than the others
-        for specific in self._ranking_named(turn):
+        for specific in turn.ranking:
             if specific.kind == "level":
                 weights.update({w: 0.0 for w in stems(specific.key)})
         return weights
@@ -804,14 +801,12 @@ class _State:
         self.lookup = UnitLookup(snapshot.unit_texts, snapshot.unit_meta)
         self.catalog = Catalog.from_snapshot(snapshot.chunks, snapshot.chunk_order,
                                              snapshot.manifest.get("documents", {}))
-        headings: dict[str, set[str]] = {}
-        for meta in snapshot.chunks.values():
-            headings.setdefault(meta["source"], set()).update(meta["section"].split(" > "))
+        headings = {role.source: {h for path in role.sections for h in path.split(" > ")}
+                    for role in self.catalog.roles}
         # "junior" also means the first rung of each numbered ladder the documents have (IC1)
         vocabulary = self.retriever.vocabulary
         self.first_rungs = vocabulary.first_rungs(headings)
-        self.equivalents = vocabulary.ladder_equivalents(
-            set().union(*self.first_rungs.values()) if self.first_rungs else set())
+        self.equivalents = vocabulary.ladder_equivalents(set().union(*self.first_rungs.values()))
 
     def coverage_for(self, scope: Scope) -> CoverageChecker:
         """The coverage check for the documents in scope (the whole corpus when None): on a
