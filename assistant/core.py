@@ -663,8 +663,13 @@ class Assistant:
             turn.specifics = uncovered
             return self._abstain(turn, replace(decision, abstain=True, reason="not_covered",
                                                missing=[s.text for s in uncovered]), contexts)
+        titles = [c.section for c in draft.citations] + [
+            state.catalog.by_source[c.source].title for c in draft.citations
+            if c.source in state.catalog.by_source]
+        if name_missing(resolved.coverage_text, draft.answer, titles):
+            return self._abstain(turn, replace(decision, abstain=True, reason="no_name"),
+                                 contexts)
         if figure_missing(resolved.coverage_text, draft.answer, state.coverage.stems) \
-                or name_missing(resolved.coverage_text, draft.answer) \
                 or not _holds_all(turn.required, draft.answer):
             return self._abstain(turn, replace(decision, abstain=True, reason="no_figure"),
                                  contexts)

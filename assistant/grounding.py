@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -210,14 +211,17 @@ def figure_missing(question: str, answer: str, known: set[str] | frozenset[str] 
     return not any(wanted <= {stem(w) for w in content_words(line)} for line in lines)
 
 
-def name_missing(question: str, answer: str) -> bool:
+def name_missing(question: str, answer: str, titles: Iterable[str] = ()) -> bool:
     """True when the question asks who someone is, or their name, and no answer line names a
-    person ("The Director of Engineering is responsible for ..." names nobody)."""
+    person ("The Director of Engineering is responsible for ..." names nobody). `titles` are
+    the cited roles' titles and section paths: a role's title case ("a Talent Acquisition
+    Specialist") is not a person's name."""
     if not _WHO_NAMED.search(question):
         return False
     body = "\n".join(_CITATION.sub("", line).lstrip("-* ") for line in answer.splitlines()
                      if not line.startswith("**"))
     asked = set(content_words(question)) | stopwords()
+    asked |= {w.lower() for title in titles for w in re.findall(r"[A-Za-z]+", title)}
     for match in _PERSON.finditer(body):
         names = [w.lower() for w in re.findall(r"[A-Za-z]+", match.group(0)) if len(w) > 1]
         if names and not any(w in asked for w in names):

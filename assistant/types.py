@@ -134,8 +134,8 @@ class Reply:
     abstained: bool
     citations: list[Citation]
     contexts: list[Context]
-    reason: str = ""  # why it abstained (not_covered, no_figure, off_topic, instructions,
-    # ambiguous_role) or ""
+    reason: str = ""  # why it abstained (not_covered, no_figure, no_name, off_topic,
+    # instructions, ambiguous_role) or ""
     query: str = ""  # the standalone query used for retrieval after resolving follow-ups
     latency_ms: float = 0.0
     backend: str = "extractive"  # the answerer that wrote `answer`

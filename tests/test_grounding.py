@@ -179,6 +179,20 @@ def test_a_question_for_a_person_needs_a_name_in_the_answer(question, asks):
     assert not name_missing(question, named)
 
 
+def test_a_role_title_in_title_case_is_not_a_persons_name():
+    """"We're hiring a Talent Acquisition Specialist" names a role, not the manager; the
+    cited role's title and section paths say which capitalised words are not names."""
+    from assistant.grounding import name_missing
+
+    answer = "We're hiring a Talent Acquisition Specialist to build the team [1]."
+    question = "who would my manager be"
+    assert not name_missing(question, answer)  # two capitalised words look like a name
+    assert name_missing(question, answer, ["TTS Talent Acquisition Specialist"])
+    assert name_missing(question, answer, ["Recruiting > Talent Acquisition"])
+    named = "Your manager will be Jane Doe, our Talent Acquisition lead [1]."
+    assert not name_missing(question, named, ["TTS Talent Acquisition Specialist"])
+
+
 @pytest.mark.parametrize(("question", "clause"), [
     ("since supervisors get a $10k bonus for the role, how do i become one?",
      " supervisors get a $10k bonus for the role"),
