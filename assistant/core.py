@@ -329,14 +329,9 @@ class Assistant:
             if asked:
                 turn.scope, by_name = frozenset(asked), True
         turn.query = self._ranking_query(resolved.query, turn.scope, state, by_name)
-        # "a junior designer" is searched as the first rung of the ladder in scope too ("IC1"):
-        # a passage about that level seldom says "junior"
-        entry = self.vocabulary.entry_levels
-        if any(s.key in entry for s in turn.named):
-            rungs = sorted(set().union(*(codes for source, codes in state.first_rungs.items()
-                                         if turn.scope is None or source in turn.scope)))
-            if rungs:
-                turn.query = f"{turn.query} ({' '.join(rungs)})"
+        rungs = _rungs_meant(turn, resolved.query, self.vocabulary.entry_levels)
+        if rungs:
+            turn.query = f"{turn.query} ({' '.join(rungs)})"
         return turn
 
     def _condensed(self, resolved: Resolved, question: str, history: list[Message]) -> Resolved:
@@ -812,6 +807,16 @@ class _State:
         vocabulary = self.retriever.vocabulary
         self.first_rungs = vocabulary.first_rungs(headings)
         self.equivalents = vocabulary.ladder_equivalents(set().union(*self.first_rungs.values()))
+        # "senior" also means the rung whose text opens "Senior: ..." (IC4), per document
+        openings: dict[str, dict[str, str]] = {}
+        for chunk_id in snapshot.chunk_order:
+            meta = snapshot.chunks[chunk_id]
+            code = normalize(str(meta["section"]).split(" > ")[-1]).lower().strip()
+            if vocabulary.level_pattern.fullmatch(code):
+                lines = openings.setdefault(meta["source"], {})
+                if code not in lines:
+                    lines[code] = str(meta["text"]).strip().split("\n", 1)[0]
+        self.rung_labels = vocabulary.rung_labels(openings)
 
     def coverage_for(self, scope: Scope) -> CoverageChecker:
         """The coverage check for the documents in scope (the whole corpus when None): on a
@@ -837,6 +842,26 @@ def _evidence(documents: list[Document]) -> list[str]:
 def _holds_all(values: list[re.Pattern[str]], text: str) -> bool:
     """Whether `text` holds a value of each kind (a date, an amount) `values` describe."""
     return all(value.search(text) for value in values)
+
+
+def _rungs_meant(turn: Turn, query: str, entry_levels: frozenset[str]) -> list[str]:
+    """The ladder rungs in scope a question means without naming their codes, searched too:
+    "a junior designer" is the first rung ("IC1"), and "a senior designer" the rung whose
+    text the documents open with "Senior: ..." (a passage about a level seldom repeats the
+    word). A level code the question names itself stands."""
+    state = turn.state
+
+    def in_scope(source: str) -> bool:
+        return turn.scope is None or source in turn.scope
+
+    if any(s.key in entry_levels for s in turn.named):
+        return sorted(set().union(*(codes for source, codes in state.first_rungs.items()
+                                    if in_scope(source))))
+    if any(s.kind == "level" for s in turn.named):
+        return []
+    asked = set(re.findall(r"[a-z]+", query.lower()))
+    return sorted({code for source, labels in state.rung_labels.items() if in_scope(source)
+                   for word, code in labels.items() if word in asked})
 
 
 def _mentions(specific: Specific, equivalents: dict[str, list[str]], text: str) -> bool:

@@ -28,6 +28,10 @@ _PERCENTILE = re.compile(r"\b(?:p\d{2}|\d{1,2}(?:st|nd|rd|th)(?:\s*[-\s]?\s*perc
 MIN_CITY_POPULATION = 100_000
 
 
+# the most words a rung's label may have ("Staff designer"): more is a sentence, not a label
+_LABEL_WORDS = 3
+
+
 @dataclass(frozen=True)
 class Specific:
     """Something a question pins its answer to."""
@@ -52,6 +56,7 @@ class Vocabulary:
     answer_kinds: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = field(default_factory=dict)
     required_kinds: frozenset[str] = frozenset()  # kinds an answer must hold a value of
     entry_levels: frozenset[str] = frozenset()  # "junior", "entry level": a ladder's first rung
+    seniority_words: frozenset[str] = frozenset()  # "senior", "staff": words that label a rung
 
     # ------------------------------------------------------------------------------------
     def expand(self, text: str, document_words: frozenset[str] | set[str]) -> str:
@@ -125,6 +130,27 @@ class Vocabulary:
             if firsts:
                 low = min(n for n, _ in firsts)
                 out[source] = {code for n, code in firsts if n == low}
+        return out
+
+    def rung_labels(self, openings: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        """Each document's seniority words that label one rung of its ladder: `openings` maps
+        a document to its level-code sections ("ic4") and the first line of each. A line that
+        opens with a short label ("Senior: Brings domain expertise ...", "Staff designer:
+        ...", "Entry level. Starting out ...") holding a seniority word names that rung. A
+        word that labels several rungs of one document names none of them."""
+        out: dict[str, dict[str, str]] = {}
+        for source, lines in openings.items():
+            found: dict[str, set[str]] = {}
+            for code, line in lines.items():
+                label = re.match(r"\s*[-*]?\s*([A-Za-z][A-Za-z -]{0,40}?)\s*[:.]", line)
+                if not label or len(label.group(1).split()) > _LABEL_WORDS:
+                    continue
+                for word in re.findall(r"[a-z]+", label.group(1).lower()):
+                    if word in self.seniority_words:
+                        found.setdefault(word, set()).add(code)
+            labels = {word: next(iter(codes)) for word, codes in found.items() if len(codes) == 1}
+            if labels:
+                out[source] = labels
         return out
 
     def ladder_equivalents(self, firsts: set[str]) -> dict[str, list[str]]:
@@ -276,4 +302,5 @@ def load_vocabulary(override: Path | None = None) -> Vocabulary:
         required_kinds=frozenset(str(kind) for kind, entry in data.get("answer_kinds", {}).items()
                                  if entry.get("required")),
         entry_levels=frozenset(str(t).lower() for t in spec.get("entry_levels", [])),
+        seniority_words=frozenset(str(t).lower() for t in spec.get("seniority_words", [])),
     )

@@ -669,6 +669,37 @@ def test_a_junior_is_answered_from_the_first_rung_of_the_ladder(tmp_path: Path, 
     assert "hands-on help" in reply.answer
 
 
+RUNG_LABELS = {
+    "acme-design-levels.md": (
+        "# Design levels\n\n## Levels\n\n### IC1\n\n"
+        "- Entry level. Learns our tools with help from the team.\n"
+        "- Gives talks to the team about what they learned\n\n### IC2\n\n"
+        "- Senior: Leads design for a whole product area.\n"
+        "- Speaks at industry conferences about our design work\n\n### IC3\n\n"
+        "- Staff designer: Sets the design direction for every product.\n"
+        "- Mentors the senior designers\n"),
+}
+
+
+@pytest.mark.slow
+def test_a_seniority_word_means_the_rung_the_documents_label_with_it(tmp_path: Path,
+                                                                      embeddings: Any) -> None:
+    """IC2 opens "Senior: ...": a "senior designer" is an IC2 here, so IC2 answers whether
+    they give talks, not IC1's "gives talks" or IC3's line that names senior designers."""
+    bot = _bot_over(tmp_path, RUNG_LABELS, embeddings)
+    turn = bot._evidence.invoke({"question": "do senior designers give talks?", "history": [],
+                                 "scope": None})
+    assert turn.query.endswith("(ic2)"), turn.query
+    reply = bot.ask("do senior designers give talks?")
+    assert not reply.abstained, reply.answer
+    assert reply.citations[0].section.endswith("IC2"), reply.answer
+    assert "industry conferences" in reply.answer
+    # a level the question names itself wins over the word's rung
+    named = bot._evidence.invoke({"question": "how senior is an ic3?", "history": [],
+                                  "scope": None})
+    assert "(ic2)" not in named.query
+
+
 NAMED_ROLES = {
     "acme-support-engineer.md": (
         "# Support career ladder\n\n"

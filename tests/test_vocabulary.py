@@ -120,3 +120,24 @@ def test_junior_means_the_first_rung_of_each_numbered_ladder(vocab):
     assert covered(junior, ["Engineering > IC1\n- Works on well-defined tasks"], equivalents)
     assert not covered(junior, ["Engineering > IC2\n- Works on well-defined tasks"], equivalents)
     assert not covered(junior, ["Engineering > IC1\n- Works on tasks"], vocab.equivalents)
+
+
+def test_a_rung_whose_text_opens_with_a_seniority_label_is_what_that_word_means():
+    """A ladder's level sections that open "Senior: ..." or "Staff designer: ..." say which
+    level a "senior" or "staff" candidate means, in that document only; a sentence or a label
+    without a seniority word ("Impact: ...") names nothing, nor does a word two rungs share."""
+    vocab = load_vocabulary()
+    openings = {
+        "design.md": {"ic1": "- Entry level. Starting out in their career.",
+                      "ic3": "- Mid-level: Represents an area of specialization.",
+                      "ic4": "- Senior: Brings domain expertise to complex projects.",
+                      "ic5": "- Staff designer: Provides innovative breakthroughs."},
+        "eng.md": {"ic1": "- Impact: Delivers clearly defined projects.",
+                   "ic2": "Works with senior engineers on larger projects: a long sentence."},
+        "ops.md": {"l3": "Senior operator: runs the on-call rota.",
+                   "l4": "Senior lead: runs the team."},
+    }
+    labels = vocab.rung_labels(openings)
+    assert labels["design.md"] == {"entry": "ic1", "mid": "ic3", "senior": "ic4", "staff": "ic5"}
+    assert "eng.md" not in labels
+    assert labels["ops.md"] == {"lead": "l4"}  # "senior" labels both: it names neither
