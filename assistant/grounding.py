@@ -58,7 +58,11 @@ _WHO_NAMED = re.compile(r"\bwho(?:'s| is| was| are| would be| will be)\s+(?:the|
                         r"\bwho(?: would| will|'d|'ll) (?:the|my|our|your) \w+(?: \w+)? be\b|"
                         r"\bname of\b|"
                         r"\bwhat(?:'s| is) (?:his|her|their) name\b", re.IGNORECASE)
-_PERSON = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z]\.)?\s+[A-Z][a-z]+\b")
+# two or more capitalised words in a row ("Jane Doe", "Jane Q. Doe"): a name, unless they
+# are a job title ("Innovation Operations Manager") or words the question or the role use
+_PERSON = re.compile(r"\b[A-Z][a-z]+(?:\s+(?:[A-Z]\.\s+)?[A-Z][a-z]+)+\b")
+# a record's label ("Job Title: ..."), which names a field, not a person
+_FIELD_LABEL = re.compile(r"^[A-Z][\w &/()-]{0,40}:\s")
 
 
 @dataclass
@@ -211,21 +215,34 @@ def figure_missing(question: str, answer: str, known: set[str] | frozenset[str] 
     return not any(wanted <= {stem(w) for w in content_words(line)} for line in lines)
 
 
-def name_missing(question: str, answer: str, titles: Iterable[str] = ()) -> bool:
+def name_missing(question: str, answer: str, titles: Iterable[str] = (),
+                 role_nouns: Iterable[str] = ()) -> bool:
     """True when the question asks who someone is, or their name, and no answer line names a
     person ("The Director of Engineering is responsible for ..." names nobody). `titles` are
     the cited roles' titles and section paths: a role's title case ("a Talent Acquisition
-    Specialist") is not a person's name."""
+    Specialist") is not a person's name. Nor is a run of capitalised words that ends in a
+    role noun ("Innovation Operations Manager": a job title), or a record's field label."""
     if not _WHO_NAMED.search(question):
         return False
-    body = "\n".join(_CITATION.sub("", line).lstrip("-* ") for line in answer.splitlines()
-                     if not line.startswith("**"))
+    body = "\n".join(_FIELD_LABEL.sub("", _CITATION.sub("", line).lstrip("-* "))
+                     for line in answer.splitlines() if not line.startswith("**"))
     asked = set(content_words(question)) | stopwords()
     asked |= {w.lower() for title in titles for w in re.findall(r"[A-Za-z]+", title)}
+    roles = {stem(w.lower()) for w in role_nouns}
     for match in _PERSON.finditer(body):
-        names = [w.lower() for w in re.findall(r"[A-Za-z]+", match.group(0)) if len(w) > 1]
-        if names and not any(w in asked for w in names):
-            return False
+        # the run split at words the question or the role use, and after a role noun, which
+        # ends a job title ("Innovation Operations Manager"; "Our Director Jane Doe")
+        segment: list[str] = []
+        for word in [*re.findall(r"[A-Za-z]+", match.group(0)), ""]:
+            low = word.lower()
+            if low and stem(low) in roles:
+                segment = []
+            elif low and low not in asked:
+                segment += [low] if len(low) > 1 else []
+            else:
+                if len(segment) > 1:
+                    return False
+                segment = []
     return True
 
 
