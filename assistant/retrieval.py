@@ -129,6 +129,9 @@ class HybridRetriever(BaseRetriever):
         self._is_item = np.array([m["kind"] in ("item", "heading") for m in snap.unit_meta],
                                  dtype=bool)
         self._phrase_chunk = np.array([index[c] for c in snap.phrase_chunks], dtype=np.int64)
+        self._fact_list = np.array([_lists_facts(snap.chunks[c]["text"],
+                                                 self.settings.fact_list_share)
+                                    for c in self._chunk_ids], dtype=bool)
         sources = [snap.chunks[c]["source"] for c in self._chunk_ids]
         self._chunks_of = _positions(sources)
         self._units_of = _positions([sources[i] for i in self._unit_chunk])
@@ -324,7 +327,14 @@ class HybridRetriever(BaseRetriever):
 
     def fuse_signals(self, signals: Signals, cfg: Settings, k: int) -> np.ndarray:
         """Weighted reciprocal-rank fusion of the dense composite and the BM25 ranking."""
-        composite = (cfg.weight_dense * signals.chunk + cfg.weight_units * signals.best_part
+        # a section that lists unrelated facts ("Security clearance: ...", "Appointment type:
+        # ...") has a chunk vector that is like none of them: its best line stands in for it
+        chunk = signals.chunk
+        if cfg.line_stands_for_chunk > 0:
+            lists = self._fact_list[signals.chunks]
+            chunk = np.where(lists, np.maximum(chunk, cfg.line_stands_for_chunk
+                                               * signals.best_unit), chunk)
+        composite = (cfg.weight_dense * chunk + cfg.weight_units * signals.best_part
                      + cfg.weight_title * signals.title)
         if signals.named is not None:
             composite = composite + cfg.weight_named * signals.named
@@ -512,6 +522,18 @@ class HybridRetriever(BaseRetriever):
     def _unit(vector: list[float]) -> np.ndarray:
         q = np.asarray(vector, dtype=np.float32)
         return q / max(float(np.linalg.norm(q)), 1e-9)
+
+
+# a line of a record that states one fact under a short label ("Security clearance: Public
+# trust."); a labelled bullet ("- Experience: 5+ years ...") is one aspect of a list instead
+_FACT_LINE = re.compile(r"^\s*([A-Z][\w&/(),' -]{0,40}?):\s+\S")
+
+
+def _lists_facts(text: str, share: float) -> bool:
+    """Whether at least `share` of a chunk's lines (three or more) are labelled facts."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    facts = [m for m in map(_FACT_LINE.match, lines) if m and len(m.group(1).split()) <= 5]
+    return len(lines) >= 3 and len(facts) >= share * len(lines)
 
 
 def _in_scope(scope: Scope, table: dict[str, np.ndarray], total: int) -> np.ndarray:

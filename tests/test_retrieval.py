@@ -224,6 +224,39 @@ def test_a_documents_opening_text_competes_like_any_section(make_corpus, embeddi
     assert retriever.invoke(query)[0].metadata["section"] == "Product Manager"
 
 
+def test_a_record_of_facts_is_as_close_as_its_closest_line(make_corpus, embeddings):
+    """A block of labelled facts ("Security clearance: Public trust") has a section vector like
+    none of its lines, so a question about one of them found the prose section that talks
+    around it; the record's closest line now stands in for its own similarity. Labelled
+    bullets ("- Experience: ...") are a list's aspects, not a record."""
+    from assistant.retrieval import _lists_facts
+
+    posting = (
+        "# Analyst\n\n## Basic information\n\n"
+        "**Job announcement number:** 18-ABC-123\n\n**Series & Grade:** 0301-15\n\n"
+        "**Appointment type:** Term, not to exceed 2 years\n\n"
+        "**Security clearance:** Public trust\n\n**Location:** Washington, DC\n\n"
+        "**Travel required:** Occasional travel\n\n"
+        "## Employment requirements\n\n- You must be a US citizen to apply\n"
+        "- Undergo and pass a background investigation. You must be granted this clearance "
+        "before you can start the job.\n"
+        "- Serve a one year trial period, if required.\n"
+        "## Duties\n\n- Analyse data for the programme\n")
+    settings, snapshot = _indexed(make_corpus, embeddings, {"analyst.md": posting}, "record")
+
+    def first(question: str, **overrides: float) -> str:
+        retriever = HybridRetriever(snapshot=snapshot, embeddings=embeddings,
+                                    settings=settings.model_copy(update=overrides))
+        return str(retriever.invoke(question)[0].metadata["section"])
+
+    assert first("clearance level?", line_stands_for_chunk=0.0).endswith("Employment requirements")
+    assert first("clearance level?").endswith("Basic information")
+    assert first("do i need to be a citizen?").endswith("Employment requirements")
+    assert _lists_facts("Location: DC\nGrade: 15\nTravel: none", 0.5)
+    assert not _lists_facts("- Education: a degree\n- Experience: 5 years\n- Skills: Python", 0.5)
+    assert not _lists_facts("Location: DC\nWe hire all year round.", 0.5)  # too short
+
+
 def _indexed(make_corpus, embeddings, files: dict[str, str], name: str):  # type: ignore[no-untyped-def]
     """Settings for a small corpus of `files`, indexed, and the build's snapshot."""
     from assistant.index import build_index, open_index
