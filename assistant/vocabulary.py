@@ -36,7 +36,8 @@ _LABEL_WORDS = 3
 class Specific:
     """Something a question pins its answer to."""
 
-    kind: str  # place | employer | year | percentile | level | seniority | benefit | tool | name
+    kind: str  # place | employer | year | percentile | level | seniority | benefit | tool |
+    # arrangement (remote, travel) | name
     text: str  # as the question wrote it
     key: str  # lower-case form used to look for it in passages
 
@@ -95,7 +96,7 @@ class Vocabulary:
             phrase = clean[start:end]
             found.append(Specific(kind, phrase, phrase.lower()))
 
-        for kind in ("employer", "benefit", "seniority", "tool"):
+        for kind in ("employer", "benefit", "seniority", "tool", "arrangement"):
             for phrase in sorted(self.terms.get(kind, ()), key=len, reverse=True):
                 pattern = phrase_pattern(phrase, plural=True)
                 for match in re.finditer(pattern, low):
@@ -291,6 +292,7 @@ def load_vocabulary(override: Path | None = None) -> Vocabulary:
             "seniority": frozenset(str(t).lower() for t in spec.get("levels", [])),
             "employer": frozenset(str(t).lower() for t in spec.get("employers", [])),
             "tool": frozenset(str(t).lower() for t in spec.get("tools", [])),
+            "arrangement": frozenset(str(t).lower() for t in spec.get("arrangements", [])),
         },
         regions=frozenset(str(t).lower() for t in spec.get("regions", [])),
         equivalents={str(k).lower(): [str(v).lower() for v in vs]

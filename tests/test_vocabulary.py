@@ -53,7 +53,7 @@ def test_specifics_are_found_in_any_case(vocab, question, found):
     "experience in mobile development needed?",
     "what does the role pay?",
     "Salary matters to me and I ask about ML.",
-    "is remote work in the us ok",
+    "is part time work in the us ok",  # "us" is not the US
     "will i go to meetings and sketch ideas in a notion of teams?",
 ])
 def test_everyday_words_are_not_specifics(vocab, question):
@@ -141,3 +141,20 @@ def test_a_rung_whose_text_opens_with_a_seniority_label_is_what_that_word_means(
     assert labels["design.md"] == {"entry": "ic1", "mid": "ic3", "senior": "ic4", "staff": "ic5"}
     assert "eng.md" not in labels
     assert labels["ops.md"] == {"lead": "l4"}  # "senior" labels both: it names neither
+
+
+def test_where_the_work_happens_is_a_specific_any_word_for_it_covers(vocab):
+    """"is the job remote or in office?" pins its answer to where the work happens: a passage
+    on the role's levels does not answer it, a "Telework eligible" or "Location: ... 100%
+    remote" line does (yes or no). Travel and on-call duty are pinned the same way."""
+    found = vocab.specifics("is the ta job remote or in office")
+    assert [(s.kind, s.key) for s in found] == [("arrangement", "remote"),
+                                               ("arrangement", "in office")]
+    remote = found[0]
+    assert covered(remote, ["Telework eligible: yes, situational"], vocab.equivalents)
+    assert covered(remote, ["Location: Washington, DC; Virtual (100% remote)"], vocab.equivalents)
+    assert not covered(remote, ["IC2 owns a product area and mentors others"], vocab.equivalents)
+    travel = vocab.specifics("how much travel do TAs do?")
+    assert [(s.kind, s.key) for s in travel] == [("arrangement", "travel")]
+    assert not covered(travel[0], ["Leads customer calls every week"], vocab.equivalents)
+    assert [s.key for s in vocab.specifics("whats the on-call policy")] == ["on-call"]
