@@ -65,6 +65,17 @@ class _Group:
     units: list[int]
 
 
+def _without_bare_labels(group: _Group, data: AnswerInput) -> _Group:
+    """A label quoted with none of its items ("Salary Range" over the pay lines, when only
+    the location line answers) says nothing: it is left out, unless it says something
+    itself ("There are seven levels. These categories are:" holds a sentence)."""
+    labels = {data.unit_meta[i].get("label") for i in group.units}
+    units = [i for i in group.units
+             if data.unit_meta[i]["kind"] != "label" or data.unit_texts[i] in labels
+             or re.search(r"[.!?]\s", data.unit_texts[i])]
+    return _Group(group.document, units)
+
+
 class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
     """Quote the passages' own bullets and sentences that answer the question."""
 
@@ -107,7 +118,9 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
             units.sort()
 
         groups = self._select(data, by_chunk, scores, titles)
-        return self._render(self._show_specifics(groups, data, by_chunk, scores), data)
+        groups = self._show_specifics(groups, data, by_chunk, scores)
+        return self._render([g for g in map(_without_bare_labels, groups, [data] * len(groups))
+                             if g.units], data)
 
     # ------------------------------------------------------------------------------------
     def _select(self, data: AnswerInput, by_chunk: dict[str, list[int]], scores: Any,

@@ -183,3 +183,31 @@ def test_the_best_line_of_a_section_quoted_whole_is_never_cut():
     quoted = [text for text, _ in quoted_lines(draft.answer)]
     assert quoted[:4] == lines[:4]  # the section's own lines, to the cap
     assert quoted[-1] == lines[-1] and len(quoted) == 5
+
+
+def test_a_label_quoted_without_any_of_its_items_is_left_out():
+    """The cap cuts a group after its label: "After the closing date:" without the lines it
+    introduces says nothing and is not quoted. A label that holds a sentence of its own
+    ("There are seven levels. These categories are:") still is."""
+    from langchain_core.documents import Document
+
+    from assistant.types import Passage, PassageUnit
+
+    meta = {"chunk_id": "c1", "source": "role.md", "section": "Role > Details", "kind": "bullet"}
+    document = Document(page_content="", metadata={**meta, "score": 1.0, "relevance": 0.5})
+    where = "Location: anywhere in the US, fully remote"
+
+    def quoted(label: str) -> list[str]:
+        units = [PassageUnit(where, {**meta, "line": 1}, 0.6),
+                 PassageUnit(label, {**meta, "kind": "label", "line": 2}, 0.59)]
+        units += [PassageUnit(text, {**meta, "label": label, "line": 3 + i}, 0.59)
+                  for i, text in enumerate(["We review every application", "We call you"])]
+        question = "where would i be based?"
+        capped = Settings(max_answer_units=2, group_overflow=0, whole_passage_units=1)
+        draft = ExtractiveAnswerer(capped)(AnswerInput(question, question,
+                                                       [Passage(document, units)]))
+        return [text for text, _ in quoted_lines(draft.answer)]
+
+    assert quoted("After the closing date:") == [where]
+    label = "There are seven levels. These categories are:"
+    assert quoted(label) == [where, label]
