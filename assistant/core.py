@@ -661,7 +661,7 @@ class Assistant:
         titles = [c.section for c in draft.citations] + [
             state.catalog.by_source[c.source].title for c in draft.citations
             if c.source in state.catalog.by_source]
-        if name_missing(resolved.coverage_text, draft.answer, titles, self.vocabulary.role_nouns):
+        if name_missing(resolved.coverage_text, draft.answer, titles, self.vocabulary.title_nouns):
             return self._abstain(turn, replace(decision, abstain=True, reason="no_name"),
                                  contexts)
         if figure_missing(resolved.coverage_text, draft.answer, state.coverage.stems) \

@@ -216,22 +216,24 @@ def figure_missing(question: str, answer: str, known: set[str] | frozenset[str] 
 
 
 def name_missing(question: str, answer: str, titles: Iterable[str] = (),
-                 role_nouns: Iterable[str] = ()) -> bool:
+                 title_nouns: Iterable[str] = ()) -> bool:
     """True when the question asks who someone is, or their name, and no answer line names a
     person ("The Director of Engineering is responsible for ..." names nobody). `titles` are
     the cited roles' titles and section paths: a role's title case ("a Talent Acquisition
     Specialist") is not a person's name. Nor is a run of capitalised words that ends in a
-    role noun ("Innovation Operations Manager": a job title), or a record's field label."""
+    title noun ("Innovation Operations Manager", a job title; "Technology Transformation
+    Service", an organisation), or a record's field label."""
     if not _WHO_NAMED.search(question):
         return False
     body = "\n".join(_FIELD_LABEL.sub("", _CITATION.sub("", line).lstrip("-* "))
                      for line in answer.splitlines() if not line.startswith("**"))
     asked = set(content_words(question)) | stopwords()
     asked |= {w.lower() for title in titles for w in re.findall(r"[A-Za-z]+", title)}
-    roles = {stem(w.lower()) for w in role_nouns}
+    roles = {stem(w.lower()) for w in title_nouns}
     for match in _PERSON.finditer(body):
-        # the run split at words the question or the role use, and after a role noun, which
-        # ends a job title ("Innovation Operations Manager"; "Our Director Jane Doe")
+        # the run split at words the question or the role use, and after a title noun, which
+        # ends a job title or an organisation ("Innovation Operations Manager"; "Our Director
+        # Jane Doe")
         segment: list[str] = []
         for word in [*re.findall(r"[A-Za-z]+", match.group(0)), ""]:
             low = word.lower()

@@ -58,7 +58,8 @@ class Vocabulary:
     required_kinds: frozenset[str] = frozenset()  # kinds an answer must hold a value of
     entry_levels: frozenset[str] = frozenset()  # "junior", "entry level": a ladder's first rung
     seniority_words: frozenset[str] = frozenset()  # "senior", "staff": words that label a rung
-    role_nouns: frozenset[str] = frozenset()  # "manager", "specialist": words ending a job title
+    title_nouns: frozenset[str] = frozenset()  # "manager", "service": words ending a job title
+    # or an organisation's name
 
     # ------------------------------------------------------------------------------------
     def expand(self, text: str, document_words: frozenset[str] | set[str]) -> str:
@@ -306,5 +307,5 @@ def load_vocabulary(override: Path | None = None) -> Vocabulary:
                                  if entry.get("required")),
         entry_levels=frozenset(str(t).lower() for t in spec.get("entry_levels", [])),
         seniority_words=frozenset(str(t).lower() for t in spec.get("seniority_words", [])),
-        role_nouns=frozenset(str(t).lower() for t in spec.get("role_nouns", [])),
+        title_nouns=frozenset(str(t).lower() for t in spec.get("title_nouns", [])),
     )

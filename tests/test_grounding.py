@@ -196,16 +196,18 @@ def test_a_role_title_in_title_case_is_not_a_persons_name():
 @pytest.mark.parametrize(("line", "names"), [
     ("Job Title: Innovation Operations Manager [1]", False),  # a field and a job title
     ("Reports to the Chief Technology Officer [1]", False),
+    ("You'll join the Technology Transformation Service Talent Team [1]", False),
     ("Our Director Jane Doe leads the team [1]", True),
     ("Innovation Operations Manager Jane Q. Doe hires for it [1]", True),
 ])
 def test_a_job_title_is_not_a_persons_name(line, names):
-    """Capitalised words that end in a role noun from the vocabulary name a job; a record's
-    field label names a field. A person's name next to either still counts."""
+    """Capitalised words that end in a title noun from the vocabulary name a job or an
+    organisation; a record's field label names a field. A person's name next to either still
+    counts."""
     from assistant.grounding import name_missing
     from assistant.vocabulary import load_vocabulary
 
-    roles = load_vocabulary().role_nouns
+    roles = load_vocabulary().title_nouns
     assert name_missing("who would my manager be", line, (), roles) is not names
 
 
