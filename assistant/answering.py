@@ -119,8 +119,8 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
 
         groups = self._select(data, by_chunk, scores, titles)
         groups = self._show_specifics(groups, data, by_chunk, scores)
-        return self._render([g for g in map(_without_bare_labels, groups, [data] * len(groups))
-                             if g.units], data)
+        kept = [_without_bare_labels(g, data) for g in groups]
+        return self._render([g for g in kept if g.units], data)
 
     # ------------------------------------------------------------------------------------
     def _select(self, data: AnswerInput, by_chunk: dict[str, list[int]], scores: Any,

@@ -811,8 +811,8 @@ class _State:
         openings: dict[str, dict[str, str]] = {}
         for chunk_id in snapshot.chunk_order:
             meta = snapshot.chunks[chunk_id]
-            code = normalize(str(meta["section"]).split(" > ")[-1]).lower().strip()
-            if vocabulary.level_pattern.fullmatch(code):
+            code = vocabulary.level_code(str(meta["section"]).split(" > ")[-1])
+            if code:
                 lines = openings.setdefault(meta["source"], {})
                 if code not in lines:
                     lines[code] = str(meta["text"]).strip().split("\n", 1)[0]

@@ -229,7 +229,7 @@ def name_missing(question: str, answer: str, titles: Iterable[str] = (),
                      for line in answer.splitlines() if not line.startswith("**"))
     asked = set(content_words(question)) | stopwords()
     asked |= {w.lower() for title in titles for w in re.findall(r"[A-Za-z]+", title)}
-    roles = {stem(w.lower()) for w in title_nouns}
+    ends = {stem(w.lower()) for w in title_nouns}
     for match in _PERSON.finditer(body):
         # the run split at words the question or the role use, and after a title noun, which
         # ends a job title or an organisation ("Innovation Operations Manager"; "Our Director
@@ -237,7 +237,7 @@ def name_missing(question: str, answer: str, titles: Iterable[str] = (),
         segment: list[str] = []
         for word in [*re.findall(r"[A-Za-z]+", match.group(0)), ""]:
             low = word.lower()
-            if low and stem(low) in roles:
+            if low and stem(low) in ends:
                 segment = []
             elif low and low not in asked:
                 segment += [low] if len(low) > 1 else []

@@ -115,6 +115,11 @@ class Vocabulary:
         order = {id(s): clean.lower().find(s.key) for s in found}
         return sorted(found, key=lambda s: order[id(s)])
 
+    def level_code(self, heading: str) -> str | None:
+        """The level code a heading is ("IC4" -> "ic4"), or None when it is not one."""
+        code = normalize(heading).lower().strip()
+        return code if self.level_pattern.fullmatch(code) else None
+
     def first_rungs(self, headings: dict[str, set[str]]) -> dict[str, set[str]]:
         """Each document's first career-ladder rung: `headings` maps a document to its
         section headings; a ladder is two or more that are level codes of one prefix (IC1,
@@ -124,9 +129,9 @@ class Vocabulary:
         for source, names in headings.items():
             rungs: dict[str, list[tuple[int, str]]] = {}
             for name in names:
-                code = normalize(name).lower().strip()
-                number = re.search(r"(\d+)$", code)
-                if number and self.level_pattern.fullmatch(code):
+                code = self.level_code(name)
+                number = re.search(r"(\d+)$", code) if code else None
+                if code and number:
                     prefix = re.sub(r"[\s-]", "", code[:number.start()])
                     rungs.setdefault(prefix, []).append((int(number.group(1)), code))
             firsts = [min(codes) for codes in rungs.values() if len(codes) > 1]
