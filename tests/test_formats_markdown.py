@@ -204,6 +204,38 @@ def test_html_table_with_row_and_column_spans_is_read_cell_by_cell():
     ]
 
 
+def test_a_list_item_left_open_ends_where_the_next_begins():
+    # hand-written HTML leaves `<li>` open; a browser shows one bullet per item, in a list and
+    # in a table cell alike (html.parser nested the rest inside it: one long bullet)
+    text = """# Role
+
+<ul>
+<li>Writes code
+<li>Reviews code</li>
+<li>Ships code</li>
+</ul>
+
+<table>
+  <thead><tr><th>Level</th><th>Teamwork</th></tr></thead>
+  <tbody><tr><th>M3</th><td><ul>
+    <li>Builds teams by implementing team processes and creating opportunities to connect.</li>
+    <li>Ensures team members are happy and engaged, as measured by impact reviews.
+    <li>Resolves interpersonal conflicts between teammates and partners quickly and fairly.</li>
+    <li>Balances product needs with technical feasibility in every planning cycle.</li>
+  </ul></td></tr></tbody>
+</table>
+"""
+    sections = read_markdown(text, "levels.md").sections
+    bullets = [u.text for s in sections for u in s.units if u.kind == "bullet"]
+    assert bullets == [
+        "Writes code", "Reviews code", "Ships code",
+        "Builds teams by implementing team processes and creating opportunities to connect.",
+        "Ensures team members are happy and engaged, as measured by impact reviews.",
+        "Resolves interpersonal conflicts between teammates and partners quickly and fairly.",
+        "Balances product needs with technical feasibility in every planning cycle."]
+    assert [u.line for s in sections for u in s.units if u.text == "Ships code"] == [6]
+
+
 def test_an_indented_list_read_as_paragraph_text_becomes_items():
     text = "# Role\n\nYou will get:\n\t- Health insurance\n\t- Sick leave\n"
     [section] = read_markdown(text, "perks.md").sections

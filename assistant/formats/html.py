@@ -62,9 +62,26 @@ def walk_html(root: Any, outline: Outline, source_lines: bool = False) -> None:
     """
     for tag in root.find_all(_DROP):
         tag.decompose()
+    _close_open_items(root)
     if not source_lines:
         _number_lines(root)
     _Walker(outline, source_lines).block(root)
+
+
+def _close_open_items(root: Any) -> None:
+    """Close list items the way a browser does. Hand-written HTML often leaves an item open
+    (`<li>a <li>b</li></ul>`), and html.parser, kept for its source lines, does not apply HTML's
+    implied end tags: the items after it nest inside it, and were read as one long bullet. An
+    item directly inside an item is moved out to follow it, with what comes after it, so the
+    text keeps its order (and its lines)."""
+    for outer in root.find_all("li"):
+        inner = outer.find("li", recursive=False)
+        if inner is None:
+            continue
+        anchor = outer
+        for node in [inner, *inner.next_siblings]:
+            anchor.insert_after(node.extract())
+            anchor = node
 
 
 def _number_lines(root: Any) -> None:

@@ -12,6 +12,7 @@ every level, list nesting, link targets and table headers. Here:
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -32,6 +33,7 @@ def _template_text(match: re.Match[str]) -> str:
     return keep.strip() + "\n" * tag.count("\n")
 
 
+@functools.cache  # one parser for every file: building one cost as much as parsing a posting
 def _parser() -> Any:
     from markdown_it import MarkdownIt
     from mdit_py_plugins.front_matter import front_matter_plugin
@@ -75,7 +77,7 @@ def _front_matter(content: str) -> tuple[dict[str, Any], str]:
     import yaml
 
     try:
-        data = yaml.safe_load(content)
+        data = yaml.load(content, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         return {}, str(exc).splitlines()[0]
     if data is None:
