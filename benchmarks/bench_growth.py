@@ -1,6 +1,7 @@
 """Corpus growth: index, start and answer with 1, 100 and 1,000 role documents (issue 11).
 
     python benchmarks/bench_growth.py [--sizes 1 100 1000] [--config unit_vectors=late]
+    python benchmarks/bench_growth.py --sizes 1000 --reprint   # the last run's figures again
 
 Corpora come from benchmarks/growth_corpus.py: the real documents of both evaluation corpora
 plus generated ones built from their sections (size 1 is the seed document alone). Each size
@@ -8,7 +9,8 @@ runs in its own process (so peak memory is that size's) and prints:
 
 - indexing wall time and texts/s, next to the raw sentence-transformers encode of exactly the
   texts the build had the model read (the same-run baseline, the faster of two encodes;
-  overhead = the rest of indexing);
+  overhead = the rest of indexing), and the time outside the model's encodes as a share of
+  the model's own time in the build ("outside": the same overhead without a second encode);
 - texts the model read per chunk; peak RSS of the indexing process, and with the processes
   that read files for it (its peak plus every worker at the largest one's peak: a bound);
   index size on disk;
@@ -17,7 +19,7 @@ runs in its own process (so peak memory is that size's) and prints:
 - the dev sets of both real corpora on this corpus, scoped to their own documents and
   unscoped, next to each corpus alone (the 1-document figures).
 
-Targets at 1,000 documents: overhead < 15%, <= 3 texts per chunk, ask p95 < 150 ms, server
+Targets at 1,000 documents: overhead < 15% (on both readings), <= 3 texts per chunk, ask p95 < 150 ms, server
 start < 20 s, peak RSS < 4 GiB, evaluation figures no more than 2 points below the baseline.
 """
 
@@ -51,6 +53,13 @@ def _settings(corpus: Path, index: Path, overrides: dict[str, Any]) -> Any:
 
     return Settings(corpus_dir=corpus, index_dir=index, feedback_db=index / "feedback.sqlite3",
                     rate_limit_per_minute=100_000, **overrides)
+
+
+def _outside(row: dict[str, Any]) -> float:
+    """Indexing's time outside the model's encodes, as a share of the model's time in that
+    same build (a reading of the overhead that does not depend on a second, separate encode)."""
+    model = row.get("model_s") or float("nan")
+    return (row["index_s"] - model) / model  # type: ignore[no-any-return]
 
 
 def _disk(path: Path) -> int:
@@ -239,6 +248,8 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 100, 1000])
     parser.add_argument("--config", action="append", default=[],
                         help="key=value settings for every build (e.g. unit_vectors=late)")
+    parser.add_argument("--reprint", action="store_true",
+                        help="print the figures the last run kept (index/bench-growth) again")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--alone", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -258,7 +269,8 @@ def main() -> int:
         """One size in its own process; its figures are kept in a file as soon as they exist
         (a long run that stops later keeps the sizes it finished)."""
         command = [sys.executable, __file__, *extra] + [f"--config={c}" for c in args.config]
-        subprocess.run(command, check=True, env={**os.environ, "OMP_NUM_THREADS": "2"})
+        if not args.reprint:
+            subprocess.run(command, check=True, env={**os.environ, "OMP_NUM_THREADS": "2"})
         name = "alone" if extra == ("--alone",) else extra[1]
         return json.loads((WORK / f"result-{name}-{tag}.json").read_text())
 
@@ -266,13 +278,14 @@ def main() -> int:
     rows = [child("--one", str(size)) for size in args.sizes]
     print(f"settings: {args.config or 'defaults'}")
     print(f"{'docs':>6}{'chunks':>8}{'texts':>8}{'t/chunk':>9}{'index s':>9}{'texts/s':>9}"
-          f"{'model s':>8}{'raw s':>8}{'overhead':>10}{'RSS MiB':>9}{'+wrk':>7}{'disk MiB':>10}{'start s':>9}"
+          f"{'model s':>8}{'raw s':>8}{'overhead':>10}{'outside':>9}{'RSS MiB':>9}{'+wrk':>7}"
+          f"{'disk MiB':>10}{'start s':>9}"
           f"{'srv MiB':>9}{'retr p50/p95':>14}{'ask p50/p95':>14}")
     for r in rows:
         print(f"{r['size']:>6}{r['chunks']:>8}{r['texts']:>8}{r['texts'] / r['chunks']:>9.2f}"
               f"{r['index_s']:>9.1f}{r['texts'] / r['index_s']:>9.0f}"
               f"{r.get('model_s', float('nan')):>8.1f}{r['raw_s']:>8.1f}"
-              f"{r['index_s'] / r['raw_s'] - 1:>10.0%}{r['rss_peak_mib']:>9.0f}"
+              f"{r['index_s'] / r['raw_s'] - 1:>10.0%}{_outside(r):>9.0%}{r['rss_peak_mib']:>9.0f}"
               f"{r['rss_index_mib'] + r.get('rss_workers_mib', 0):>7.0f}"
               f"{r['disk_mib']:>10.1f}{r['start_s']:>9.1f}{r['server_rss_mib']:>9.0f}"
               f"{r['retrieve_ms'][0]:>7.0f}/{r['retrieve_ms'][1]:<6.0f}"
@@ -288,7 +301,11 @@ def main() -> int:
                   + "  ".join(f"{figures.get(m, 0):.3f}" for m in METRICS) + f"   vs alone {delta}")
     big = rows[-1]
     checks = [
-        ("indexing overhead over raw encode < 15%", big["index_s"] / big["raw_s"] - 1 < 0.15),
+        # both readings of the overhead must pass: the raw encode of the same texts is timed
+        # after the build, and on this machine one encode ran from 70 to 78 s between runs, so
+        # index/raw alone "met" the target when the raw encode happened to be slow
+        ("indexing overhead over raw encode < 15% (and outside the model < 15%)",
+         max(big["index_s"] / big["raw_s"] - 1, _outside(big)) < 0.15),
         ("texts per chunk <= 3", big["texts"] / big["chunks"] <= 3),
         ("ask p95 < 150 ms", big["ask_ms"][1] < 150),
         ("server start < 20 s", big["start_s"] < 20),
