@@ -40,6 +40,7 @@ from assistant.grounding import (
     name_missing,
     premise_clause,
     premise_figures,
+    premise_unanswered,
 )
 from assistant.index import (
     IndexSnapshot,
@@ -624,14 +625,19 @@ class Assistant:
         if not fallback:
             guarded = generator.finish(prepared, text)
             removed = guarded.removed
-            if guarded.answer.strip() and guarded.kept_share >= self.settings.guard_min_kept:
+            fallback = "unsupported"
+            # a question that states a number the passages do not give, answered with none of
+            # theirs (a small model neither takes it up nor corrects it): the quotes answer it
+            if self.settings.guard and premise_unanswered(
+                    turn.question, guarded.answer, _evidence([d for g in groups for d in g])):
+                fallback = "premise"
+            elif guarded.answer.strip() and guarded.kept_share >= self.settings.guard_min_kept:
                 reply = self._checked(turn, guarded, contexts)
                 if not reply.abstained:
                     reply.backend, reply.removed = generator.backend, removed
                     reply.verified = self.settings.guard
                     yield reply
                     return
-            fallback = "unsupported"
         extractive = merge_drafts([d for d in (self._extractive(i) for i in inputs)
                                    if d.answer.strip()])
         reply = self._checked(turn, extractive, contexts)

@@ -314,6 +314,27 @@ def premise_figures(question: str, passages: list[str]) -> list[str]:
     return out
 
 
+def premise_unanswered(question: str, answer: str, passages: list[str]) -> bool:
+    """Whether a question states a number that no passage gives ("IC3s need a 9.0 health
+    score?", "apps close dec 15 right?") and the answer states none of the passages' own
+    numbers in reply. Any number counts here, bare ones too: unlike `premise_figures`, this
+    does not decide what is answered, only that a written answer which neither takes up nor
+    corrects such a number (a small model's usual reply) is not enough by itself."""
+    known = {n for passage in passages for n in _standalone(passage)}
+    asked = _standalone(question)
+    if not asked - known:
+        return False
+    return not (_standalone(_CITATION.sub(" ", answer)) - asked) & known
+
+
+# a number standing alone: not a part of a name or an abbreviation ("IC3", "a11y", "18F")
+_STANDALONE = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?![\w])")
+
+
+def _standalone(text: str) -> set[str]:
+    return {m.group(0).replace(",", "").rstrip(".") for m in _STANDALONE.finditer(text)}
+
+
 # "since supervisors get a $10k bonus, how do i become one?": a leading clause that states
 # what the candidate takes as given, then the question itself
 _PREMISE = re.compile(r"^\s*(?:since|given(?: that)?|as|because|now that|seeing (?:as|that)|"

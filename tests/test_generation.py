@@ -221,3 +221,25 @@ def test_a_figure_the_documents_do_not_give_is_not_taken_up(role_settings, role_
     bot, model = assistant_with(role_settings, embeddings, GOOD, GOOD)
     reply = bot.ask("Is the average salary $130,819?")
     assert model.i == 1 and reply.backend == "fake" and not reply.note
+
+
+def test_a_number_the_documents_do_not_give_needs_theirs_in_reply(role_settings, role_index,
+                                                                 embeddings):
+    # "12 years" is a bare number (the model is asked), but no passage gives it: an answer
+    # that neither takes it up nor corrects it gives way to the quotes, which carry theirs
+    question = "it says you need 12 years of industry experience for this, right?"
+    vague = ("Typically industry experience applying machine learning and data science to "
+             "real-world problems [1].")
+    bot, model = assistant_with(role_settings, embeddings, vague, vague)
+    reply = bot.ask(question)
+    assert model.i == 1 and reply.backend == "extractive" and reply.fallback == "premise"
+    assert "5+ years" in reply.answer and "12" not in reply.answer
+    assert "do not give the figure in your question" in reply.note
+    # an answer that gives the documents' own number stands
+    bot, model = assistant_with(role_settings, embeddings, vague.replace(
+        "Typically", "Typically 5+ years of"))
+    reply = bot.ask(question)
+    assert reply.backend == "fake" and "5+ years" in reply.answer and not reply.fallback
+    # with the guard off, the model's answer is shown as it is (what the guard prevents)
+    bot, model = assistant_with(role_settings, embeddings, vague, guard=False)
+    assert bot.ask(question).backend == "fake"

@@ -142,6 +142,24 @@ def test_figure_missing_needs_a_number_about_what_was_asked():
     assert not figure_missing("How many days of vacation?", "- Twenty days of paid vacation [1]")
 
 
+def test_a_premise_is_unanswered_until_the_answer_gives_the_passages_number():
+    from assistant.grounding import premise_unanswered
+
+    passages = ["IC3\nOverall book of business averages customer health score of 7.0."]
+    question = "ic3 TAs need a health score of 9.0? how do ppl manage"
+    assert premise_unanswered(question, "It takes good relationships [1].", passages)
+    assert not premise_unanswered(question, "The average is a score of 7.0 [1].", passages)
+    # a number of the question repeated is not a number of the passages given in reply
+    assert premise_unanswered("is IC3 a 9.0?", "IC3 is senior [1].", passages)
+    # every number of the question is in the passages: nothing to correct
+    assert not premise_unanswered("is the score 7.0 at IC3?", "Yes [1].", passages)
+    assert not premise_unanswered("what score do they need?", "Good ones [1].", passages)
+    # digits inside a name or an abbreviation are not numbers stated ("a11y", "IC4")
+    assert not premise_unanswered("is a11y a big deal at IC4?", "It is [1].", passages)
+    assert premise_unanswered("apps close dec 15, 2017 right?", "Apply soon [1].",
+                              ["Closing: Friday, November 10, 2017 11:59pm"])
+
+
 def test_premise_figures_are_amounts_and_shares_no_passage_gives():
     from assistant.grounding import premise_figures
 
