@@ -582,7 +582,8 @@ class Assistant:
         # an amount or share the question states that no passage gives ("since it pays
         # $300k, ...") is a premise the answer must not take up: the passages' own figures
         # are quoted, with a note, and no model is asked (a small one tends to play along)
-        premise = premise_figures(turn.question, _evidence([d for g in groups for d in g]))
+        evidence = _evidence([d for g in groups for d in g])
+        premise = premise_figures(turn.question, evidence)
         if generator is None or premise:
             plain = self._extractive if generator is not None else self._answerer
             assert not isinstance(plain, GenerativeAnswerer)  # what _generator tells apart
@@ -628,8 +629,8 @@ class Assistant:
             fallback = "unsupported"
             # a question that states a number the passages do not give, answered with none of
             # theirs (a small model neither takes it up nor corrects it): the quotes answer it
-            if self.settings.guard and premise_unanswered(
-                    turn.question, guarded.answer, _evidence([d for g in groups for d in g])):
+            if self.settings.guard and premise_unanswered(turn.question, guarded.answer,
+                                                          evidence):
                 fallback = "premise"
             elif guarded.answer.strip() and guarded.kept_share >= self.settings.guard_min_kept:
                 reply = self._checked(turn, guarded, contexts)

@@ -30,6 +30,8 @@ import numpy as np
 from assistant.text import content_words, stem, stopwords
 
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+# a number standing alone: not a part of a name or an abbreviation ("IC3", "a11y", "18F")
+_STANDALONE = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?![\w])")
 _CITATION = re.compile(r"\[(\d+)\]")
 # English cardinal numbers written as words ("twenty days"); "one's" is not a figure
 _NUMBER_WORD = re.compile(
@@ -248,9 +250,10 @@ def name_missing(question: str, answer: str, titles: Iterable[str] = (),
     return True
 
 
-def numbers(text: str) -> list[str]:
-    """Numbers, amounts and percentages in `text`, normalised ("$130,819" -> "130819")."""
-    return [m.group(0).replace(",", "").rstrip(".") for m in _NUMBER.finditer(text)]
+def numbers(text: str, pattern: re.Pattern[str] = _NUMBER) -> list[str]:
+    """Numbers, amounts and percentages in `text`, normalised ("$130,819" -> "130819");
+    with `_STANDALONE`, only those that stand alone."""
+    return [m.group(0).replace(",", "").rstrip(".") for m in pattern.finditer(text)]
 
 
 def ungrounded_numbers(answer: str, passages: list[str]) -> list[str]:
@@ -320,19 +323,11 @@ def premise_unanswered(question: str, answer: str, passages: list[str]) -> bool:
     numbers in reply. Any number counts here, bare ones too: unlike `premise_figures`, this
     does not decide what is answered, only that a written answer which neither takes up nor
     corrects such a number (a small model's usual reply) is not enough by itself."""
-    known = {n for passage in passages for n in _standalone(passage)}
-    asked = _standalone(question)
+    known = {n for passage in passages for n in numbers(passage, _STANDALONE)}
+    asked = set(numbers(question, _STANDALONE))
     if not asked - known:
         return False
-    return not (_standalone(_CITATION.sub(" ", answer)) - asked) & known
-
-
-# a number standing alone: not a part of a name or an abbreviation ("IC3", "a11y", "18F")
-_STANDALONE = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?![\w])")
-
-
-def _standalone(text: str) -> set[str]:
-    return {m.group(0).replace(",", "").rstrip(".") for m in _STANDALONE.finditer(text)}
+    return not (set(numbers(_CITATION.sub(" ", answer), _STANDALONE)) - asked) & known
 
 
 # "since supervisors get a $10k bonus, how do i become one?": a leading clause that states

@@ -19,8 +19,9 @@ runs in its own process (so peak memory is that size's) and prints:
 - the dev sets of both real corpora on this corpus, scoped to their own documents and
   unscoped, next to each corpus alone (the 1-document figures).
 
-Targets at 1,000 documents: overhead < 15% (on both readings), <= 3 texts per chunk, ask p95 < 150 ms, server
-start < 20 s, peak RSS < 4 GiB, evaluation figures no more than 2 points below the baseline.
+Targets at 1,000 documents: overhead < 15% (on both readings), <= 3 texts per chunk, ask p95
+< 150 ms, server start < 20 s, peak RSS < 4 GiB, evaluation figures no more than 2 points below
+the baseline.
 """
 
 from __future__ import annotations
