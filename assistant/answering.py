@@ -40,6 +40,10 @@ class AnswerInput:
     # how much each of the query's word stems weighs, relative to the query's typical word
     # (rare in the documents in scope: more); a stem not listed weighs 1
     word_weights: dict[str, float] = field(default_factory=dict)
+    # one test per kind of value the question asks for (an amount for "what's the pay?", a
+    # date for "when does it close?"): does a line give one. An answer without such a line is
+    # refused by the checks, so a passage's line that gives one is quoted.
+    asked: list[Callable[[str], bool]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # flat views over the passages' own units; index i is local to this input
@@ -168,6 +172,7 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
         else:  # the groups that answer, not the first lines (an intro must not crowd them out)
             chosen = self._focused(primary, scores, top, limit, data)
         chosen = self._with_best(chosen, primary, scores, data, by_chunk, primary_doc)
+        chosen = self._with_asked(chosen, primary, scores, data, by_chunk, primary_doc)
         groups = [_Group(primary_doc, chosen)]
         used = len(chosen)
         seen = {match_key(data.unit_texts[i]) for i in chosen}
@@ -201,6 +206,24 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
             return chosen
         return sorted(set(chosen) | set(self._with_labels([best], data, by_chunk, document)))
 
+    def _with_asked(self, chosen: list[int], body: list[int], scores: Any, data: AnswerInput,
+                    by_chunk: dict[str, list[int]], document: Document) -> list[int]:
+        """`chosen` with, for each kind of value the question asks for, the passage's best
+        line that gives one when no chosen line does: "what's the pay?" chose two lines about
+        locality pay (they share the word "pay") over "Salary Range: ... $103,672 to
+        $134,776", and the figure check then refused an answer the passage held. Only lines of
+        the passage already chosen: whether it is the right passage is retrieval's call."""
+        out = chosen
+        for gives in data.asked:
+            if any(gives(_render_unit(i, data)) for i in out):
+                continue
+            giving = [i for i in body if data.unit_meta[i]["kind"] in _QUOTABLE
+                      and gives(_render_unit(i, data))]
+            if giving:
+                best = max(giving, key=lambda i: float(scores[i]))
+                out = sorted(set(out) | set(self._with_labels([best], data, by_chunk, document)))
+        return out
+
     def _show_specifics(self, groups: list[_Group], data: AnswerInput,
                         by_chunk: dict[str, list[int]], scores: Any) -> list[_Group]:
         """Each specific the question names is shown, not only cited: "is ic6 a thing for
@@ -211,7 +234,7 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
         Chicago?". A specific no such line names is left to the coverage check."""
         if not data.specifics or not groups:
             return groups
-        quotable = ("bullet", "sentence", "row", "label", "item")
+        quotable = _QUOTABLE
         top = max((float(scores[i]) for g in groups for i in g.units if i in scores),
                   default=0.0)
         for mentions in data.specifics:
@@ -316,6 +339,8 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
 
 
 _MARKER = re.compile(r"\[(\d+)\]")
+# the units an answer quotes on their own (not titles or headings)
+_QUOTABLE = ("bullet", "sentence", "row", "label", "item")
 
 
 def _key(document: Document) -> str:

@@ -36,6 +36,7 @@ from assistant.grounding import (
     CoverageChecker,
     Decision,
     decide,
+    figure_line,
     figure_missing,
     name_missing,
     premise_clause,
@@ -701,7 +702,16 @@ class Assistant:
             passages=turn.state.retriever.passages(documents, turn.query),
             focus=resolved.focus, avoid=resolved.avoid,
             specifics=[functools.partial(_mentions, s, equivalents) for s in turn.named],
-            word_weights=self._word_weights(turn))
+            word_weights=self._word_weights(turn), asked=self._asked(turn))
+
+    @staticmethod
+    def _asked(turn: Turn) -> list[Callable[[str], bool]]:
+        """The tests `_checked` applies to an answer's lines, one per kind of value asked."""
+        resolved = turn.resolved
+        assert resolved is not None
+        figure = figure_line(resolved.coverage_text, turn.state.coverage.stems)
+        return [*([figure] if figure is not None else []),
+                *(functools.partial(_gives, pattern) for pattern in turn.required)]
 
     def _word_weights(self, turn: Turn) -> dict[str, float]:
         """The query's word stems weighted by how rare they are in the documents in scope,
@@ -844,6 +854,10 @@ class _State:
 def _evidence(documents: list[Document]) -> list[str]:
     """Passages as the specifics and figure checks read them: section path, then text."""
     return [f"{d.metadata.get('section', '')}\n{d.page_content}" for d in documents]
+
+
+def _gives(pattern: re.Pattern[str], line: str) -> bool:
+    return pattern.search(line) is not None
 
 
 def _holds_all(values: list[re.Pattern[str]], text: str) -> bool:

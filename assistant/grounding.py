@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -189,7 +189,15 @@ def decide(question: str, relevance: float, terms: list[Term], specifics: list[A
 
 def figure_missing(question: str, answer: str, known: set[str] | frozenset[str] = frozenset()
                    ) -> bool:
-    """True when the question asks for a figure and no answer line gives one for it.
+    """True when the question asks for a figure and no answer line gives one for it
+    (`figure_line`)."""
+    gives = figure_line(question, known)
+    return gives is not None and not any(gives(line) for line in answer.splitlines())
+
+
+def figure_line(question: str, known: set[str] | frozenset[str] = frozenset()
+                ) -> Callable[[str], bool] | None:
+    """How a line gives the figure the question asks for; None when it asks for none.
 
     "How many vacation days" needs a line with a number *and* "days"; "how much is the
     bonus" a number on a line about the bonus; "how much does it pay" an amount in $;
@@ -197,24 +205,27 @@ def figure_missing(question: str, answer: str, known: set[str] | frozenset[str] 
     The asked-for thing is matched by stem, among the words the documents use (`known`
     stems): a word the documents never use ("spots" for "vacancies") cannot be matched, so
     any number must do (whether the documents cover it is the coverage check's call).
+    Used twice: to choose the lines of an answer and to check the answer.
     """
-    lines = [line for line in answer.splitlines()
-             if _FIGURE.search(_CITATION.sub("", line)) or _NUMBER_WORD.search(line)]
     if _PERCENT.search(question):
-        return not any("%" in line for line in lines)
+        return lambda line: _has_figure(line) and "%" in line
     if _HOW_MUCH_PAY.search(question) or _WHAT_PAY.search(question):
-        return not any(_CURRENCY.search(line) for line in lines)
+        return lambda line: _has_figure(line) and bool(_CURRENCY.search(line))
     if _HOW_BIG.search(question) and not _HOW_MANY.search(question):
-        return not lines
+        return _has_figure
     match = _HOW_MANY.search(question) or _HOW_MUCH_IS.search(question)
     if not match:
-        return False
+        return None
     wanted = {stem(w) for w in content_words(match.group(1))}
     if known:
         wanted &= set(known)
     if not wanted:
-        return not lines
-    return not any(wanted <= {stem(w) for w in content_words(line)} for line in lines)
+        return _has_figure
+    return lambda line: _has_figure(line) and wanted <= {stem(w) for w in content_words(line)}
+
+
+def _has_figure(line: str) -> bool:
+    return bool(_FIGURE.search(_CITATION.sub("", line)) or _NUMBER_WORD.search(line))
 
 
 def name_missing(question: str, answer: str, titles: Iterable[str] = (),

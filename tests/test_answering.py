@@ -211,3 +211,38 @@ def test_a_label_quoted_without_any_of_its_items_is_left_out():
     assert quoted("After the closing date:") == [where]
     label = "There are seven levels. These categories are:"
     assert quoted(label) == [where, label]
+
+
+def test_a_line_giving_the_value_asked_for_is_quoted():
+    """"what's the pay?" asks for an amount: two lines about locality pay share the word
+    "pay" and score higher, but the answer also quotes the passage's line that gives one (the
+    figure check would refuse an answer without it). Without the test, only the top lines."""
+    from langchain_core.documents import Document
+
+    from assistant.grounding import figure_line
+    from assistant.types import Passage, PassageUnit
+
+    meta = {"chunk_id": "c1", "source": "role.md", "section": "Role > Basic information",
+            "kind": "sentence"}
+    document = Document(page_content="", metadata={**meta, "score": 1.0, "relevance": 0.5})
+    lines = ["Job title: Innovation Specialist",
+             "Salary range: base salary GS-15, $103,672 to $134,776",
+             "Total compensation will include locality pay based on your duty location",
+             "For locality pay details, please visit the pay tables"]
+    scores = [0.2, 0.39, 0.45, 0.38]
+    passage = Passage(document, [PassageUnit(text, {**meta, "line": i}, score)
+                                 for i, (text, score) in enumerate(zip(lines, scores, strict=True))])
+    question = "whats the pay"
+    settings = Settings(max_answer_units=2, whole_passage_units=1)
+    gives = figure_line(question)
+    assert gives is not None
+
+    def quoted(asked: list) -> list[str]:
+        draft = ExtractiveAnswerer(settings)(AnswerInput(question, question, [passage],
+                                                         asked=asked))
+        return [text for text, _ in quoted_lines(draft.answer)]
+
+    assert quoted([]) == [lines[2], lines[3]]
+    assert quoted([gives]) == [lines[1], lines[2], lines[3]]
+    # a passage with no such line is quoted as it was: the check then refuses it
+    assert quoted([lambda line: "€" in line]) == [lines[2], lines[3]]
