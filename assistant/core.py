@@ -66,7 +66,7 @@ from assistant.text import (
     words,
 )
 from assistant.texts import load_texts
-from assistant.types import Context, IndexBusy, IndexOutdated, InvalidQuestion, Reply
+from assistant.types import Citation, Context, IndexBusy, IndexOutdated, InvalidQuestion, Reply
 from assistant.vocabulary import Specific, covered, load_vocabulary
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,7 @@ class Turn:
     # the specifics that choose passages and lines: `named`, or for a follow-up that names
     # none ("do they have to ...?"), those its topic names (IC4)
     ranking: list[Specific] = field(default_factory=list)
+    lists_roles: bool = False  # "which roles are open?": answered from the documents' titles
 
 
 class Assistant:
@@ -313,6 +314,7 @@ class Assistant:
         if resolved.query != corrected or resolved.focus or resolved.avoid:
             resolved = self._condensed(resolved, question, history)
         turn.resolved = resolved
+        turn.lists_roles = self.vocabulary.asks_for_roles(corrected)
         turn.named = self.vocabulary.specifics(resolved.coverage_text)
         premise = premise_clause(resolved.coverage_text)
         if premise is not None:  # "since supervisors get a $10k bonus, how do i ...": the
@@ -566,6 +568,11 @@ class Assistant:
         assert resolved is not None and decision is not None
         documents = turn.documents
         contexts = [_context(d) for d in documents]
+        if turn.lists_roles and decision.reason != "instructions":
+            reply = self._roles_listed(turn)
+            yield from _progressive(reply.answer)
+            yield reply
+            return
         if decision.abstain:
             yield self._abstain(turn, decision, contexts)
             return
@@ -756,6 +763,31 @@ class Assistant:
             return None
         return [[d for d in documents if d.metadata["source"] == s] for s in close]
 
+    def _roles_listed(self, turn: Turn) -> Reply:
+        """"Which roles are open?": the roles in scope by their documents' own titles, each
+        citing its document's opening passage (at most `max_roles_listed`)."""
+        state = turn.state
+        texts = self.texts["roles"]
+        sources = sorted(turn.scope) if turn.scope else [r.source for r in state.catalog.roles]
+        shown = sources[:self.settings.max_roles_listed]
+        citations = []
+        for n, source in enumerate(shown, start=1):
+            meta = state.snapshot.chunks[state.openings[source]]
+            role = state.catalog.by_source[source]
+            citations.append(Citation(
+                n, source, role.title, str(meta.get("text", "")),
+                int(meta.get("line_start", 0)), int(meta.get("line_end", 0)), role.title,
+                str(meta.get("locator", "line"))))
+        if len(sources) == 1:
+            text = texts["one"].format(role=citations[0].title)
+        else:
+            items = "\n".join(texts["item"].format(role=c.title, n=c.n) for c in citations)
+            text = texts["many"].format(count=len(sources)) + "\n\n" + items
+            if len(sources) > len(shown):
+                text += "\n\n" + texts["more"].format(count=len(sources) - len(shown))
+        assert turn.resolved is not None
+        return Reply(turn.question, text, False, citations, [], query=turn.resolved.query)
+
     def _abstain(self, turn: Turn, decision: Decision, contexts: list[Context]) -> Reply:
         resolved = turn.resolved
         assert resolved is not None
@@ -816,6 +848,9 @@ class _State:
         self._scoped: dict[frozenset[str], CoverageChecker] = {}
         self._scoped_lock = threading.Lock()
         self.lookup = UnitLookup(snapshot.unit_texts, snapshot.unit_meta)
+        self.openings: dict[str, str] = {}  # document -> its first chunk
+        for chunk_id in snapshot.chunk_order:
+            self.openings.setdefault(snapshot.chunks[chunk_id]["source"], chunk_id)
         self.catalog = Catalog.from_snapshot(snapshot.chunks, snapshot.chunk_order,
                                              snapshot.manifest.get("documents", {}))
         headings = {role.source: {h for path in role.sections for h in path.split(" > ")}

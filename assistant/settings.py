@@ -132,6 +132,9 @@ class Settings(BaseSettings):
         True, description="A question scoped to some roles (a posting's widget, or a role it "
         "names) counts a word as covered only if those roles' documents use it (or a close "
         "synonym); otherwise any document of the corpus counts.")
+    max_roles_listed: int = Field(
+        20, ge=1, le=1000, description="\"Which roles are open?\" lists at most this many "
+        "roles by title (the rest are counted).")
     role_margin: float = Field(
         0.03, ge=0, le=1, description="Unscoped, roles whose best passage is within this "
         "relevance of the best one fit the question equally: each is answered, named.")

@@ -60,6 +60,12 @@ class Vocabulary:
     seniority_words: frozenset[str] = frozenset()  # "senior", "staff": words that label a rung
     title_nouns: frozenset[str] = frozenset()  # "manager", "service": words ending a job title
     # or an organisation's name
+    list_roles: tuple[re.Pattern[str], ...] = ()  # "which roles are open?"
+
+    def asks_for_roles(self, text: str) -> bool:
+        """Whether a question asks which roles there are ("what jobs do you have?")."""
+        low = normalize(text).lower()
+        return any(pattern.search(low) for pattern in self.list_roles)
 
     # ------------------------------------------------------------------------------------
     def expand(self, text: str, document_words: frozenset[str] | set[str]) -> str:
@@ -313,4 +319,5 @@ def load_vocabulary(override: Path | None = None) -> Vocabulary:
         entry_levels=frozenset(str(t).lower() for t in spec.get("entry_levels", [])),
         seniority_words=frozenset(str(t).lower() for t in spec.get("seniority_words", [])),
         title_nouns=frozenset(str(t).lower() for t in spec.get("title_nouns", [])),
+        list_roles=tuple(re.compile(str(p)) for p in data.get("intents", {}).get("list_roles", [])),
     )

@@ -405,6 +405,35 @@ def test_refusals_come_from_the_corpus_and_the_scope(roles_bot):
     assert "Backend Engineer and Product Designer" in unscoped.answer
 
 
+
+@pytest.mark.slow
+def test_which_roles_are_open_lists_the_documents_titles(roles_bot):
+    """"Which roles are open?" is about the corpus, not one passage: every role in scope by
+    its document's title, each citing that document; on one posting's widget, that role."""
+    for question in ("which roles are open?", "what jobs do you have", "are u hiring?"):
+        reply = roles_bot.ask(question)
+        assert not reply.abstained, (question, reply.answer)
+        assert "- Backend Engineer [1]" in reply.answer and "- Product Designer [2]" in \
+            reply.answer, (question, reply.answer)
+        assert [(c.n, c.source) for c in reply.citations] == [
+            (1, "acme-backend-engineer.md"), (2, "acme-product-designer.md")]
+    scoped = roles_bot.ask("what other positions are available?", scope="acme-product-designer.md")
+    assert not scoped.abstained and "Product Designer" in scoped.answer
+    assert "Backend" not in scoped.answer
+    assert [c.source for c in scoped.citations] == ["acme-product-designer.md"]
+    # a question about the roles' content is not a request for the list
+    levels = roles_bot.ask("what roles does the product designer work with?")
+    assert "- Backend Engineer [1]" not in levels.answer
+
+
+@pytest.mark.slow
+def test_a_long_list_of_roles_is_cut_and_counted(roles_bot, embeddings):
+    settings = roles_bot.settings.model_copy(update={"max_roles_listed": 1})
+    capped = Assistant.from_settings(settings, embeddings=embeddings)
+    reply = capped.ask("list all open roles")
+    assert "- Backend Engineer [1]" in reply.answer and "Product Designer" not in reply.answer
+    assert "and 1 more" in reply.answer and len(reply.citations) == 1
+
 LADDER = {
     **ROLES,
     "acme-product-manager.md": (
