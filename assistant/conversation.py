@@ -205,10 +205,12 @@ def resolve(question: str, history: list[Message], units: UnitLookup | None = No
                         avoid=avoid, coverage_text=item if by_position or more else bare)
 
     if _SEQUENCE.search(bare) and short and units is not None and last_answer:
-        following = units.following(last_answer)
+        section, following = units.following(last_answer)
         if following:
-            return Resolved(question, " ".join(following), [], "sequence", focus=following,
-                            coverage_text=" ".join(following))
+            # the section path leads the query: "Teamwork:" and its bullets recur in every
+            # level of every career framework; the path names the role and the level
+            return Resolved(question, f"{section}: {' '.join(following)}", [], "sequence",
+                            focus=following, coverage_text=" ".join(following))
 
     if short and _is_elliptic(bare):
         avoid = _quoted(last_answer, units) if more and len(content_words(bare)) <= 2 else []
@@ -297,6 +299,18 @@ def _quoted(answer: str, units: UnitLookup | None) -> list[str]:
     return units.chunks_quoted(answer)
 
 
+# an answer's heading line: the section path its quotes come from
+_HEADING = re.compile(r"^\*\*(.+)\*\*\s*$")
+
+
+def _under(section: str, headings: list[str]) -> bool:
+    """Whether a unit of `section` may be one quoted under one of `headings` (the section
+    itself, one of its sub-sections, or the section a sub-section heading belongs to; a
+    heading may leave out the path's first parts)."""
+    return any(section == h or section.startswith(f"{h} > ") or h.startswith(f"{section} > ")
+               or section.endswith(f" > {h}") for h in headings)
+
+
 class UnitLookup:
     """Find which indexed units an earlier answer quoted, and what follows them."""
 
@@ -309,19 +323,31 @@ class UnitLookup:
             self.by_text.setdefault(match_key(unit_texts[i]), []).append(i)
 
     def quoted(self, answer: str) -> list[int]:
-        """Indices (corpus order) of units whose text the answer quotes as a list item."""
+        """Indices (corpus order) of units whose text the answer quotes as a list item, in
+        the sections the answer is headed by ("**Support engineering career framework >
+        IC2**"): labels such as "Impact:" recur in every level of every career framework,
+        and "and after that?" went on from the last of them in the corpus, in another
+        role's document. Quotes found under no heading (an answer without headings, as a
+        model may write) are matched anywhere."""
+        headed = [m.group(1).strip() for m in map(_HEADING.match, answer.splitlines()) if m]
         found: list[int] = []
         for item in answer_items(answer):
             for i in self.by_text.get(match_key(item), []):
                 if i not in found:
                     found.append(i)
-        return sorted(found)
+        under = [i for i in found if _under(self.meta[i]["section"], headed)]
+        return sorted(under or found)
 
     def chunks_quoted(self, answer: str) -> list[str]:
         return sorted({self.meta[i]["chunk_id"] for i in self.quoted(answer)})
 
-    def following(self, answer: str) -> list[str]:
-        """Texts of the group that follows the last quoted unit in document order."""
+    def following(self, answer: str) -> tuple[str, list[str]]:
+        """The section path and texts of the group that follows the last quoted unit in
+        document order."""
+        group = self._following(answer)
+        return (self.meta[group[0]]["section"] if group else "", [self.texts[i] for i in group])
+
+    def _following(self, answer: str) -> list[int]:
         quoted = self.quoted(answer)
         if not quoted:
             return []
@@ -340,11 +366,9 @@ class UnitLookup:
             nxt = next((i for i in rest if self.meta[i]["kind"] == "label"
                         and self.meta[i]["chunk_id"] == self.meta[last]["chunk_id"]), None)
             if nxt is not None:
-                group = [nxt] + [i for i in rest if self.meta[i].get("label") == self.texts[nxt]
-                                 and self.meta[i]["chunk_id"] == self.meta[nxt]["chunk_id"]]
-                return [self.texts[i] for i in group]
+                return [nxt] + [i for i in rest if self.meta[i].get("label") == self.texts[nxt]
+                                and self.meta[i]["chunk_id"] == self.meta[nxt]["chunk_id"]]
         first = rest[0]
         if self.meta[first]["chunk_id"] != self.meta[last]["chunk_id"] or not label:
-            same = [i for i in rest if self.meta[i]["chunk_id"] == self.meta[first]["chunk_id"]]
-            return [self.texts[i] for i in same]
-        return [self.texts[first]]
+            return [i for i in rest if self.meta[i]["chunk_id"] == self.meta[first]["chunk_id"]]
+        return [first]

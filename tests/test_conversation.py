@@ -195,6 +195,30 @@ def test_sequence_follow_up_moves_to_the_next_group(snapshot):
     assert "Design and implement sophisticated ML models" in resolved.query
 
 
+
+def test_and_after_that_goes_on_in_the_document_the_answer_came_from():
+    """Labels recur across documents ("Impact:" in every level of every career framework):
+    the quoted units are looked for in the sections the answer is headed by, and the next
+    group's section path leads the query, so the follow-up stays in that role."""
+    texts, meta = [], []
+    for source, title in (("support.md", "Support framework"), ("advisor.md", "TA framework")):
+        for level in ("IC1", "IC2"):
+            section = f"{title} > {level}"
+            for kind, text in (("label", "Impact:"), ("bullet", f"Handles {level} tickets"),
+                               ("label", "Teamwork:"), ("bullet", f"Helps the {level} team")):
+                meta.append({"source": source, "section": section, "kind": kind,
+                             "chunk_id": f"{source}-{level}",
+                             "label": "" if kind == "label" else texts[-1] if texts else ""})
+                texts.append(text)
+    lookup = UnitLookup(texts, meta)
+    answer = "**Support framework > IC1**\n\n- Impact: [1]\n  - Handles IC1 tickets [1]"
+    section, following = lookup.following(answer)
+    assert (section, following) == ("Support framework > IC1", ["Teamwork:", "Helps the IC1 team"])
+    resolved = resolve("and after that?", history("what does an ic1 do?", answer), lookup)
+    assert resolved.kind == "sequence" and resolved.query.startswith("Support framework > IC1:")
+    # without headings (an answer written by a model), the quotes are matched anywhere
+    assert lookup.quoted("- Impact: [1]") == [0, 4, 8, 12]
+
 @pytest.mark.slow
 def test_sequence_follow_up_through_the_assistant(bot):
     reply = bot.ask("And after that?", history=[
