@@ -852,7 +852,8 @@ class _State:
         for chunk_id in snapshot.chunk_order:
             self.openings.setdefault(snapshot.chunks[chunk_id]["source"], chunk_id)
         self.catalog = Catalog.from_snapshot(snapshot.chunks, snapshot.chunk_order,
-                                             snapshot.manifest.get("documents", {}))
+                                             snapshot.manifest.get("documents", {}),
+                                             settings.role_acronym_weight)
         headings = {role.source: {h for path in role.sections for h in path.split(" > ")}
                     for role in self.catalog.roles}
         # "junior" also means the first rung of each numbered ladder the documents have (IC1)

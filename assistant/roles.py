@@ -15,8 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.text import content_words, match_key, normalize, stem
+from assistant.settings import Settings
+from assistant.text import content_words, match_key, normalize, stem, stopwords
+from assistant.text import words as words_of
 from assistant.types import InvalidQuestion
+
+# the default of Settings.role_acronym_weight (a Catalog made without settings, as in tests)
+_ACRONYM_WEIGHT = float(Settings.model_fields["role_acronym_weight"].default)
 
 # Words that say how senior a role is, not which role it is.
 _LEVEL_WORDS = frozenset(stem(w) for w in (
@@ -41,28 +46,57 @@ class Role:
         files after roles: "18f-product-manager.md"); levels and function words left out.
         Worked out once: every question compares them with each role's (1,000 roles: 30 ms
         a question when they were worked out each time)."""
-        name = f"{self.title} {Path(self.source).stem.replace('-', ' ').replace('_', ' ')}"
-        return {stem(w) for w in content_words(name)} - _LEVEL_WORDS
+        return {stem(w) for w in content_words(self._name)} - _LEVEL_WORDS
+
+    @functools.cached_property
+    def acronyms(self) -> set[str]:
+        """The initials of each run of two or three words of the title or the file name
+        ("pm" for "18F Product Manager"): candidates name a role so ("the pm job"), and the
+        abbreviation may not be read as written out, when a document uses it itself."""
+        out: set[str] = set()
+        for part in (self.title, self._name.removeprefix(self.title)):
+            runs: list[list[str]] = [[]]
+            for word in words_of(part):
+                if word.isalpha() and word not in stopwords():
+                    runs[-1].append(word)
+                else:
+                    runs.append([])
+            for run in runs:
+                for size in (2, 3):
+                    out |= {"".join(w[0] for w in run[i:i + size])
+                            for i in range(len(run) - size + 1)}
+        return {a for a in out if a not in stopwords()}
+
+    @property
+    def _name(self) -> str:
+        return f"{self.title} {Path(self.source).stem.replace('-', ' ').replace('_', ' ')}"
 
 
 class Catalog:
     """Every role of the index in service."""
 
-    def __init__(self, roles: list[Role]):
+    def __init__(self, roles: list[Role], acronym_weight: float = _ACRONYM_WEIGHT):
         self.roles = roles
         self.by_source = {r.source: r for r in roles}
         counts: dict[str, int] = {}
+        initials: dict[str, int] = {}
         for role in roles:
             for s in role.stems:
                 counts[s] = counts.get(s, 0) + 1
+            for a in role.acronyms:
+                initials[a] = initials.get(a, 0) + 1
         n = max(len(roles), 1)
         self.unique = math.log(n) if n > 1 else 1.0  # the weight of a word only one role has
         # how much a naming word tells roles apart: 0 for a word every role has
         self.idf = {s: math.log(n / c) for s, c in counts.items()}
+        self.acronym_idf = {a: math.log(n / c) for a, c in initials.items()}
+        self.acronym_weight = acronym_weight
 
     @classmethod
     def from_snapshot(cls, chunks: dict[str, dict[str, Any]], order: list[str],
-                      documents: dict[str, dict[str, Any]]) -> Catalog:
+                      documents: dict[str, dict[str, Any]],
+                      acronym_weight: float = _ACRONYM_WEIGHT
+                      ) -> Catalog:
         roles: dict[str, Role] = {}
         for chunk_id in order:
             meta = chunks[chunk_id]
@@ -79,7 +113,7 @@ class Catalog:
                 role.topics.append(top)
             if top != role.title:
                 role.sizes[top] = role.sizes.get(top, 0) + len(meta.get("text", "").splitlines())
-        return cls(list(roles.values()))
+        return cls(list(roles.values()), acronym_weight)
 
     def neighbours(self, source: str, section: str, limit: int,
                    exclude: Sequence[str] = ()) -> list[str]:
@@ -152,13 +186,25 @@ class Catalog:
 
     def naming_weights(self, question: str) -> dict[str, float]:
         """Each role's weight of the naming words the question holds (see `named`)."""
-        words = content_words(question)
-        asked = {stem(w) for w in words}
-        # an acronym's plural names the role too ("tas" for a TA framework, "pms"): the
-        # stemmer leaves words this short alone
-        asked |= {w[:-1].lower() for w in words if len(w) <= 4 and w.lower().endswith("s")}
-        return {role.source: sum(self.idf.get(s, 0.0) for s in role.stems & asked)
-                for role in self.roles}
+        # each word in the forms it may name a role by: its stem, and for an acronym's
+        # plural ("tas" for a TA framework, "pms") the singular: the stemmer leaves words this
+        # short alone
+        forms = [{stem(w), w.lower()} | ({w[:-1].lower()} if len(w) <= 4
+                                         and w.lower().endswith("s") else set())
+                 for w in content_words(question)]
+        asked = set().union(*forms) if forms else set()
+        out: dict[str, float] = {}
+        for role in self.roles:
+            score = sum(self.idf.get(s, 0.0) for s in role.stems & asked)
+            # a word that is the initials of the name ("pm") counts once, and less than a
+            # word of the name: "tas" names the "TA Career Development Framework" before the
+            # "Talent Acquisition Specialist"
+            for form in forms:
+                hits = form & role.acronyms if not form & role.stems else set()
+                if hits:
+                    score += self.acronym_weight * max(self.acronym_idf[a] for a in hits)
+            out[role.source] = score
+        return out
 
     def title_stems(self, sources: frozenset[str] | None) -> set[str]:
         """Stems of the titles of the roles in scope (they rank nothing within a role); level

@@ -132,6 +132,10 @@ class Settings(BaseSettings):
         True, description="A question scoped to some roles (a posting's widget, or a role it "
         "names) counts a word as covered only if those roles' documents use it (or a close "
         "synonym); otherwise any document of the corpus counts.")
+    role_acronym_weight: float = Field(
+        0.75, ge=0, le=5, description="The initials of two or three words of a role's title or "
+        "file name (\"pm\" for Product Manager) name the role at this times the weight of a "
+        "word of the name (0: off).")
     max_roles_listed: int = Field(
         20, ge=1, le=1000, description="\"Which roles are open?\" lists at most this many "
         "roles by title (the rest are counted).")

@@ -75,3 +75,20 @@ def test_an_acronym_in_the_plural_names_its_role():
         "acme-technical-advisor.md"]
     assert roles.named("do pms write specs?", 0.5) == ["acme-pm.md"]
     assert roles.named("does the bus stop nearby?", 0.5) == []
+
+
+def test_the_initials_of_a_role_name_it_below_its_own_words():
+    """"the pm job" names the Product Manager posting by the initials of its title, though a
+    document's "11:59 pm" keeps "pm" from being read as written out; a word of another
+    role's title ("TA Career Development Framework") still wins over initials ("Talent
+    Acquisition Specialist"), and initials count once per word ("tas": "ta" and "tas")."""
+    roles = Catalog([Role("acme-product-manager.md", "Product Manager"),
+                     Role("acme-technical-advisor.md", "TA Career Development Framework"),
+                     Role("acme-talent.md", "Talent Acquisition Specialist"),
+                     Role("acme-designer.md", "Designer")])
+    assert roles.named("whats the deadline for the pm job?", 0.5) == ["acme-product-manager.md"]
+    assert roles.named("do tas work with sales?", 0.5) == ["acme-technical-advisor.md"]
+    assert roles.named("is the tas role remote?", 0.5) == ["acme-technical-advisor.md"]
+    assert "pm" in roles.by_source["acme-product-manager.md"].acronyms
+    off = Catalog(roles.roles, acronym_weight=0.0)
+    assert off.named("whats the deadline for the pm job?", 0.5) == []
