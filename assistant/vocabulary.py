@@ -215,13 +215,16 @@ def covered(specific: Specific, passages: list[str],
             equivalents: dict[str, list[str]] | None = None) -> bool:
     """Whether the passages mention the specific, or an equivalent the vocabulary lists for
     it ("junior" and "entry level"), as a phrase or by every word's stem."""
-    text = " ".join(normalize(p).lower() for p in passages)
-    have = {stem(w) for w in re.findall(r"[a-z0-9]+", text)}
+    texts = [normalize(p).lower() for p in passages]
+    text = " ".join(texts)
+    # by stems, one passage must hold them all: "paid" in one and "time" in another is no
+    # mention of "paid time off"
+    have = [{stem(w) for w in re.findall(r"[a-z0-9]+", t)} for t in texts]
     for key in [specific.key, *(equivalents or {}).get(specific.key, [])]:
         if re.search(rf"(?<![\w]){re.escape(key)}(?![\w])", text):
             return True
         wanted = {stem(w) for w in re.findall(r"[a-z0-9]+", key) if w not in stopwords()}
-        if not wanted or wanted <= have:
+        if not wanted or any(wanted <= stems_of for stems_of in have):
             return True
     return False
 

@@ -407,6 +407,15 @@ def test_refusals_come_from_the_corpus_and_the_scope(roles_bot):
 
 
 @pytest.mark.slow
+def test_a_benefit_the_posting_does_not_give_gets_no_other_figures(roles_bot):
+    """"how much pto?" on a posting that gives a salary band and no time off: the
+    documents do not say, and the band is not offered as if it answered."""
+    for question in ("how much pto do i get?", "do i get paid time off"):
+        reply = roles_bot.ask(question, scope="acme-backend-engineer.md")
+        assert reply.abstained, (question, reply.answer)
+        assert "$" not in reply.answer and "paid time off" in reply.answer
+
+@pytest.mark.slow
 def test_which_roles_are_open_lists_the_documents_titles(roles_bot):
     """"Which roles are open?" is about the corpus, not one passage: every role in scope by
     its document's title, each citing that document; on one posting's widget, that role."""

@@ -158,3 +158,18 @@ def test_where_the_work_happens_is_a_specific_any_word_for_it_covers(vocab):
     assert [(s.kind, s.key) for s in travel] == [("arrangement", "travel")]
     assert not covered(travel[0], ["Leads customer calls every week"], vocab.equivalents)
     assert [s.key for s in vocab.specifics("whats the on-call policy")] == ["on-call"]
+
+
+def test_time_off_is_a_benefit_one_passage_must_name():
+    """"how much pto?" names paid time off and vacation (the written-out abbreviation): a
+    passage naming a kind of leave covers them; salary lines and a "Time Management" section
+    do not, and by stems one passage must hold every word ("paid" in one passage and "time"
+    in another is no mention of "paid time off")."""
+    vocab = load_vocabulary()
+    asked = vocab.specifics(vocab.expand("how much pto?", set()))
+    assert [s.key for s in asked] == ["paid time off", "vacation"]
+    leave = ["Benefits\n- Sick leave and vacation time, including 10 paid holidays per year"]
+    assert all(covered(s, leave, vocab.equivalents) for s in asked)
+    elsewhere = ["Pay\n- Salary band: $140,000, paid monthly", "Time Management\n- Meet deadlines"]
+    assert not any(covered(s, elsewhere, vocab.equivalents) for s in asked)
+    assert covered(asked[0], [" ".join(elsewhere)], vocab.equivalents)  # one passage: by stems
