@@ -174,7 +174,10 @@ def decide(question: str, relevance: float, terms: list[Term], specifics: list[A
     if specifics:
         return Decision(True, "not_covered", relevance, [s.text for s in specifics])
     if relevance < cfg.min_relevance:  # no passage matches well; which word is to blame is unknown
-        off = relevance < cfg.min_relevance - cfg.off_topic_margin
+        # off topic only when the question also rests on words the documents never use (a
+        # recipe, the weather): "how big is the team I'd be joining?" is in their words and
+        # about the role, only not answered there (and HR's gap report should say so)
+        off = relevance < cfg.min_relevance - cfg.off_topic_margin and bool(missing)
         return Decision(True, "off_topic" if off else "not_covered", relevance, [])
     key = [t.word for t in terms if t.synonym < cfg.min_term_similarity
            and t.salience >= cfg.key_term_salience]

@@ -222,8 +222,9 @@ class Settings(BaseSettings):
         "words (weighted by how rare they are) is relevant however weakly it matches by "
         "embedding (short questions such as 'remote?').")
     off_topic_margin: float = Field(
-        0.1, ge=0, le=1, description="Below min_relevance by more than this, a question is off "
-        "topic for the documents (not just not covered).")
+        0.1, ge=0, le=1, description="Below min_relevance by more than this, a question that "
+        "also uses a word the documents never use (nor a close synonym) is off topic for the "
+        "documents (not just not covered).")
     near_miss_margin: float = Field(
         0.1, ge=0, le=1, description="A refusal names the nearest section when the best passage "
         "scored within this below min_relevance.")

@@ -103,10 +103,14 @@ def test_decide_abstains_on_specifics_the_passages_lack_even_when_relevant():
 
 
 def test_decide_off_topic_when_nothing_is_relevant():
-    decision = decide("What's the weather today?", 0.1, [], [], CFG)
+    weather = term("weather", synonym=0.2, salience=0.5)
+    decision = decide("What's the weather today?", 0.1, [weather], [], CFG)
     assert (decision.abstain, decision.reason) == (True, "off_topic")
-    near = decide("Is there free parking?", 0.33, [], [], CFG)
+    near = decide("Is there free parking?", 0.33, [term("parking", 0.2, 0.5)], [], CFG)
     assert (near.abstain, near.reason) == (True, "not_covered")
+    # every word one the documents use: about the role, only not answered there
+    team = decide("How big is the team I'd be joining?", 0.1, [], [], CFG)
+    assert (team.abstain, team.reason) == (True, "not_covered")
 
 
 def test_decide_uncovered_key_term_unless_the_match_is_strong():
