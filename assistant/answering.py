@@ -290,7 +290,12 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
             else:
                 key = meta.get("label") or f"#{i}"
             groups.setdefault(key, []).append(i)
-        out: list[int] = list(groups.pop("\x00items", []))[:limit]
+        items = groups.pop("\x00items", [])
+        out: list[int] = []
+        if len(items) >= cfg.overview_list_share * len(body):
+            out = items[:limit]
+        elif items:  # a passage of its own lines that also lists a sub-section or two
+            groups["\x00items"] = items
         if not groups:
             return sorted(out)
         scored = sorted(groups.values(), key=lambda g: -max(float(scores[i]) for i in g))

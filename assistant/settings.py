@@ -202,6 +202,11 @@ class Settings(BaseSettings):
     max_answer_units: int = Field(
         8, ge=1, le=40, description="Most bullets/sentences in an answer (a section's best line "
         "joins them when the cap would cut it).")
+    overview_list_share: float = Field(
+        0.5, ge=0, le=1, description="A passage whose list of sub-section names is at least "
+        "this share of its lines is that list, quoted whatever the question; in one that is "
+        "mostly lines of its own, the names are quoted only when they match as well as the "
+        "lines do.")
     group_overflow: int = Field(
         4, ge=0, le=40, description="A labelled group that starts within max_answer_units may "
         "run over it by this many units, so a list is not cut from its label.")

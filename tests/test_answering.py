@@ -246,3 +246,33 @@ def test_a_line_giving_the_value_asked_for_is_quoted():
     assert quoted([gives]) == [lines[1], lines[2], lines[3]]
     # a passage with no such line is quoted as it was: the check then refuses it
     assert quoted([lambda line: "€" in line]) == [lines[2], lines[3]]
+
+
+def test_a_sub_section_name_is_quoted_only_from_a_passage_that_lists_them():
+    """An overview that is its list of sub-sections ("Levels": IC1, IC2, IC3) is that list,
+    whatever the question; a passage of its own lines that also names one sub-section
+    ("Basic information" with a "Salary range" under it) does not put that name into an
+    answer about its closing date."""
+    from langchain_core.documents import Document
+
+    from assistant.types import Passage, PassageUnit
+
+    meta = {"chunk_id": "c1", "source": "role.md", "section": "Role > Basic information",
+            "kind": "sentence"}
+    document = Document(page_content="", metadata={**meta, "score": 1.0, "relevance": 0.5})
+    facts = ["Job title: Innovation Specialist", "Closing date: Friday 8/4/17 9:00PM EST",
+             "Location: Washington, DC", "Work schedule: Full time"]
+    units = [PassageUnit(text, {**meta, "line": i}, 0.6 if "Closing" in text else 0.2)
+             for i, text in enumerate(facts)]
+    units.append(PassageUnit("Salary range", {**meta, "kind": "item", "line": 9}, 0.1))
+    question = "when does the posting close?"
+    settings = Settings(max_answer_units=3, whole_passage_units=1)
+    draft = ExtractiveAnswerer(settings)(AnswerInput(question, question,
+                                                     [Passage(document, units)]))
+    assert [text for text, _ in quoted_lines(draft.answer)] == [facts[1]]
+
+    levels = [PassageUnit("There are three levels.", {**meta, "line": 0}, 0.5)]
+    levels += [PassageUnit(f"IC{n}", {**meta, "kind": "item", "line": n}, 0.2) for n in (1, 2, 3)]
+    draft = ExtractiveAnswerer(settings)(AnswerInput("what levels are there?", "levels",
+                                                     [Passage(document, levels)]))
+    assert [text for text, _ in quoted_lines(draft.answer)][-3:] == ["IC1", "IC2", "IC3"]
