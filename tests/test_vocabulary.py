@@ -173,3 +173,13 @@ def test_time_off_is_a_benefit_one_passage_must_name():
     elsewhere = ["Pay\n- Salary band: $140,000, paid monthly", "Time Management\n- Meet deadlines"]
     assert not any(covered(s, elsewhere, vocab.equivalents) for s in asked)
     assert covered(asked[0], [" ".join(elsewhere)], vocab.equivalents)  # one passage: by stems
+
+
+def test_abbreviated_places_are_places():
+    """"salary in sf?" names San Francisco: an answer with the national figures does not
+    answer it. "nyc" is New York, as postings write it ("New York, NY")."""
+    vocab = load_vocabulary()
+    sf = vocab.specifics(vocab.expand("whats the salary in sf", set()))
+    assert [(s.kind, s.key) for s in sf] == [("place", "san francisco")]
+    nyc = vocab.specifics(vocab.expand("is nyc an option?", set()))
+    assert covered(nyc[0], ["Location: Washington, DC; New York, NY"], vocab.equivalents)
