@@ -122,6 +122,9 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
             units.sort()
 
         groups = self._select(data, by_chunk, scores, titles)
+        # a group left with nothing but a bare label shows nothing: it must not count as
+        # showing a specific ("ic3 vs ic4" added IC4's "Teamwork:" label alone, then lost it)
+        groups = [g for g in (_without_bare_labels(g, data) for g in groups) if g.units]
         groups = self._show_specifics(groups, data, by_chunk, scores)
         kept = [_without_bare_labels(g, data) for g in groups]
         return self._render([g for g in kept if g.units], data)
@@ -246,6 +249,10 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
                 units = [i for i in by_chunk.get(_key(document), [])
                          if data.unit_meta[i]["kind"] in quotable and mentions(data.unit_texts[i])]
                 if not units:
+                    headed = self._headed_by(document, mentions, data, by_chunk, scores, top)
+                    if headed:  # "ic3 vs ic4": the IC4 section's lines never say "IC4"
+                        groups.append(_Group(document, headed))
+                        break
                     continue
                 best = max(units, key=lambda i: float(scores[i]))
                 if float(scores[best]) < top - self.settings.specific_line_margin:
@@ -261,6 +268,23 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
                     group.units = sorted(set(group.units) | set(added))
                 break
         return groups
+
+    def _headed_by(self, document: Document, mentions: Callable[[str], bool],
+                   data: AnswerInput, by_chunk: dict[str, list[int]], scores: Any,
+                   top: float) -> list[int]:
+        """The lines that answer best from a section whose heading names a specific (its
+        lines need not: "IC4 > Impact: ..."), as a passage of its own would be quoted; none
+        when they are not about as relevant as what is quoted (`specific_line_margin`)."""
+        body = [i for i in by_chunk.get(_key(document), [])
+                if data.unit_meta[i]["kind"] in _QUOTABLE
+                and mentions(data.unit_meta[i].get("section", ""))]
+        if not body:
+            return []
+        best = max(float(scores[i]) for i in body)
+        if best < top - self.settings.specific_line_margin:
+            return []
+        chosen = self._focused(body, scores, best, self.settings.max_answer_units, data)
+        return self._with_labels(chosen, data, by_chunk, document)
 
     def _whole(self, body: list[int], limit: int, data: AnswerInput) -> list[int]:
         """A section quoted as a whole, up to the cap: its list items, labels and rows first

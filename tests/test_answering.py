@@ -276,3 +276,31 @@ def test_a_sub_section_name_is_quoted_only_from_a_passage_that_lists_them():
     draft = ExtractiveAnswerer(settings)(AnswerInput("what levels are there?", "levels",
                                                      [Passage(document, levels)]))
     assert [text for text, _ in quoted_lines(draft.answer)][-3:] == ["IC1", "IC2", "IC3"]
+
+
+def test_a_level_compared_is_quoted_from_the_section_its_heading_names():
+    """"ic3 vs ic4?": the IC4 section's lines never say "IC4" (its heading does). The answer
+    quotes IC3 and also IC4's best lines, not IC3 alone."""
+    from langchain_core.documents import Document
+
+    from assistant.types import Passage, PassageUnit
+
+    def passage(level: str, lines: list[str], score: float) -> Passage:
+        meta = {"chunk_id": level, "source": "eng.md", "section": f"Framework > {level}",
+                "kind": "bullet"}
+        document = Document(page_content="", metadata={**meta, "score": 1.0, "relevance": 0.5})
+        return Passage(document, [PassageUnit(text, {**meta, "line": i}, score)
+                                  for i, text in enumerate(lines)])
+
+    ic3 = ["Delivers open-ended projects", "Mentors junior team members"]
+    ic4 = ["Delivers projects with high technical risk", "Translates goals for the business"]
+    passages = [passage("IC3", ic3, 0.6), passage("IC4", ic4, 0.5)]
+    names = [lambda text, code=code: code in text.lower() for code in ("ic3", "ic4")]
+    settings = Settings(secondary_margin=0.0)
+    question = "ic3 vs ic4?"
+    draft = ExtractiveAnswerer(settings)(AnswerInput(question, question, passages,
+                                                     specifics=names))
+    assert "**Framework > IC4**" in draft.answer
+    assert [text for text, _ in quoted_lines(draft.answer)] == ic3 + ic4
+    alone = ExtractiveAnswerer(settings)(AnswerInput(question, question, passages))
+    assert "IC4" not in alone.answer  # the heading's specific is what brings it in
