@@ -17,7 +17,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 
 from assistant.chunking import render_unit
 from assistant.settings import Settings
-from assistant.text import match_key, stems
+from assistant.text import fact_label, match_key, stems
 from assistant.types import Citation, Passage, Unit, passage_chunks
 
 if TYPE_CHECKING:  # generation imports this module
@@ -101,6 +101,8 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
         # a small bonus for the question's own words, on the retrieved passages' units only
         query_stems = set(stems(data.query))
         cfg = self.settings
+        top = max(data.word_weights.values(), default=0.0)
+        rarest = {w for w, weight in data.word_weights.items() if weight >= top - 1e-9}
         for i, score in zip(data.units, data.unit_scores, strict=True):
             meta = data.unit_meta[i]
             if meta["chunk_id"] not in owner:
@@ -118,6 +120,17 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
             overlap = query_stems & set(stems(data.unit_texts[i]))
             shared = sum(data.word_weights.get(w, 1.0) for w in overlap)
             scores[i] = float(score) + cfg.keyword_bonus * min(shared, cfg.keyword_bonus_cap)
+            # a record's line whose label is what the question asks for ("what's the grade?":
+            # "Series & Grade: 0301-15"): a label and a number embed poorly, and a sentence
+            # that merely uses the word ("... the Step 1 of the grade ...") outscored it
+            # Only a record's line (not a labelled bullet, one aspect of a list: "Staff
+            # designer: ..."), only by the question's rarest word, what it is about ("job" of
+            # "Job announcement number" names nothing), and never a line without the kind of
+            # value asked for ("deadline to apply?" wants a date, not "Who may apply: ...")
+            label = fact_label(data.unit_texts[i]) if meta.get("kind") == "sentence" else ""
+            if label and rarest & set(stems(label)) \
+                    and all(gives(data.unit_texts[i]) for gives in data.asked):
+                scores[i] += cfg.field_label_bonus
         for units in by_chunk.values():
             units.sort()
 

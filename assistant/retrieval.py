@@ -24,7 +24,7 @@ from pydantic import ConfigDict, PrivateAttr
 from assistant.chunking import count_tokens, within
 from assistant.index import IndexSnapshot
 from assistant.settings import Settings
-from assistant.text import normalize, phrase_pattern, stems
+from assistant.text import fact_label, normalize, phrase_pattern, stems
 from assistant.types import Passage, PassageUnit, passage_chunks
 
 log = logging.getLogger(__name__)
@@ -524,15 +524,11 @@ class HybridRetriever(BaseRetriever):
         return q / max(float(np.linalg.norm(q)), 1e-9)
 
 
-# a line of a record that states one fact under a short label ("Security clearance: Public
-# trust."); a labelled bullet ("- Experience: 5+ years ...") is one aspect of a list instead
-_FACT_LINE = re.compile(r"^\s*([A-Z][\w&/(),' -]{0,40}?):\s+\S")
-
 
 def _lists_facts(text: str, share: float) -> bool:
     """Whether at least `share` of a chunk's lines (three or more) are labelled facts."""
     lines = [line for line in text.splitlines() if line.strip()]
-    facts = [m for m in map(_FACT_LINE.match, lines) if m and len(m.group(1).split()) <= 5]
+    facts = [line for line in lines if fact_label(line)]
     return len(lines) >= 3 and len(facts) >= share * len(lines)
 
 

@@ -182,6 +182,10 @@ class Settings(BaseSettings):
         "(up to keyword_bonus_cap words) when choosing what to quote; a word rarer than the "
         "question's average word in the documents in scope counts for more, a commoner one for "
         "less.")
+    field_label_bonus: float = Field(
+        0.15, ge=0, le=1, description="Added to a record's line when its label holds a word "
+        "of the question (\"Series & Grade: 0301-15\" for \"what's the grade?\") when "
+        "choosing what to quote (0: off).")
     keyword_bonus_cap: int = Field(3, ge=0, le=20, description="Most words that earn the bonus.")
     section_margin: float = Field(
         0.05, ge=0, le=1, description="A question whose similarity to a section's title is "

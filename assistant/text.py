@@ -206,3 +206,18 @@ def correct_spelling(text: str, vocabulary: frozenset[str], min_length: int = 4,
         else:
             out.append(token)
     return "".join(out)
+
+
+# a line of a record that states one fact under a short label ("Security clearance: Public
+# trust."); a labelled bullet ("- Experience: 5+ years ...") is one aspect of a list instead
+_FACT_LINE = re.compile(r"^\s*([A-Z][\w&/(),' -]{0,40}?):\s+\S")
+_FACT_LABEL_WORDS = 5
+
+
+def fact_label(line: str) -> str:
+    """The label of a line that states one fact under it ("Series & Grade" of "Series &
+    Grade: 0301-15"), or "" for any other line."""
+    match = _FACT_LINE.match(line)
+    if match is None or len(match.group(1).split()) > _FACT_LABEL_WORDS:
+        return ""
+    return match.group(1)

@@ -304,3 +304,37 @@ def test_a_level_compared_is_quoted_from_the_section_its_heading_names():
     assert [text for text, _ in quoted_lines(draft.answer)] == ic3 + ic4
     alone = ExtractiveAnswerer(settings)(AnswerInput(question, question, passages))
     assert "IC4" not in alone.answer  # the heading's specific is what brings it in
+
+
+def test_the_record_line_labelled_with_what_is_asked_is_quoted():
+    """"what's the grade?": "Series & Grade: 0301-15" embeds poorly (a label and a number)
+    and a sentence that merely uses the word scores higher by embedding; the line whose
+    label holds the question's word is the record asked about."""
+    from langchain_core.documents import Document
+
+    from assistant.types import Passage, PassageUnit
+
+    meta = {"chunk_id": "c1", "source": "role.md", "section": "Role > Basic information",
+            "kind": "sentence"}
+    document = Document(page_content="", metadata={**meta, "score": 1.0, "relevance": 0.5})
+    lines = ["Series & Grade: 0301-15",
+             "New employees usually start at step 1 of the grade they are selected for",
+             "Work schedule: Full time"]
+    scores = [0.1, 0.2, 0.1]
+    passage = Passage(document, [PassageUnit(text, {**meta, "line": i}, score)
+                                 for i, (text, score) in enumerate(zip(lines, scores,
+                                                                       strict=True))])
+    question = "whats the grade"
+
+    def first(settings: Settings, weights: dict[str, float]) -> str:
+        draft = ExtractiveAnswerer(settings)(AnswerInput(question, question, [passage],
+                                                         word_weights=weights))
+        return quoted_lines(draft.answer)[0][0]
+
+    capped = {"max_answer_units": 1, "whole_passage_units": 1}
+    rare = {"grade": 1.4, "what": 0.6}  # "grade" rarer than the question's average word
+    assert first(Settings(**capped), rare) == lines[0]
+    assert first(Settings(**capped, field_label_bonus=0.0), rare) == lines[1]
+    # a label word that is not what the question is about ("deadline to apply?": not "Who
+    # may apply") names nothing
+    assert first(Settings(**capped), {"grade": 0.8, "what": 1.2}) == lines[1]
