@@ -337,11 +337,42 @@ def premise_unanswered(question: str, answer: str, passages: list[str]) -> bool:
     numbers in reply. Any number counts here, bare ones too: unlike `premise_figures`, this
     does not decide what is answered, only that a written answer which neither takes up nor
     corrects such a number (a small model's usual reply) is not enough by itself."""
+    reply = _CITATION.sub(" ", answer)
+    # a date first: "dec 15 2017" gives 15 and 2017, which "GS-15" and "2017" give too
+    asked_dates = _dates(question)
+    known_dates = set().union(*(_dates(p) for p in passages)) if passages else set()
+    if asked_dates - known_dates and not (_dates(reply) - asked_dates) & known_dates:
+        return True
     known = {n for passage in passages for n in numbers(passage, _STANDALONE)}
     asked = set(numbers(question, _STANDALONE))
     if not asked - known:
         return False
-    return not (set(numbers(_CITATION.sub(" ", answer), _STANDALONE)) - asked) & known
+    return not (set(numbers(reply, _STANDALONE)) - asked) & known
+
+
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+# "Dec 15", "december 15th", "15 December", "12/15/17": a day of a month
+_DATE = re.compile(
+    r"\b(?P<m1>jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(?P<d1>\d{1,2})"
+    r"(?:st|nd|rd|th)?\b"
+    r"|\b(?P<d2>\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<m2>jan|feb|mar|apr|may|jun|jul|aug|sep|"
+    r"oct|nov|dec)[a-z]*\b"
+    r"|(?<![\d/])(?P<m3>\d{1,2})/(?P<d3>\d{1,2})(?:/\d{2,4})?(?![\d/])", re.IGNORECASE)
+
+
+def _dates(text: str) -> set[tuple[int, int]]:
+    """The (month, day) of every date written in `text`."""
+    out = set()
+    for m in _DATE.finditer(text):
+        if m.group("m1"):
+            month, day = _MONTHS.index(m.group("m1").lower()) + 1, int(m.group("d1"))
+        elif m.group("m2"):
+            month, day = _MONTHS.index(m.group("m2").lower()) + 1, int(m.group("d2"))
+        else:
+            month, day = int(m.group("m3")), int(m.group("d3"))
+        if 1 <= month <= 12 and 1 <= day <= 31:
+            out.add((month, day))
+    return out
 
 
 # "since supervisors get a $10k bonus, how do i become one?": a leading clause that states

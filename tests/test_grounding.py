@@ -246,3 +246,17 @@ def test_a_leading_clause_stating_a_figure_is_a_premise(question, clause):
 
     span = premise_clause(question)
     assert (question[span[0]:span[1]] if span else None) == clause
+
+
+def test_a_date_the_question_states_that_no_passage_gives_needs_theirs_in_reply():
+    """"apps close dec 15 2017, right?" when the posting closes on November 10, 2017: the
+    question's numbers (15, 2017) are each somewhere in the passages ("GS-15"), but its date
+    is not, so a reply must give the documents' date; one that does stands."""
+    from assistant.grounding import premise_unanswered
+
+    passages = ["Basic Information\nOpening and closing period: (open) Thursday, October 26 - "
+                "Friday, November 10, 2017 11:59pm Eastern (close)\nSeries & Grade: 0301-15"]
+    question = "applications close dec 15 2017 right?"
+    assert premise_unanswered(question, "Please fill out all applicable fields [1].", passages)
+    assert not premise_unanswered(question, "They close on November 10, 2017 [1].", passages)
+    assert not premise_unanswered("do they close on 11/10?", "Yes [1].", passages)
