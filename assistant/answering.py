@@ -44,6 +44,8 @@ class AnswerInput:
     # date for "when does it close?"): does a line give one. An answer without such a line is
     # refused by the checks, so a passage's line that gives one is quoted.
     asked: list[Callable[[str], bool]] = field(default_factory=list)
+    # lines the previous answer quoted ("more" asks for what it did not show)
+    seen: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # flat views over the passages' own units; index i is local to this input
@@ -91,6 +93,8 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
         return self(input)
 
     def __call__(self, data: AnswerInput) -> Draft:
+        if data.seen:
+            data = _unseen(data)
         if not data.documents:
             return Draft("", [])
         owner = {c: _key(d) for d in data.documents for c in passage_chunks(d)}
@@ -383,6 +387,21 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
 _MARKER = re.compile(r"\[(\d+)\]")
 # the units an answer quotes on their own (not titles or headings)
 _QUOTABLE = ("bullet", "sentence", "row", "label", "item")
+
+
+def _unseen(data: AnswerInput) -> AnswerInput:
+    """"More": the passages without the lines the last answer quoted, those with none left
+    dropped, so a capped section goes on where it stopped and a section shown whole gives
+    way to the next. When nothing new is left, the passages as they were."""
+    seen = {match_key(text) for text in data.seen}
+    fresh = []
+    for passage in data.passages:
+        units = [u for u in passage.units if match_key(u.text) not in seen
+                 or u.meta.get("kind") not in _QUOTABLE]
+        if any(u.meta.get("kind") in _QUOTABLE and u.meta.get("kind") != "label"
+               for u in units):
+            fresh.append(Passage(passage.document, units))
+    return replace(data, passages=fresh, seen=[]) if fresh else replace(data, seen=[])
 
 
 def _key(document: Document) -> str:

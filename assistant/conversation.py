@@ -52,6 +52,7 @@ _POINTING = frozenset(stems("more elaborate expand detail details explain item p
                             "piece thing one ones bullet line"))
 _ITEM = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+(.*\S)\s*$")
 _MARKUP = re.compile(r"\[\d+\]|\*\*|__|`")
+_CITED = re.compile(r"\[\d+\]\s*$")
 
 
 @dataclass
@@ -73,6 +74,8 @@ class Resolved:
     focus: list[str] = field(default_factory=list)  # unit texts the query is about
     avoid: list[str] = field(default_factory=list)  # passage texts already shown
     coverage_text: str = ""  # the words whose coverage decides abstention
+    # "more" with nothing named: the lines the answers so far quoted, not to be quoted again
+    seen: list[str] = field(default_factory=list)
 
 
 def parse_history(history: Sequence[Any] | None, max_turns: int, max_chars: int) -> list[Message]:
@@ -213,11 +216,12 @@ def resolve(question: str, history: list[Message], units: UnitLookup | None = No
                             focus=following, coverage_text=" ".join(following))
 
     if short and _is_elliptic(bare):
-        avoid = _quoted(last_answer, units) if more and len(content_words(bare)) <= 2 else []
+        again = more and len(content_words(bare)) <= 2  # "more", "tell me more"
+        avoid = _quoted(last_answer, units) if again else []
         if specifics is not None:
             topic = _substitute(topic, bare, specifics)
         return Resolved(question, f"{topic} {bare}", [bare], "elliptic", avoid=avoid,
-                        coverage_text=bare)
+                        coverage_text=bare, seen=_shown(history) if again else [])
     return Resolved(question, question, coverage_text=question)
 
 
@@ -291,6 +295,21 @@ def _topic(users: list[str], topic_chars: int = 600) -> str:
         if not _is_elliptic(users[i]) or i == 0:
             return " ".join(users[i:])[-topic_chars:]
     return users[-1]
+
+
+def _shown(history: list[Message]) -> list[str]:
+    """Every line the conversation's answers quoted (list items and prose, each ending in
+    its [n] marker), without markup."""
+    out = []
+    for message in history:
+        if message.role != "assistant":
+            continue
+        for line in message.content.splitlines():
+            if _CITED.search(line):
+                text = _MARKUP.sub("", line).strip().lstrip("-*\u2022 ").strip()
+                if text:
+                    out.append(text)
+    return out
 
 
 def _quoted(answer: str, units: UnitLookup | None) -> list[str]:

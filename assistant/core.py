@@ -709,7 +709,8 @@ class Assistant:
             passages=turn.state.retriever.passages(documents, turn.query),
             focus=resolved.focus, avoid=resolved.avoid,
             specifics=[functools.partial(_mentions, s, equivalents) for s in turn.named],
-            word_weights=self._word_weights(turn), asked=self._asked(turn))
+            word_weights=self._word_weights(turn), asked=self._asked(turn),
+            seen=resolved.seen)
 
     @staticmethod
     def _asked(turn: Turn) -> list[Callable[[str], bool]]:

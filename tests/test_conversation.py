@@ -281,3 +281,18 @@ def test_a_next_level_with_no_numbered_level_before_is_not_guessed():
     resolved = resolve("and the next level?", history("what do engineers do?", "- Code. [1]"),
                        specifics=load_vocabulary().specifics)
     assert not any(ch.isdigit() for ch in resolved.query)
+
+
+@pytest.mark.slow
+def test_more_goes_on_with_what_was_not_shown(bot):
+    """A bare "more" after a capped answer quotes the lines it did not show, not the same
+    ones again; once a section is shown whole, the next one."""
+    first = bot.ask("What are the common challenges?")
+    assert not first.abstained
+    history = [{"role": "user", "content": "What are the common challenges?"},
+               {"role": "assistant", "content": first.answer}]
+    more = bot.ask("tell me more", history=history)
+    assert not more.abstained
+    before = set(answer_items(first.answer))
+    after = answer_items(more.answer)
+    assert after and not before & set(after), (first.answer, more.answer)
