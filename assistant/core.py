@@ -95,6 +95,7 @@ class Turn:
     # none ("do they have to ...?"), those its topic names (IC4)
     ranking: list[Specific] = field(default_factory=list)
     lists_roles: bool = False  # "which roles are open?": answered from the documents' titles
+    across_roles: bool = False  # "which job pays the most?": each role answered on its own
 
 
 class Assistant:
@@ -315,6 +316,7 @@ class Assistant:
             resolved = self._condensed(resolved, question, history)
         turn.resolved = resolved
         turn.lists_roles = self.vocabulary.asks_for_roles(corrected)
+        turn.across_roles = not turn.lists_roles and self.vocabulary.asks_across_roles(corrected)
         turn.named = self.vocabulary.specifics(resolved.coverage_text)
         premise = premise_clause(resolved.coverage_text)
         if premise is not None:  # "since supervisors get a $10k bonus, how do i ...": the
@@ -576,10 +578,12 @@ class Assistant:
         if decision.abstain:
             yield self._abstain(turn, decision, contexts)
             return
-        groups = self._roles_to_answer(turn)
+        across = turn.across_roles and turn.scope is None and len(state.catalog.roles) > 1
+        groups = self._each_role(turn, config) if across else self._roles_to_answer(turn)
         if groups is None:  # many roles fit equally: ask which one is meant
-            titles = [state.catalog.by_source[s].title for s in
-                      dict.fromkeys(d.metadata["source"] for d in documents)]
+            sources = [r.source for r in state.catalog.roles] if across else \
+                dict.fromkeys(d.metadata["source"] for d in documents)
+            titles = [state.catalog.by_source[s].title for s in sources]
             text = self.texts["abstain"]["which_role"].format(roles=_join(titles))
             yield Reply(turn.question, text, True, [], contexts, reason="ambiguous_role",
                         query=resolved.query)
@@ -737,6 +741,25 @@ class Assistant:
             if specific.kind == "level":
                 weights.update({w: 0.0 for w in stems(specific.key)})
         return weights
+
+    def _each_role(self, turn: Turn, config: RunnableConfig | None
+                   ) -> list[list[Document]] | None:
+        """A question about the roles together ("do any of these jobs let me work
+        remotely?"), unscoped: each role's own passages, searched within it, one group per
+        role; with more roles than `max_roles_per_answer`, None (ask which is meant). The
+        passages that rank first overall would answer for one role as if for all."""
+        state, resolved = turn.state, turn.resolved
+        assert resolved is not None
+        roles = state.catalog.roles
+        if len(roles) > self.settings.max_roles_per_answer:
+            return None
+        groups = []
+        for role in roles:
+            found = self._search(state, frozenset({role.source}),
+                                 [turn.query, *resolved.queries], config, resolved.question)
+            if found:
+                groups.append(found[:self.settings.secondary_passages])
+        return groups or None
 
     def _roles_to_answer(self, turn: Turn) -> list[list[Document]] | None:
         """The passages to answer from, one group per role.

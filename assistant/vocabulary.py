@@ -61,11 +61,17 @@ class Vocabulary:
     title_nouns: frozenset[str] = frozenset()  # "manager", "service": words ending a job title
     # or an organisation's name
     list_roles: tuple[re.Pattern[str], ...] = ()  # "which roles are open?"
+    across_roles: tuple[re.Pattern[str], ...] = ()  # "do any of these jobs ...?"
 
     def asks_for_roles(self, text: str) -> bool:
         """Whether a question asks which roles there are ("what jobs do you have?")."""
         low = normalize(text).lower()
         return any(pattern.search(low) for pattern in self.list_roles)
+
+    def asks_across_roles(self, text: str) -> bool:
+        """Whether a question asks about the roles together ("which job pays the most?")."""
+        low = normalize(text).lower()
+        return any(pattern.search(low) for pattern in self.across_roles)
 
     # ------------------------------------------------------------------------------------
     def expand(self, text: str, document_words: frozenset[str] | set[str]) -> str:
@@ -323,4 +329,6 @@ def load_vocabulary(override: Path | None = None) -> Vocabulary:
         seniority_words=frozenset(str(t).lower() for t in spec.get("seniority_words", [])),
         title_nouns=frozenset(str(t).lower() for t in spec.get("title_nouns", [])),
         list_roles=tuple(re.compile(str(p)) for p in data.get("intents", {}).get("list_roles", [])),
+        across_roles=tuple(re.compile(str(p))
+                           for p in data.get("intents", {}).get("across_roles", [])),
     )
