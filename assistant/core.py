@@ -824,6 +824,11 @@ class Assistant:
         catalog = turn.state.catalog
         scope = turn.scope if turn.scope else None
         key = "specific" if decision.reason == "not_covered" and turn.specifics else decision.reason
+        if key == "specific" and texts.get("specific_elsewhere") and all(
+                catalog_words(turn.state, turn.scope, s.key) for s in turn.specifics):
+            # "the locality pay in chicago?": the posting lists Chicago as a location, so
+            # "the documents don't say anything about chicago" would be untrue
+            key = "specific_elsewhere"
         template = texts.get(key) or texts["not_covered"]
         missing = _join([f'"{w}"' for w in decision.missing[:3]]) or "this"
         titles = catalog.titles(scope)
@@ -839,7 +844,7 @@ class Assistant:
         near = [c for c in contexts[:1] if c.relevance >= floor]
         weak = floor <= decision.relevance < self.settings.min_relevance
         pointer = ""
-        if near and key == "specific" and texts.get("nearest"):
+        if near and key in ("specific", "specific_elsewhere") and texts.get("nearest"):
             # labelled "not about" what is missing only when it is not: the nearest passage
             # may name it without holding an answer ("IC5" has no figure for the question)
             passage = [f"{near[0].section}\n{near[0].text}"]
@@ -862,11 +867,11 @@ class _State:
         self.retriever = HybridRetriever(snapshot=snapshot, embeddings=embeddings,
                                          settings=settings, k=settings.top_k,
                                          vocabulary=load_vocabulary(settings.vocabulary_file))
-        self._words: dict[str, set[str]] = {}  # source -> the words its documents use
+        self.words_by_source: dict[str, set[str]] = {}  # source -> the words its documents use
         for meta in snapshot.chunks.values():
-            self._words.setdefault(meta["source"], set()).update(
+            self.words_by_source.setdefault(meta["source"], set()).update(
                 words(f"{meta['section']} {meta['text']}"))
-        corpus_words = set().union(*self._words.values()) if self._words else set()
+        corpus_words = set().union(*self.words_by_source.values()) if self.words_by_source else set()
         self.vocabulary = frozenset(corpus_words | stopwords())
         self.coverage = CoverageChecker(snapshot.terms, snapshot.term_vectors, corpus_words)
         self._scoped: dict[frozenset[str], CoverageChecker] = {}
@@ -904,7 +909,7 @@ class _State:
             checker = self._scoped.get(scope)
             if checker is None:
                 checker = self.coverage.within(
-                    set().union(*(self._words.get(s, set()) for s in scope)))
+                    set().union(*(self.words_by_source.get(s, set()) for s in scope)))
                 if len(self._scoped) >= 64:
                     self._scoped.pop(next(iter(self._scoped)))
                 self._scoped[scope] = checker
@@ -914,6 +919,19 @@ class _State:
 def _evidence(documents: list[Document]) -> list[str]:
     """Passages as the specifics and figure checks read them: section path, then text."""
     return [f"{d.metadata.get('section', '')}\n{d.page_content}" for d in documents]
+
+
+def catalog_words(state: _State, scope: Scope, phrase: str) -> bool:
+    """Whether the documents in `scope` (all when None) write `phrase` (as a phrase: their
+    "Step 1" and a "5" elsewhere are no mention of "step 5"). Read on a refusal only."""
+    wanted = set(words(phrase))
+    used = [state.words_by_source.get(s, set()) for s in (scope or state.words_by_source)]
+    if not wanted or not any(wanted <= u for u in used):
+        return False  # cheap: some document must at least use every word
+    pattern = re.compile(rf"(?<![\w]){re.escape(normalize(phrase).lower())}(?![\w])")
+    return any(pattern.search(normalize(f"{meta['section']} {meta['text']}").lower())
+               for meta in state.snapshot.chunks.values()
+               if not scope or meta["source"] in scope)
 
 
 def _gives(pattern: re.Pattern[str], line: str) -> bool:

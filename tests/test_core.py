@@ -416,6 +416,21 @@ def test_a_benefit_the_posting_does_not_give_gets_no_other_figures(roles_bot):
         assert "$" not in reply.answer and "paid time off" in reply.answer
 
 @pytest.mark.slow
+def test_a_refusal_does_not_deny_what_the_documents_mention(roles_bot):
+    """The backend posting names Chicago (its office) but gives no Chicago pay: the refusal
+    says the documents mention it, not that they "don't say anything about" it; Berlin
+    they never name."""
+    history = [{"role": "user", "content": "what does the backend pay band look like?"}]
+    first = roles_bot.ask(history[0]["content"], scope="acme-backend-engineer.md")
+    history.append({"role": "assistant", "content": first.answer})
+    chicago = roles_bot.ask("and in chicago?", history, scope="acme-backend-engineer.md")
+    assert chicago.abstained and "$" not in chicago.answer
+    assert chicago.answer.startswith('The documents mention "chicago", but not'), chicago.answer
+    berlin = roles_bot.ask("and in berlin?", history, scope="acme-backend-engineer.md")
+    assert berlin.abstained
+    assert berlin.answer.startswith('The documents don\'t say anything about "berlin"')
+
+@pytest.mark.slow
 def test_which_roles_are_open_lists_the_documents_titles(roles_bot):
     """"Which roles are open?" is about the corpus, not one passage: every role in scope by
     its document's title, each citing that document; on one posting's widget, that role."""
