@@ -96,6 +96,7 @@ class Turn:
     ranking: list[Specific] = field(default_factory=list)
     lists_roles: bool = False  # "which roles are open?": answered from the documents' titles
     across_roles: bool = False  # "which job pays the most?": each role answered on its own
+    small_talk: str = ""  # "hi", "thanks": the kind of small talk the whole message is
 
 
 class Assistant:
@@ -316,6 +317,7 @@ class Assistant:
             resolved = self._condensed(resolved, question, history)
         turn.resolved = resolved
         turn.lists_roles = self.vocabulary.asks_for_roles(corrected)
+        turn.small_talk = self.vocabulary.small_talk_kind(corrected)
         turn.across_roles = not turn.lists_roles and self.vocabulary.asks_across_roles(corrected)
         turn.named = self.vocabulary.specifics(resolved.coverage_text)
         premise = premise_clause(resolved.coverage_text)
@@ -570,6 +572,10 @@ class Assistant:
         assert resolved is not None and decision is not None
         documents = turn.documents
         contexts = [_context(d) for d in documents]
+        if turn.small_talk and decision.reason != "instructions" \
+                and turn.small_talk in self.texts.get("small_talk", {}):
+            yield self._small_talk(turn)
+            return
         if turn.lists_roles and decision.reason != "instructions":
             reply = self._roles_listed(turn)
             yield from _progressive(reply.answer)
@@ -786,6 +792,23 @@ class Assistant:
         if len(close) > self.settings.max_roles_per_answer:
             return None
         return [[d for d in documents if d.metadata["source"] == s] for s in close]
+
+    def _small_talk(self, turn: Turn) -> Reply:
+        """"hi", "thanks!", "who are you?": a reply in kind, saying what can be asked (no
+        documents searched for a greeting). Marked as no answer (`reason="small_talk"`),
+        with no sources, and kept out of HR's content-gap report."""
+        catalog = turn.state.catalog
+        scope = turn.scope if turn.scope else None
+        titles = catalog.titles(scope)
+        abstain = self.texts["abstain"]
+        roles = abstain["one_role"].format(role=titles[0]) if len(titles) == 1 else \
+            abstain["many_roles"]
+        topics = _join(catalog.topics(scope, self.settings.max_topics)) or titles[0]
+        text = self.texts["small_talk"][turn.small_talk].format(
+            roles=roles, topics=topics, contact=self.settings.contact)
+        assert turn.resolved is not None
+        return Reply(turn.question, text, True, [], [], reason="small_talk",
+                     query=turn.resolved.query)
 
     def _roles_listed(self, turn: Turn) -> Reply:
         """"Which roles are open?": the roles in scope by their documents' own titles, each

@@ -135,7 +135,7 @@ class Reply:
     citations: list[Citation]
     contexts: list[Context]
     reason: str = ""  # why it abstained (not_covered, no_figure, no_name, off_topic,
-    # instructions, ambiguous_role) or ""
+    # instructions, ambiguous_role, small_talk) or ""
     query: str = ""  # the standalone query used for retrieval after resolving follow-ups
     latency_ms: float = 0.0
     backend: str = "extractive"  # the answerer that wrote `answer`

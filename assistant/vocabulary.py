@@ -62,6 +62,13 @@ class Vocabulary:
     # or an organisation's name
     list_roles: tuple[re.Pattern[str], ...] = ()  # "which roles are open?"
     across_roles: tuple[re.Pattern[str], ...] = ()  # "do any of these jobs ...?"
+    small_talk: dict[str, tuple[re.Pattern[str], ...]] = field(default_factory=dict)
+
+    def small_talk_kind(self, text: str) -> str:
+        """The kind of small talk a whole message is ("greeting" for "hi!"), or ""."""
+        low = normalize(text).lower().strip()
+        return next((kind for kind, patterns in self.small_talk.items()
+                     if any(p.search(low) for p in patterns)), "")
 
     def asks_for_roles(self, text: str) -> bool:
         """Whether a question asks which roles there are ("what jobs do you have?")."""
@@ -331,4 +338,6 @@ def load_vocabulary(override: Path | None = None) -> Vocabulary:
         list_roles=tuple(re.compile(str(p)) for p in data.get("intents", {}).get("list_roles", [])),
         across_roles=tuple(re.compile(str(p))
                            for p in data.get("intents", {}).get("across_roles", [])),
+        small_talk={str(kind): tuple(re.compile(str(p)) for p in patterns) for kind, patterns
+                    in data.get("intents", {}).get("small_talk", {}).items()},
     )

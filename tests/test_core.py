@@ -431,6 +431,22 @@ def test_a_refusal_does_not_deny_what_the_documents_mention(roles_bot):
     assert berlin.answer.startswith('The documents don\'t say anything about "berlin"')
 
 @pytest.mark.slow
+def test_small_talk_is_answered_in_kind(roles_bot):
+    """"hi", "thanks!", "who are you?" are not searched for in the documents ("I couldn't
+    find that"): a reply in kind says what can be asked; a question after a greeting is
+    still answered."""
+    hello = roles_bot.ask("hi!")
+    assert hello.abstained and hello.reason == "small_talk" and not hello.citations
+    assert hello.answer.startswith("Hi!") and "the open roles" in hello.answer
+    assert "Backend Engineer and Product Designer" in hello.answer
+    assert roles_bot.ask("thanks so much").answer.startswith("You're welcome")
+    about = roles_bot.ask("who are you?", scope="acme-product-designer.md")
+    assert "the Product Designer role" in about.answer
+    assert "Responsibilities" in about.answer
+    question = roles_bot.ask("hi, what are the requirements for the product designer job?")
+    assert not question.abstained and "portfolio" in question.answer
+
+@pytest.mark.slow
 def test_which_roles_are_open_lists_the_documents_titles(roles_bot):
     """"Which roles are open?" is about the corpus, not one passage: every role in scope by
     its document's title, each citing that document; on one posting's widget, that role."""

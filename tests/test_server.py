@@ -334,6 +334,10 @@ def test_abstentions_and_feedback_are_stored_and_counted(http: Any, live_server:
     assert latest["citations"][0]["n"] == 1
     gaps = [g.question for g in store.gaps()]
     assert "Do you sponsor work visas for candidates from abroad?" in gaps
+    # small talk is answered in kind and is no content gap
+    hello = ask(http, "hi there!").json()
+    assert hello["abstained"] is True and hello["reason"] == "small_talk"
+    assert store.counts()["abstained"] == after["abstained"]
 
     assert http.post("/api/feedback", json={"rating": "meh", "question": "x"}).status_code == 422
     metrics = http.get("/metrics")

@@ -60,7 +60,7 @@ class AskReply(BaseModel):
     answer: str = Field(description="Markdown with [n] citation markers.")
     abstained: bool = Field(description="True when the documents could not answer.")
     reason: str = Field(description="Why it abstained (not_covered, no_figure, no_name, "
-                        "off_topic, instructions, ambiguous_role).")
+                        "off_topic, instructions, ambiguous_role, small_talk).")
     citations: list[CitationOut]
     contexts: list[ContextOut] = Field(description="Passages retrieved, best first.")
     query: str = Field(description="The standalone query used after resolving follow-ups.")

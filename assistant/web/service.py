@@ -197,6 +197,7 @@ class Service:
             self.metrics.latency.labels(channel).observe(time.perf_counter() - started)
             if reply.abstained:
                 self.metrics.abstentions.labels(reply.reason or "not_covered").inc()
+            if reply.abstained and reply.reason != "small_talk":  # "hi" is no content gap
                 await run_in_threadpool(self._store_safely, "abstained", reply.question,
                                         reply.answer, [], reply.reason)
             if reply.fallback:
