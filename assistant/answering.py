@@ -126,11 +126,11 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
             scores[i] = float(score) + cfg.keyword_bonus * min(shared, cfg.keyword_bonus_cap)
             # a record's line whose label is what the question asks for ("what's the grade?":
             # "Series & Grade: 0301-15"): a label and a number embed poorly, and a sentence
-            # that merely uses the word ("... the Step 1 of the grade ...") outscored it
-            # Only a record's line (not a labelled bullet, one aspect of a list: "Staff
-            # designer: ..."), only by the question's rarest word, what it is about ("job" of
-            # "Job announcement number" names nothing), and never a line without the kind of
-            # value asked for ("deadline to apply?" wants a date, not "Who may apply: ...")
+            # that merely uses the word ("... the Step 1 of the grade ...") outscored it. Only
+            # a record's line (not a labelled bullet, one aspect of a list: "Staff designer:
+            # ..."), only by the question's rarest word, what it is about ("job" of "Job
+            # announcement number" names nothing), and never a line without the kind of value
+            # asked for ("deadline to apply?" wants a date, not "Who may apply: ...")
             label = fact_label(data.unit_texts[i]) if meta.get("kind") == "sentence" else ""
             if label and rarest & set(stems(label)) \
                     and all(gives(data.unit_texts[i]) for gives in data.asked):
@@ -254,7 +254,6 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
         Chicago?". A specific no such line names is left to the coverage check."""
         if not data.specifics or not groups:
             return groups
-        quotable = _QUOTABLE
         top = max((float(scores[i]) for g in groups for i in g.units if i in scores),
                   default=0.0)
         for mentions in data.specifics:
@@ -264,7 +263,7 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
                 continue
             for document in data.documents[:self.settings.secondary_passages]:
                 units = [i for i in by_chunk.get(_key(document), [])
-                         if data.unit_meta[i]["kind"] in quotable and mentions(data.unit_texts[i])]
+                         if data.unit_meta[i]["kind"] in _QUOTABLE and mentions(data.unit_texts[i])]
                 if not units:
                     headed = self._headed_by(document, mentions, data, by_chunk, scores, top)
                     if headed:  # "ic3 vs ic4": the IC4 section's lines never say "IC4"

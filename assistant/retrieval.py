@@ -524,7 +524,6 @@ class HybridRetriever(BaseRetriever):
         return q / max(float(np.linalg.norm(q)), 1e-9)
 
 
-
 def _lists_facts(text: str, share: float) -> bool:
     """Whether at least `share` of a chunk's lines (three or more) are labelled facts."""
     lines = [line for line in text.splitlines() if line.strip()]

@@ -66,19 +66,16 @@ class Vocabulary:
 
     def small_talk_kind(self, text: str) -> str:
         """The kind of small talk a whole message is ("greeting" for "hi!"), or ""."""
-        low = normalize(text).lower().strip()
         return next((kind for kind, patterns in self.small_talk.items()
-                     if any(p.search(low) for p in patterns)), "")
+                     if _intent(patterns, text)), "")
 
     def asks_for_roles(self, text: str) -> bool:
         """Whether a question asks which roles there are ("what jobs do you have?")."""
-        low = normalize(text).lower()
-        return any(pattern.search(low) for pattern in self.list_roles)
+        return _intent(self.list_roles, text)
 
     def asks_across_roles(self, text: str) -> bool:
         """Whether a question asks about the roles together ("which job pays the most?")."""
-        low = normalize(text).lower()
-        return any(pattern.search(low) for pattern in self.across_roles)
+        return _intent(self.across_roles, text)
 
     # ------------------------------------------------------------------------------------
     def expand(self, text: str, document_words: frozenset[str] | set[str]) -> str:
@@ -286,6 +283,13 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
         out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(
             out.get(key), dict) else value
     return out
+
+
+def _intent(patterns: tuple[re.Pattern[str], ...], text: str) -> bool:
+    """Whether one of an intent's patterns (vocabulary [intents]) matches the question,
+    normalised and lower-cased, without surrounding space."""
+    low = normalize(text).lower().strip()
+    return any(pattern.search(low) for pattern in patterns)
 
 
 def _cue_pattern(entry: dict[str, Any]) -> re.Pattern[str]:
