@@ -797,18 +797,23 @@ class Assistant:
         """"hi", "thanks!", "who are you?": a reply in kind, saying what can be asked (no
         documents searched for a greeting). Marked as no answer (`reason="small_talk"`),
         with no sources, and kept out of HR's content-gap report."""
-        catalog = turn.state.catalog
-        scope = turn.scope if turn.scope else None
-        titles = catalog.titles(scope)
-        abstain = self.texts["abstain"]
-        roles = abstain["one_role"].format(role=titles[0]) if len(titles) == 1 else \
-            abstain["many_roles"]
-        topics = _join(catalog.topics(scope, self.settings.max_topics)) or titles[0]
+        roles, topics = self._roles_and_topics(turn)
         text = self.texts["small_talk"][turn.small_talk].format(
             roles=roles, topics=topics, contact=self.settings.contact)
         assert turn.resolved is not None
         return Reply(turn.question, text, True, [], [], reason="small_talk",
                      query=turn.resolved.query)
+
+    def _roles_and_topics(self, turn: Turn) -> tuple[str, str]:
+        """How a reply that is no answer names the role(s) in scope ("the Backend Engineer
+        role", "the open roles") and what can be asked (at most `max_topics` topics)."""
+        catalog = turn.state.catalog
+        scope = turn.scope if turn.scope else None
+        titles = catalog.titles(scope)
+        texts = self.texts["abstain"]
+        roles = texts["one_role"].format(role=titles[0]) if len(titles) == 1 else \
+            texts["many_roles"]
+        return roles, _join(catalog.topics(scope, self.settings.max_topics)) or titles[0]
 
     def _roles_listed(self, turn: Turn) -> Reply:
         """"Which roles are open?": the roles in scope by their documents' own titles, each
@@ -819,8 +824,8 @@ class Assistant:
         shown = sources[:self.settings.max_roles_listed]
         citations = []
         for n, source in enumerate(shown, start=1):
-            meta = state.snapshot.chunks[state.openings[source]]
             role = state.catalog.by_source[source]
+            meta = state.snapshot.chunks[role.opening]
             citations.append(Citation(
                 n, source, role.title, str(meta.get("text", "")),
                 int(meta.get("line_start", 0)), int(meta.get("line_end", 0)), role.title,
@@ -844,20 +849,15 @@ class Assistant:
 
     def _abstain_text(self, decision: Decision, turn: Turn, contexts: list[Context]) -> str:
         texts = self.texts["abstain"]
-        catalog = turn.state.catalog
-        scope = turn.scope if turn.scope else None
         key = "specific" if decision.reason == "not_covered" and turn.specifics else decision.reason
         if key == "specific" and texts.get("specific_elsewhere") and all(
-                catalog_words(turn.state, turn.scope, s.key) for s in turn.specifics):
+                _written_in(turn.state, turn.scope, s.key) for s in turn.specifics):
             # "the locality pay in chicago?": the posting lists Chicago as a location, so
             # "the documents don't say anything about chicago" would be untrue
             key = "specific_elsewhere"
         template = texts.get(key) or texts["not_covered"]
         missing = _join([f'"{w}"' for w in decision.missing[:3]]) or "this"
-        titles = catalog.titles(scope)
-        roles = texts["one_role"].format(role=titles[0]) if len(titles) == 1 else \
-            texts["many_roles"]
-        topics = _join(catalog.topics(scope, self.settings.max_topics)) or titles[0]
+        roles, topics = self._roles_and_topics(turn)
         text = template.format(topics=topics, contact=self.settings.contact, missing=missing,
                                roles=roles)
         # Point at the nearest section, by name only and labelled as not the answer: when
@@ -900,9 +900,6 @@ class _State:
         self._scoped: dict[frozenset[str], CoverageChecker] = {}
         self._scoped_lock = threading.Lock()
         self.lookup = UnitLookup(snapshot.unit_texts, snapshot.unit_meta)
-        self.openings: dict[str, str] = {}  # document -> its first chunk
-        for chunk_id in snapshot.chunk_order:
-            self.openings.setdefault(snapshot.chunks[chunk_id]["source"], chunk_id)
         self.catalog = Catalog.from_snapshot(snapshot.chunks, snapshot.chunk_order,
                                              snapshot.manifest.get("documents", {}),
                                              settings.role_acronym_weight)
@@ -944,7 +941,7 @@ def _evidence(documents: list[Document]) -> list[str]:
     return [f"{d.metadata.get('section', '')}\n{d.page_content}" for d in documents]
 
 
-def catalog_words(state: _State, scope: Scope, phrase: str) -> bool:
+def _written_in(state: _State, scope: Scope, phrase: str) -> bool:
     """Whether the documents in `scope` (all when None) write `phrase` (as a phrase: their
     "Step 1" and a "5" elsewhere are no mention of "step 5"). Read on a refusal only."""
     wanted = set(words(phrase))

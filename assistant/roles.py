@@ -39,6 +39,7 @@ class Role:
     topics: list[str] = field(default_factory=list)  # its top-level sections, in order
     sizes: dict[str, int] = field(default_factory=dict)  # units per top-level section
     sections: list[str] = field(default_factory=list)  # every section path, in order
+    opening: str = ""  # the id of its first chunk (what "which roles are open?" cites)
 
     @functools.cached_property
     def stems(self) -> set[str]:
@@ -105,7 +106,8 @@ class Catalog:
             role = roles.get(source)
             if role is None:
                 title = meta.get("title") or info.get("title") or Path(source).stem
-                role = roles[source] = Role(source, title, dict(info.get("metadata") or {}))
+                role = roles[source] = Role(source, title, dict(info.get("metadata") or {}),
+                                            opening=chunk_id)
             if meta.get("section") and meta["section"] not in role.sections:
                 role.sections.append(meta["section"])
             top = meta.get("top_section") or role.title
