@@ -388,7 +388,7 @@ class Assistant:
 
         if by_name:
             [source] = scope
-            own = naming(state.catalog.by_source[source].stems)
+            own = _naming_occurrences(tokens, naming(state.catalog.by_source[source].stems))
             stripped = " ".join(t for t, n in zip(tokens, own, strict=True) if not n)
             if len(content_words(stripped)) >= 1:
                 return stripped
@@ -961,6 +961,26 @@ def _gives(pattern: re.Pattern[str], line: str) -> bool:
 def _holds_all(values: list[re.Pattern[str]], text: str) -> bool:
     """Whether `text` holds a value of each kind (a date, an amount) `values` describe."""
     return all(value.search(text) for value in values)
+
+
+def _naming_occurrences(tokens: list[str], naming: list[bool]) -> list[bool]:
+    """Of the tokens whose words name a role, the ones that did the naming. Where the name
+    stands as a run of its words ("product manager"), another word outside the run that
+    only shares a stem with one of them is the question's own ("will i manage people as a
+    product manager?" asks about managing); the same word again is the name again."""
+    def stems_of(token: str) -> frozenset[str]:
+        return frozenset(stem(x) for x in words(token))
+
+    def forms(token: str) -> frozenset[str]:
+        return frozenset(x.lower() for x in words(token))
+
+    in_run = [flag and ((i > 0 and naming[i - 1]) or (i + 1 < len(tokens) and naming[i + 1]))
+              for i, flag in enumerate(naming)]
+    run = [t for t, r in zip(tokens, in_run, strict=True) if r]
+    run_stems = {stems_of(t) for t in run}
+    run_forms = {forms(t) for t in run}
+    return [flag and (in_run[i] or stems_of(t) not in run_stems or forms(t) in run_forms)
+            for i, (t, flag) in enumerate(zip(tokens, naming, strict=True))]
 
 
 def _rungs_meant(turn: Turn, query: str, entry_levels: frozenset[str]) -> list[str]:

@@ -818,6 +818,17 @@ def test_the_words_that_chose_the_role_do_not_rank(tmp_path: Path, embeddings: A
     given = bot._evidence.invoke({"question": "do engineers answer tickets alone?",
                                   "history": [], "scope": "acme-support-engineer.md"})
     assert "engineers" in given.query
+    # a word sharing only a stem with the name that a run of its words already gave is the
+    # question's own ("supporting" beside "acme support engineer"); the name's own word again
+    # is the name again
+    verb = bot._evidence.invoke({"question": "will i be supporting customers as an acme "
+                                             "support engineer?", "history": [], "scope": None})
+    assert verb.scope == frozenset({"acme-support-engineer.md"})
+    assert "supporting customers" in verb.query, verb.query
+    assert not {"acme", "support", "engineer?"} & set(verb.query.lower().split()), verb.query
+    again = bot._evidence.invoke({"question": "acme support engineer: is acme remote?",
+                                  "history": [], "scope": None})
+    assert "acme" not in again.query.lower(), again.query
 
 
 SUPERVISORS = {
