@@ -91,6 +91,10 @@ class Turn:
     specifics: list[Specific] = field(default_factory=list)  # those the passages lack
     # how the values an answer must hold are written (a date for "deadline to apply?")
     required: list[re.Pattern[str]] = field(default_factory=list)
+    # every kind of value it asks for, the ones it may go without too ("which pays most?")
+    wanted: list[re.Pattern[str]] = field(default_factory=list)
+    # a question across many roles answered from only the roles whose passages it found
+    some_roles: bool = False
     # the specifics that choose passages and lines: `named`, or for a follow-up that names
     # none ("do they have to ...?"), those its topic names (IC4)
     ranking: list[Specific] = field(default_factory=list)
@@ -328,6 +332,7 @@ class Assistant:
             rest = resolved.coverage_text[end:].lower()
             turn.named = [s for s in turn.named if s.key not in clause or s.key in rest]
         turn.required = self.vocabulary.values_asked(resolved.question, required=True)
+        turn.wanted = self.vocabulary.values_asked(resolved.question)
         # only the follow-up's own words decide what must be covered
         turn.ranking = turn.named if turn.named or not resolved.kind \
             else self.vocabulary.specifics(resolved.query)
@@ -558,6 +563,9 @@ class Assistant:
                 if tail:
                     yield tail
                 event.answer = inert_markup(event.answer)
+                if turn.some_roles and not event.abstained:
+                    event.note = " ".join(x for x in (event.note, self.texts["notes"][
+                        "some_roles"]) if x)
                 yield event
             else:
                 piece = inert.feed(event)
@@ -724,12 +732,15 @@ class Assistant:
 
     @staticmethod
     def _asked(turn: Turn) -> list[Callable[[str], bool]]:
-        """The tests `_checked` applies to an answer's lines, one per kind of value asked."""
+        """One test per kind of value asked: those `_checked` applies to an answer's lines,
+        and those of the kinds an answer may go without ("which one pays the most?" is
+        answered with the amounts, if the passage has them, but may be answered by a role's
+        name alone)."""
         resolved = turn.resolved
         assert resolved is not None
         figure = figure_line(resolved.coverage_text, turn.state.coverage.stems)
         return [*([figure] if figure is not None else []),
-                *(functools.partial(_gives, pattern) for pattern in turn.required)]
+                *(functools.partial(_gives, pattern) for pattern in turn.wanted)]
 
     def _word_weights(self, turn: Turn) -> dict[str, float]:
         """The query's word stems weighted by how rare they are in the documents in scope,
@@ -758,7 +769,13 @@ class Assistant:
         assert resolved is not None
         roles = state.catalog.roles
         if len(roles) > self.settings.max_roles_per_answer:
-            return None
+            # too many to search each: the roles whose passages the question found are
+            # relevant in their own right (`min_relevance`), when few enough to answer each
+            sources = _relevant_sources(turn.documents, self.settings.min_relevance)
+            if not sources or len(sources) > self.settings.max_roles_per_answer:
+                return None
+            turn.some_roles = True
+            return [[d for d in turn.documents if d.metadata["source"] == s] for s in sources]
         groups = []
         for role in roles:
             found = self._search(state, frozenset({role.source}),
@@ -961,6 +978,12 @@ def _gives(pattern: re.Pattern[str], line: str) -> bool:
 def _holds_all(values: list[re.Pattern[str]], text: str) -> bool:
     """Whether `text` holds a value of each kind (a date, an amount) `values` describe."""
     return all(value.search(text) for value in values)
+
+
+def _relevant_sources(documents: list[Document], floor: float) -> list[str]:
+    """The sources of the passages at least `floor` relevant, in ranked order."""
+    return list(dict.fromkeys(d.metadata["source"] for d in documents
+                              if float(d.metadata.get("relevance", 0.0)) >= floor))
 
 
 def _naming_occurrences(tokens: list[str], naming: list[bool]) -> list[bool]:

@@ -470,17 +470,24 @@ def test_which_roles_are_open_lists_the_documents_titles(roles_bot):
 def test_a_question_across_the_roles_answers_each_or_asks_which(roles_bot, embeddings):
     """"do any of these jobs let me work remotely?" is answered role by role from each
     role's own passages, each part headed by its role; with more roles than
-    max_roles_per_answer, the reply asks which is meant, naming every role."""
+    max_roles_per_answer, the roles whose passages the question found relevant are
+    answered when few enough, else the reply asks which is meant, naming every role."""
     reply = roles_bot.ask("do any of these jobs let me work remotely?")
     assert not reply.abstained, reply.answer
     assert "**Backend Engineer > Working here**" in reply.answer
     assert "**Product Designer > Working here**" in reply.answer
     assert "Fully remote within the US" in reply.answer and "Chicago office" in reply.answer
+    assert not reply.note  # every role was searched
     settings = roles_bot.settings.model_copy(update={"max_roles_per_answer": 1})
-    one = Assistant.from_settings(settings, embeddings=embeddings).ask(
-        "which of these roles pays the most?")
-    assert one.abstained and one.reason == "ambiguous_role"
-    assert "Backend Engineer" in one.answer and "Product Designer" in one.answer
+    capped = Assistant.from_settings(settings, embeddings=embeddings)
+    one = capped.ask("which of these roles pays the most?")  # only one posting gives pay
+    assert not one.abstained, one.answer
+    assert "$140,000" in one.answer and {c.source for c in one.citations} == {
+        "acme-backend-engineer.md"}
+    assert "not every role" in one.note  # says it is not a full survey
+    both = capped.ask("what do all of these roles require?")
+    assert both.abstained and both.reason == "ambiguous_role", both.answer
+    assert "Backend Engineer" in both.answer and "Product Designer" in both.answer
 
 @pytest.mark.slow
 def test_a_long_list_of_roles_is_cut_and_counted(roles_bot, embeddings):

@@ -43,6 +43,7 @@ def test_an_abbreviation_the_documents_use_keeps_their_meaning(vocab):
     ("Will Kubernetes be used?", [("tool", "Kubernetes")]),
     ("what ticketing tool do u use, zendesk?", [("tool", "zendesk")]),
     ("do i need c++ or node.js", [("tool", "c++"), ("tool", "node.js")]),
+    ("Can I work Part-Time?", [("arrangement", "Part-Time")]),
 ])
 def test_specifics_are_found_in_any_case(vocab, question, found):
     assert [(s.kind, s.text) for s in vocab.specifics(question)] == found
@@ -53,7 +54,7 @@ def test_specifics_are_found_in_any_case(vocab, question, found):
     "experience in mobile development needed?",
     "what does the role pay?",
     "Salary matters to me and I ask about ML.",
-    "is part time work in the us ok",  # "us" is not the US
+    "is shift work in the us ok",  # "us" is not the US
     "will i go to meetings and sketch ideas in a notion of teams?",
 ])
 def test_everyday_words_are_not_specifics(vocab, question):
