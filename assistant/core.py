@@ -541,7 +541,8 @@ class Assistant:
             need_salience=cfg.min_relevance <= relevance < cfg.confident_relevance)
         specifics = self._missing_specifics(state, turn.named, documents)
         turn.specifics = specifics
-        turn.decision = decide(turn.question, relevance, terms, specifics, cfg)
+        turn.decision = decide(turn.question, relevance, terms, specifics, cfg,
+                               about_work=self.vocabulary.about_work(resolved.coverage_text))
         return turn
 
     def _answer(self, turn: Turn, config: RunnableConfig | None = None) -> Reply:

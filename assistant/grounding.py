@@ -161,12 +161,13 @@ def _normalise(vectors: Any) -> Any:
 
 
 def decide(question: str, relevance: float, terms: list[Term], specifics: list[Any],
-           cfg: Any) -> Decision:
+           cfg: Any, about_work: bool = False) -> Decision:
     """Answer or abstain, from the measured evidence (see the module docstring).
 
     `specifics` are the question's specifics that the top passages do not mention; `cfg` is
     the Settings (min_relevance, off_topic_margin, min_term_similarity, key_term_salience,
-    confident_relevance).
+    confident_relevance); `about_work`: the question uses a word about jobs (the vocabulary's
+    [work] words), so it is never off topic, only not covered.
     """
     missing = [t.word for t in terms if t.synonym < cfg.min_term_similarity]
     if is_instruction_attack(question):
@@ -177,7 +178,8 @@ def decide(question: str, relevance: float, terms: list[Term], specifics: list[A
         # off topic only when the question also rests on words the documents never use (a
         # recipe, the weather): "how big is the team I'd be joining?" is in their words and
         # about the role, only not answered there (and HR's gap report should say so)
-        off = relevance < cfg.min_relevance - cfg.off_topic_margin and bool(missing)
+        off = relevance < cfg.min_relevance - cfg.off_topic_margin and bool(missing) \
+            and not about_work
         return Decision(True, "off_topic" if off else "not_covered", relevance, [])
     key = [t.word for t in terms if t.synonym < cfg.min_term_similarity
            and t.salience >= cfg.key_term_salience]

@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from assistant.text import normalize, phrase_pattern, stem, stopwords
+from assistant.text import normalize, phrase_pattern, stem, stems, stopwords
 
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'./()&-]*[A-Za-z0-9)/]|[A-Za-z0-9]")
 _YEAR = re.compile(r"\b(?:19[5-9]\d|20[0-4]\d)\b")
@@ -63,6 +63,7 @@ class Vocabulary:
     list_roles: tuple[re.Pattern[str], ...] = ()  # "which roles are open?"
     across_roles: tuple[re.Pattern[str], ...] = ()  # "do any of these jobs ...?"
     small_talk: dict[str, tuple[re.Pattern[str], ...]] = field(default_factory=dict)
+    work_stems: frozenset[str] = frozenset()  # "job", "team", "day": a question about work
 
     def small_talk_kind(self, text: str) -> str:
         """The kind of small talk a whole message is ("greeting" for "hi!"), or ""."""
@@ -72,6 +73,11 @@ class Vocabulary:
     def asks_for_roles(self, text: str) -> bool:
         """Whether a question asks which roles there are ("what jobs do you have?")."""
         return _intent(self.list_roles, text)
+
+    def about_work(self, text: str) -> bool:
+        """Whether a question is about a job at all ("what does a typical day look like?"),
+        by its words: one about work the documents do not cover is not off topic."""
+        return bool(self.work_stems & set(stems(text)))
 
     def asks_across_roles(self, text: str) -> bool:
         """Whether a question asks about the roles together ("which job pays the most?")."""
@@ -344,4 +350,5 @@ def load_vocabulary(override: Path | None = None) -> Vocabulary:
                            for p in data.get("intents", {}).get("across_roles", [])),
         small_talk={str(kind): tuple(re.compile(str(p)) for p in patterns) for kind, patterns
                     in data.get("intents", {}).get("small_talk", {}).items()},
+        work_stems=frozenset(stem(str(w).lower()) for w in data.get("work", {}).get("words", [])),
     )

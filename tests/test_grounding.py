@@ -111,6 +111,10 @@ def test_decide_off_topic_when_nothing_is_relevant():
     # every word one the documents use: about the role, only not answered there
     team = decide("How big is the team I'd be joining?", 0.1, [], [], CFG)
     assert (team.abstain, team.reason) == (True, "not_covered")
+    # a word the documents lack, in a question about work: not covered, not off topic
+    day = decide("what does a typical day look like", 0.1, [term("day", 0.4, 0.4)], [], CFG,
+                 about_work=True)
+    assert (day.abstain, day.reason) == (True, "not_covered")
 
 
 def test_decide_uncovered_key_term_unless_the_match_is_strong():

@@ -184,3 +184,14 @@ def test_abbreviated_places_are_places():
     assert [(s.kind, s.key) for s in sf] == [("place", "san francisco")]
     nyc = vocab.specifics(vocab.expand("is nyc an option?", set()))
     assert covered(nyc[0], ["Location: Washington, DC; New York, NY"], vocab.equivalents)
+
+
+@pytest.mark.parametrize(("question", "about"), [
+    ("what would my first 90 days look like?", True),
+    ("What does a typical day look like?", True),
+    ("who would I report to", True),
+    ("What's the weather today?", False),
+    ("give me a pancake recipe", False),
+])
+def test_questions_about_work_are_known_by_their_words(vocab, question, about):
+    assert vocab.about_work(question) is about
