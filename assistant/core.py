@@ -454,21 +454,49 @@ class Assistant:
         the whole corpus's cover them all, the whole corpus answers, if the question's words
         name the role that leads it too ("engineering"): a question that names only the
         designer's posting is not answered from another role's ("is the chicago office
-        hybrid for the designer?" is refused, not answered with the engineers' office)."""
+        hybrid for the designer?" is refused, not answered with the engineers' office).
+        Likewise when nothing in the named role's passages is relevant (`min_relevance`) and
+        the whole corpus's best passage is. And when the question also names other roles by
+        a word the named role's documents never use (`_names_another`), those roles are
+        searched instead, without that word: "how do i become a manager at sourcegraph?"
+        names the product manager's posting by "manager", but Sourcegraph's frameworks
+        answer it."""
         resolved = turn.resolved
         assert resolved is not None
-        if not self._missing_specifics(turn.state, turn.named, documents):
+        floor = self.settings.min_relevance
+        others, foreign = self._names_another(turn)
+        weak = _best_relevance(documents) < floor or bool(others)
+        if not weak and not self._missing_specifics(turn.state, turn.named, documents):
             return documents
         query = self._ranking_query(resolved.query, None, turn.state)
-        wider = self._search(turn.state, None, [query, *resolved.queries], config,
+        if others:
+            query = " ".join(t for t in query.split()
+                             if not (words(t) and {stem(x) for x in words(t)} <= foreign))
+        wider = self._search(turn.state, others, [query, *resolved.queries], config,
                              resolved.question)
         if not wider or self._missing_specifics(turn.state, turn.named, wider):
+            return documents
+        if weak and _best_relevance(wider) < floor:
             return documents
         if turn.state.catalog.naming_weights(resolved.query).get(
                 wider[0].metadata["source"], 0.0) <= 0:
             return documents
-        turn.scope, turn.query = None, query
+        turn.scope, turn.query = others, query
         return wider
+
+    def _names_another(self, turn: Turn) -> tuple[Scope, set[str]]:
+        """The roles the question also names by a word of their names that the named role's
+        documents never use, and the stems of those words ("how do i become a manager at
+        sourcegraph?" names the product manager's posting by "manager", but "sourcegraph" is
+        the other roles'); (None, empty) when it names none."""
+        state, resolved = turn.state, turn.resolved
+        assert resolved is not None and turn.scope is not None
+        unused = {stem(w) for w in state.coverage_for(turn.scope).uncovered(resolved.query)}
+        roles = frozenset(r.source for r in state.catalog.roles
+                          if r.source not in turn.scope and r.stems & unused)
+        if not roles:
+            return None, set()
+        return roles, unused & set().union(*(state.catalog.by_source[s].stems for s in roles))
 
     def _naming_first(self, state: _State, named: list[Specific], documents: list[Document]
                       ) -> list[Document]:
@@ -517,7 +545,7 @@ class Assistant:
         assert resolved is not None
         documents = turn.documents
         cfg = self.settings
-        relevance = max((float(d.metadata.get("relevance", 0.0)) for d in documents), default=0.0)
+        relevance = _best_relevance(documents)
         lexical = state.retriever.keyword_cover(turn.query, documents, turn.scope)
         # the question names something the leading passage names too ("is python a must
         # have?" where it lists Python): like the words themselves below, that is evidence the
@@ -979,6 +1007,10 @@ def _gives(pattern: re.Pattern[str], line: str) -> bool:
 def _holds_all(values: list[re.Pattern[str]], text: str) -> bool:
     """Whether `text` holds a value of each kind (a date, an amount) `values` describe."""
     return all(value.search(text) for value in values)
+
+
+def _best_relevance(documents: list[Document]) -> float:
+    return max((float(d.metadata.get("relevance", 0.0)) for d in documents), default=0.0)
 
 
 def _relevant_sources(documents: list[Document], floor: float) -> list[str]:

@@ -838,6 +838,37 @@ def test_the_words_that_chose_the_role_do_not_rank(tmp_path: Path, embeddings: A
     assert "acme" not in again.query.lower(), again.query
 
 
+TWO_COMPANIES = {
+    "acme-product-manager.md": (
+        "# Product Manager\n\nAcme's Product Managers decide what the product does next.\n\n"
+        "## Responsibilities\n\n- Write the roadmap with customers\n\n"
+        "## Working here\n\n- Fully remote within the US\n"),
+    "initech-engineering-ladder.md": (
+        "# Initech engineering ladder\n\nHow engineers grow at Initech.\n\n"
+        "## Levels\n\n- E1 ships small changes with help\n- E2 owns a service\n\n"
+        "## Moving into management\n\n- Engineers who want to lead people first run a "
+        "team of two for six months, then apply for the M1 opening\n"),
+    "initech-designer.md": (
+        "# Initech designer\n\nDesigners at Initech run research and prototype flows.\n"),
+}
+
+
+@pytest.mark.slow
+def test_a_word_naming_other_roles_sends_the_question_to_them(tmp_path: Path,
+                                                             embeddings: Any) -> None:
+    """"how do i become a manager at initech?" names Acme's product manager by "manager",
+    but "initech" names the other company's roles and the product manager's posting never
+    uses it: Initech's roles answer, searched without the word that chose them."""
+    bot = _bot_over(tmp_path, TWO_COMPANIES, embeddings)
+    reply = bot.ask("how do i become a manager at initech?")
+    assert not reply.abstained, reply.answer
+    assert reply.citations[0].source == "initech-engineering-ladder.md", reply.answer
+    assert "team of two" in reply.answer
+    # the named role's own question stays with it
+    own = bot.ask("is the product manager job remote?")
+    assert own.citations and own.citations[0].source == "acme-product-manager.md", own.answer
+
+
 SUPERVISORS = {
     "acme-engineering.md": (
         "# Engineering\n\n## Supervisors\n\n"
