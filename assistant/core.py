@@ -476,8 +476,9 @@ class Assistant:
                              resolved.question)
         if not wider or self._missing_specifics(turn.state, turn.named, wider):
             return documents
-        if weak and _best_relevance(wider) < floor:
-            return documents
+        if weak and (_best_relevance(wider) < floor or not others
+                     and wider[0].metadata["source"] in (turn.scope or ())):
+            return documents  # nothing relevant there either, or the same role leads
         if turn.state.catalog.naming_weights(resolved.query).get(
                 wider[0].metadata["source"], 0.0) <= 0:
             return documents
