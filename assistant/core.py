@@ -890,11 +890,50 @@ class Assistant:
     def _abstain(self, turn: Turn, decision: Decision, contexts: list[Context]) -> Reply:
         resolved = turn.resolved
         assert resolved is not None
-        text = self._abstain_text(decision, turn, contexts)
-        return Reply(turn.question, text, True, [], contexts, reason=decision.reason,
+        instead, citations = self._instead(turn, decision, contexts)
+        text = self._abstain_text(decision, turn, contexts, pointer=not instead)
+        if instead:  # in place of naming the nearest section
+            first, _, others = text.partition("\n\n")
+            text = "\n\n".join(p for p in (first, instead, others) if p)
+        return Reply(turn.question, text, True, citations, contexts, reason=decision.reason,
                      query=resolved.query)
 
-    def _abstain_text(self, decision: Decision, turn: Turn, contexts: list[Context]) -> str:
+    def _instead(self, turn: Turn, decision: Decision, contexts: list[Context]
+                 ) -> tuple[str, list[Citation]]:
+        """For a refused place, year or percentile ("it's based in austin, right?"),
+        the lines of the nearest passage that give one of that kind, quoted, cited and
+        labelled as not about what was asked (at most `instead_lines`): what the documents
+        do give, so a false premise is corrected, never answered."""
+        limit = self.settings.instead_lines
+        kinds = {s.kind for s in turn.specifics} & set(_INSTEAD_KINDS)
+        template = self.texts["abstain"].get("instead")
+        if not limit or not kinds or not template or decision.reason != "not_covered":
+            return "", []
+        floor = self.settings.min_relevance - self.settings.near_miss_margin
+        lines: list[str] = []
+        citations: list[Citation] = []
+        for context in contexts[:1]:  # the nearest passage only: a line of another that
+            if context.relevance < floor:  # names a place in passing ("the Chicago office")
+                continue  # says nothing about the salary asked for in Berlin
+            hits = [line.strip() for line in context.text.splitlines()
+                    if kinds & {s.kind for s in self.vocabulary.specifics(line)}]
+            hits = [h for h in dict.fromkeys(hits) if h.lstrip("-*• ").strip()][:limit]
+            if not hits:
+                continue
+            n = len(citations) + 1
+            lines += [f"- {h.lstrip('-*• ').strip()} [{n}]" for h in hits]
+            citations.append(Citation(n, context.source, context.section, context.text,
+                                      context.line_start, context.line_end,
+                                      title=context.title, locator=context.locator))
+        if not lines:
+            return "", []
+        names = _join([_INSTEAD_KINDS[k] for k in _INSTEAD_KINDS if k in kinds])
+        missing = _join([f'"{w}"' for w in decision.missing[:3]]) or "this"
+        return template.format(kinds=names, missing=missing) + "\n\n" + "\n".join(lines), \
+            citations
+
+    def _abstain_text(self, decision: Decision, turn: Turn, contexts: list[Context],
+                      pointer: bool = True) -> str:
         texts = self.texts["abstain"]
         key = "specific" if decision.reason == "not_covered" and turn.specifics else decision.reason
         if key == "specific" and texts.get("specific_elsewhere") and all(
@@ -913,19 +952,19 @@ class Assistant:
         floor = self.settings.min_relevance - self.settings.near_miss_margin
         near = [c for c in contexts[:1] if c.relevance >= floor]
         weak = floor <= decision.relevance < self.settings.min_relevance
-        pointer = ""
+        pointer_text = ""
         if near and key in ("specific", "specific_elsewhere") and texts.get("nearest"):
             # labelled "not about" what is missing only when it is not: the nearest passage
             # may name it without holding an answer ("IC5" has no figure for the question)
             passage = [f"{near[0].section}\n{near[0].text}"]
             if not any(covered(s, passage, turn.state.equivalents)
                        for s in turn.specifics):
-                pointer = texts["nearest"].format(section=near[0].section, missing=missing)
+                pointer_text = texts["nearest"].format(section=near[0].section, missing=missing)
         elif near and weak and decision.reason == "not_covered" and texts.get("closest"):
-            pointer = texts["closest"].format(section=near[0].section)
-        if pointer:
+            pointer_text = texts["closest"].format(section=near[0].section)
+        if pointer_text and pointer:
             first, _, others = text.partition("\n\n")
-            text = "\n\n".join(p for p in (first, pointer, others) if p)
+            text = "\n\n".join(p for p in (first, pointer_text, others) if p)
         return text
 
 
@@ -1008,6 +1047,12 @@ def _gives(pattern: re.Pattern[str], line: str) -> bool:
 def _holds_all(values: list[re.Pattern[str]], text: str) -> bool:
     """Whether `text` holds a value of each kind (a date, an amount) `values` describe."""
     return all(value.search(text) for value in values)
+
+
+# kinds of specific a refusal shows the documents' own of ("instead"), and their plural name.
+# Not levels: lines name other levels in passing ("in line with M4"), and a ladder's levels
+# are its sections, which the nearest-section pointer names.
+_INSTEAD_KINDS = {"place": "places", "year": "years", "percentile": "percentiles"}
 
 
 def _best_relevance(documents: list[Document]) -> float:

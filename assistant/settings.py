@@ -237,6 +237,11 @@ class Settings(BaseSettings):
     near_miss_margin: float = Field(
         0.1, ge=0, le=1, description="A refusal names the nearest section when the best passage "
         "scored within this below min_relevance.")
+    instead_lines: int = Field(
+        4, ge=0, le=20, description="A refusal for a place, year or percentile the "
+        "documents do not give quotes at most this many lines of the nearest passage that "
+        "give one of that kind, cited and labelled as not about what was asked (0: it names "
+        "the nearest section only).")
     specifics_first: bool = Field(
         True, description="When the leading passage does not mention a specific the question "
         "names (a level, a place) and other passages found do, those lead.")

@@ -431,6 +431,25 @@ def test_a_refusal_does_not_deny_what_the_documents_mention(roles_bot):
     assert berlin.answer.startswith('The documents don\'t say anything about "berlin"')
 
 @pytest.mark.slow
+def test_a_refused_place_is_answered_with_the_places_the_documents_give(roles_bot, embeddings):
+    """"it's based in boston, right?": refused for Boston, and the nearest passage's lines
+    that name places are quoted, cited and labelled as not about Boston, so a false premise
+    is corrected. A refusal for a level or a missing word quotes nothing."""
+    reply = roles_bot.ask("the backend engineer job is based in boston, right?",
+                          scope="acme-backend-engineer.md")
+    assert reply.abstained and reply.reason == "not_covered", reply.answer
+    assert 'What they give for other places (not for "boston")' in reply.answer
+    assert "- Hybrid work: two days a week in the Chicago office [1]" in reply.answer
+    assert [c.source for c in reply.citations] == ["acme-backend-engineer.md"]
+    assert "Chicago office" in reply.citations[0].text
+    settings = roles_bot.settings.model_copy(update={"instead_lines": 0})
+    plain = Assistant.from_settings(settings, embeddings=embeddings).ask(
+        "the backend engineer job is based in boston, right?", scope="acme-backend-engineer.md")
+    assert plain.abstained and plain.citations == [] and "Chicago" not in plain.answer
+    level = roles_bot.ask("what does an ic7 backend engineer do?")
+    assert level.abstained and level.citations == [], level.answer
+
+
 def test_small_talk_is_answered_in_kind(roles_bot):
     """"hi", "thanks!", "who are you?" are not searched for in the documents ("I couldn't
     find that"): a reply in kind says what can be asked; a question after a greeting is
