@@ -328,12 +328,13 @@ class HybridRetriever(BaseRetriever):
     def fuse_signals(self, signals: Signals, cfg: Settings, k: int) -> np.ndarray:
         """Weighted reciprocal-rank fusion of the dense composite and the BM25 ranking."""
         # a section that lists unrelated facts ("Security clearance: ...", "Appointment type:
-        # ...") has a chunk vector that is like none of them: its best line stands in for it
+        # ...") has a chunk vector that is like none of them: its best line, or the best part
+        # of one (a label: "Job Title: ..." for "official title?"), stands in for it
         chunk = signals.chunk
         if cfg.line_stands_for_chunk > 0:
             lists = self._fact_list[signals.chunks]
             chunk = np.where(lists, np.maximum(chunk, cfg.line_stands_for_chunk
-                                               * signals.best_unit), chunk)
+                                               * signals.best_part), chunk)
         composite = (cfg.weight_dense * chunk + cfg.weight_units * signals.best_part
                      + cfg.weight_title * signals.title)
         if signals.named is not None:

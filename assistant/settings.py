@@ -81,9 +81,9 @@ class Settings(BaseSettings):
     weight_units: float = Field(0.5, ge=0, description="Weight of the best bullet's similarity.")
     weight_title: float = Field(0.25, ge=0, description="Weight of the section title's similarity.")
     line_stands_for_chunk: float = Field(
-        0.8, ge=0, le=1, description="A chunk's own similarity is at least this times its best "
-        "bullet's or sentence's (0: off): a section listing unrelated facts has a chunk vector "
-        "like none of them.")
+        0.8, ge=0, le=1, description="A chunk listing facts has its own similarity raised to "
+        "at least this times that of its best line or part of one, such as a fact's label "
+        "(0: off): a section listing unrelated facts has a chunk vector like none of them.")
     fact_list_share: float = Field(
         0.5, ge=0, le=1, description="A chunk lists facts (for line_stands_for_chunk) when at "
         "least this share of its lines are labelled facts (\"Security clearance: Public trust\").")
