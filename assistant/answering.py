@@ -7,6 +7,7 @@ each marked [n]. Numbers can only come from the documents because nothing else i
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -121,7 +122,11 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
                 continue
             repeated.add(seen_key)
             by_chunk.setdefault(owner[meta["chunk_id"]], []).append(i)
-            overlap = query_stems & set(stems(data.unit_texts[i]))
+            # a word of the line's own section path says which section the line is in, which
+            # its passage already says: it tells none of the section's lines apart ("do
+            # engineers get paid more to be supervisors?" in "Engineering > ... > Supervisors")
+            overlap = (query_stems & set(stems(data.unit_texts[i]))) - _path_stems(
+                meta.get("section", ""))
             shared = sum(data.word_weights.get(w, 1.0) for w in overlap)
             scores[i] = float(score) + cfg.keyword_bonus * min(shared, cfg.keyword_bonus_cap)
             # a record's line whose label is what the question asks for ("what's the grade?":
@@ -401,6 +406,11 @@ def _unseen(data: AnswerInput) -> AnswerInput:
                for u in units):
             fresh.append(Passage(passage.document, units))
     return replace(data, passages=fresh, seen=[]) if fresh else replace(data, seen=[])
+
+
+@functools.lru_cache(maxsize=4096)
+def _path_stems(section: str) -> frozenset[str]:
+    return frozenset(stems(section.replace(" > ", " ")))
 
 
 def _key(document: Document) -> str:
