@@ -52,7 +52,7 @@ from assistant.index import (
     outdated,
 )
 from assistant.retrieval import HybridRetriever, Scope, fuse
-from assistant.roles import Catalog
+from assistant.roles import Catalog, Role
 from assistant.settings import Settings
 from assistant.text import (
     InertMarkup,
@@ -84,6 +84,7 @@ class Turn:
     resolved: Resolved | None = None  # the standalone reading (follow-ups resolved)
     scope: Scope = None  # the documents retrieval may use
     scope_given: bool = False  # set by the caller (a posting's widget), not guessed
+    naming: str = ""  # the question (this one or an earlier one) whose words named the role
     query: str = ""  # what retrieval searches for
     documents: list[Document] = field(default_factory=list)
     decision: Decision | None = None
@@ -338,14 +339,47 @@ class Assistant:
             else self.vocabulary.specifics(resolved.query)
         by_name = False
         if turn.scope is None:  # a question (or the conversation) naming a role goes to it
-            asked = state.catalog.named(resolved.query, cfg.role_match_min)
+            turn.naming, asked = self._conversation_role(state, corrected, expanded_history)
             if asked:
                 turn.scope, by_name = frozenset(asked), True
         turn.query = self._ranking_query(resolved.query, turn.scope, state, by_name)
+        if by_name and resolved.kind:
+            turn.query = _without_names(turn.query, self._earlier_roles(state, turn,
+                                                                        expanded_history))
+        if by_name and resolved.queries:  # a follow-up's own words that only name the role
+            chosen = [state.catalog.by_source[s] for s in sorted(turn.scope or ())]  # rank
+            turn.resolved = resolved = replace(resolved, queries=[  # nothing within it
+                q for q in resolved.queries if _without_names(q, chosen, bare=True)])
         rungs = _rungs_meant(turn, resolved.query, self.vocabulary.entry_levels)
         if rungs:
             turn.query = f"{turn.query} ({' '.join(rungs)})"
         return turn
+
+    def _earlier_roles(self, state: _State, turn: Turn, history: list[Message]) -> list[Role]:
+        """The roles earlier questions named that this one, naming its own, moves away from
+        ("and the TA specialist?" after the product manager's pay)."""
+        assert turn.scope is not None
+        out: dict[str, Role] = {}
+        for m in history:
+            if m.role == "user":
+                for source in state.catalog.named(m.content, self.settings.role_match_min):
+                    if source not in turn.scope:
+                        out[source] = state.catalog.by_source[source]
+        return list(out.values())
+
+    def _conversation_role(self, state: _State, question: str, history: list[Message]
+                           ) -> tuple[str, list[str]]:
+        """The roles a question names by its own words; else those the latest earlier
+        question that names any named. "and the TA specialist?" after the product manager's
+        pay goes to the TA specialist (its own words, not the earlier question's and its
+        together: four roles tie on those); "where is it based?" then stays with it. Also
+        returns the question that named them."""
+        asked = [question, *(m.content for m in reversed(history) if m.role == "user")]
+        for text in asked:
+            named = state.catalog.named(text, self.settings.role_match_min)
+            if named:
+                return text, named
+        return "", []
 
     def _condensed(self, resolved: Resolved, question: str, history: list[Message]) -> Resolved:
         """With an LLM answerer, a follow-up rewritten by the model into a standalone
@@ -388,12 +422,15 @@ class Assistant:
             return query
         tokens = query.split()
 
-        def naming(drop: set[str]) -> list[bool]:  # which tokens are words of the name
-            return [bool(words(t)) and all(stem(x) in drop for x in words(t)) for t in tokens]
+        def naming(drop: set[str], initials: frozenset[str] | set[str] = frozenset()
+                   ) -> list[bool]:  # which tokens are words of the name (or its initials)
+            return [bool(words(t)) and all(stem(x) in drop or x.lower() in initials
+                                           for x in words(t)) for t in tokens]
 
         if by_name:
             [source] = scope
-            own = _naming_occurrences(tokens, naming(state.catalog.by_source[source].stems))
+            role = state.catalog.by_source[source]
+            own = _naming_occurrences(tokens, naming(role.stems, role.acronyms))
             stripped = " ".join(t for t, n in zip(tokens, own, strict=True) if not n)
             if len(content_words(stripped)) >= 1:
                 return stripped
@@ -479,7 +516,7 @@ class Assistant:
         if weak and (_best_relevance(wider) < floor or not others
                      and wider[0].metadata["source"] in (turn.scope or ())):
             return documents  # nothing relevant there either, or the same role leads
-        if turn.state.catalog.naming_weights(resolved.query).get(
+        if turn.state.catalog.naming_weights(turn.naming or resolved.query).get(
                 wider[0].metadata["source"], 0.0) <= 0:
             return documents
         turn.scope, turn.query = others, query
@@ -490,9 +527,13 @@ class Assistant:
         documents never use, and the stems of those words ("how do i become a manager at
         sourcegraph?" names the product manager's posting by "manager", but "sourcegraph" is
         the other roles'); (None, empty) when it names none."""
-        state, resolved = turn.state, turn.resolved
-        assert resolved is not None and turn.scope is not None
-        unused = {stem(w) for w in state.coverage_for(turn.scope).uncovered(resolved.query)}
+        state = turn.state
+        assert turn.scope is not None
+        # only the words of the question that named the role, and not the ones that named it
+        # ("TA" is the TA specialist's initials and another role's title word)
+        chosen = [state.catalog.by_source[s] for s in turn.scope]
+        unused = {stem(w) for w in state.coverage_for(turn.scope).uncovered(turn.naming)
+                  if not any(stem(w) in r.stems or w.lower() in r.acronyms for r in chosen)}
         roles = frozenset(r.source for r in state.catalog.roles
                           if r.source not in turn.scope and r.stems & unused)
         if not roles:
@@ -1063,6 +1104,21 @@ def _relevant_sources(documents: list[Document], floor: float) -> list[str]:
     """The sources of the passages at least `floor` relevant, in ranked order."""
     return list(dict.fromkeys(d.metadata["source"] for d in documents
                               if float(d.metadata.get("relevance", 0.0)) >= floor))
+
+
+def _without_names(query: str, roles: list[Role], bare: bool = False) -> str:
+    """`query` without the words that name `roles` (their title and file-name words, and
+    their initials): a follow-up that moves to another role keeps the earlier question's
+    topic ("what does the 18f pm job pay") but not what named the earlier role. When
+    nothing else is left: `query` as it was, or with `bare`, ""."""
+    if not roles:
+        return query
+    names = set().union(*(r.stems | r.acronyms for r in roles))
+    kept = [t for t in query.split()
+            if not (words(t) and all(stem(x) in names or x.lower() in names for x in words(t)))]
+    if content_words(" ".join(kept)):
+        return " ".join(kept)
+    return "" if bare else query
 
 
 def _naming_occurrences(tokens: list[str], naming: list[bool]) -> list[bool]:

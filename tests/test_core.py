@@ -431,6 +431,26 @@ def test_a_refusal_does_not_deny_what_the_documents_mention(roles_bot):
     assert berlin.answer.startswith('The documents don\'t say anything about "berlin"')
 
 @pytest.mark.slow
+def test_a_conversation_keeps_its_role_and_a_follow_up_can_move_to_another(roles_bot):
+    """Unscoped: "and the product designer?" after the backend engineer's requirements asks
+    the designer the same thing (its own words name the role; the earlier question gives the
+    topic, without the words that named the engineer), and a later question naming no role
+    stays with the designer."""
+    first = "what are the requirements for the backend engineer job?"
+    reply = roles_bot.ask(first)
+    assert reply.citations[0].source == "acme-backend-engineer.md", reply.answer
+    history = [{"role": "user", "content": first}, {"role": "assistant", "content": reply.answer}]
+    moved = roles_bot.ask("and the product designer?", history)
+    assert not moved.abstained, moved.answer
+    assert {c.source for c in moved.citations} == {"acme-product-designer.md"}, moved.answer
+    assert "A portfolio of shipped product work" in moved.answer
+    history += [{"role": "user", "content": "and the product designer?"},
+                {"role": "assistant", "content": moved.answer}]
+    later = roles_bot.ask("can i work remotely?", history)
+    assert {c.source for c in later.citations} == {"acme-product-designer.md"}, later.answer
+    assert "Fully remote within the US" in later.answer
+
+
 def test_a_refused_place_is_answered_with_the_places_the_documents_give(roles_bot, embeddings):
     """"it's based in boston, right?": refused for Boston, and the nearest passage's lines
     that name places are quoted, cited and labelled as not about Boston, so a false premise
