@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.text import content_words, stem, stopwords
+from assistant.text import content_words, stem, stopwords, without_fact_label
 
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 # a number standing alone: not a part of a name or an abbreviation ("IC3", "a11y", "18F")
@@ -63,8 +63,6 @@ _WHO_NAMED = re.compile(r"\bwho(?:'s| is| was| are| would be| will be)\s+(?:the|
 # two or more capitalised words in a row ("Jane Doe", "Jane Q. Doe"): a name, unless they
 # are a job title ("Innovation Operations Manager") or words the question or the role use
 _PERSON = re.compile(r"\b[A-Z][a-z]+(?:\s+(?:[A-Z]\.\s+)?[A-Z][a-z]+)+\b")
-# a record's label ("Job Title: ..."), which names a field, not a person
-_FIELD_LABEL = re.compile(r"^[A-Z][\w &/()-]{0,40}:\s")
 
 
 @dataclass
@@ -243,7 +241,8 @@ def name_missing(question: str, answer: str, titles: Iterable[str] = (),
     Service", an organisation), or a record's field label."""
     if not _WHO_NAMED.search(question):
         return False
-    body = "\n".join(_FIELD_LABEL.sub("", _CITATION.sub("", line).lstrip("-* "))
+    # a record's label ("Job Title: ...") names a field, not a person
+    body = "\n".join(without_fact_label(_CITATION.sub("", line).lstrip("-* "))
                      for line in answer.splitlines() if not line.startswith("**"))
     asked = set(content_words(question)) | stopwords()
     asked |= {w.lower() for title in titles for w in re.findall(r"[A-Za-z]+", title)}

@@ -221,3 +221,10 @@ def fact_label(line: str) -> str:
     if match is None or len(match.group(1).split()) > _FACT_LABEL_WORDS:
         return ""
     return match.group(1)
+
+
+def without_fact_label(line: str) -> str:
+    """The fact a record's line states, without its label ("0301-15" of "Series & Grade:
+    0301-15"); any other line as it is."""
+    label = fact_label(line)
+    return line.split(":", 1)[1].lstrip() if label else line
