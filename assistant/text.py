@@ -171,6 +171,11 @@ def _is_swap(a: str, b: str) -> bool:
     return len(a) == len(b) and sorted(a) == sorted(b) and _within_one_edit(a, b)
 
 
+def _is_dropped_letter(a: str, b: str) -> bool:
+    """b is a with one letter put back ("salry" -> "salary")."""
+    return len(b) == len(a) + 1 and any(b[:i] + b[i + 1:] == a for i in range(len(b)))
+
+
 @lru_cache(maxsize=8)
 def _stems_of(vocabulary: frozenset[str]) -> frozenset[str]:
     return frozenset(stem(w) for w in vocabulary)
@@ -182,8 +187,8 @@ def correct_spelling(text: str, vocabulary: frozenset[str], min_length: int = 4,
 
     A word that is already English (wordfreq's Zipf frequency at least `known_zipf`, so
     "stages" never becomes "states") or shorter than `min_length` is left alone; words shorter
-    than `edit_length` are only fixed for swapped letters ("teh"); a word with several
-    equally close candidates is left alone.
+    than `edit_length` are only fixed for swapped letters ("teh") or a dropped one
+    ("salry"); a word with several equally close candidates is left alone.
     """
     from wordfreq import zipf_frequency
 
@@ -200,7 +205,8 @@ def correct_spelling(text: str, vocabulary: frozenset[str], min_length: int = 4,
             out.append(token)
             continue
         close = [w for w in vocabulary if abs(len(w) - len(low)) <= 1 and w[0] == low[0]
-                 and (_within_one_edit(low, w) if len(low) >= edit_length else _is_swap(low, w))]
+                 and (_within_one_edit(low, w) if len(low) >= edit_length
+                      else _is_swap(low, w) or _is_dropped_letter(low, w))]
         if len(close) == 1 or (len(close) > 1 and len({stem(w) for w in close}) == 1):
             out.append(close[0])
         else:

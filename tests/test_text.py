@@ -97,6 +97,7 @@ def vocabulary(role_lines) -> frozenset[str]:
 @pytest.mark.parametrize(("typo", "fixed"), [
     ("What are the chalenges?", "What are the challenges?"),  # deletion
     ("waht is the salary", "what is the salary"),  # swapped letters
+    ("what is the salry", "what is the salary"),  # a short word's dropped letter
     ("what are the responsibilties", "what are the responsibilities"),
 ])
 def test_correct_spelling_fixes_one_edit_typos(vocabulary, typo, fixed):
