@@ -492,18 +492,18 @@ class Assistant:
         name the role that leads it too ("engineering"): a question that names only the
         designer's posting is not answered from another role's ("is the chicago office
         hybrid for the designer?" is refused, not answered with the engineers' office).
-        Likewise when nothing in the named role's passages is relevant (`min_relevance`) and
-        the whole corpus's best passage is. And when the question also names other roles by
-        a word the named role's documents never use (`_names_another`), those roles are
-        searched instead, without that word: "how do i become a manager at sourcegraph?"
-        names the product manager's posting by "manager", but Sourcegraph's frameworks
-        answer it."""
+        And when the question also names other roles by a word the named role's documents
+        never use (`_names_another`), those roles are searched instead, without that word,
+        and answer if their best passage is relevant: "how do i become a manager at
+        sourcegraph?" names the product manager's posting by "manager", but Sourcegraph's
+        frameworks answer it. A named role whose passages are merely weak keeps the question
+        ("do support engineers work weekends?" is the support framework's to refuse, not
+        another role's that shares "engineers" to answer)."""
         resolved = turn.resolved
         assert resolved is not None
         floor = self.settings.min_relevance
         others, foreign = self._names_another(turn)
-        weak = _best_relevance(documents) < floor or bool(others)
-        if not weak and not self._missing_specifics(turn.state, turn.named, documents):
+        if not others and not self._missing_specifics(turn.state, turn.named, documents):
             return documents
         query = self._ranking_query(resolved.query, None, turn.state)
         if others:
@@ -513,9 +513,8 @@ class Assistant:
                              resolved.question)
         if not wider or self._missing_specifics(turn.state, turn.named, wider):
             return documents
-        if weak and (_best_relevance(wider) < floor or not others
-                     and wider[0].metadata["source"] in (turn.scope or ())):
-            return documents  # nothing relevant there either, or the same role leads
+        if others and _best_relevance(wider) < floor:
+            return documents  # nothing relevant in the other roles either
         if turn.state.catalog.naming_weights(turn.naming or resolved.query).get(
                 wider[0].metadata["source"], 0.0) <= 0:
             return documents
