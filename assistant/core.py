@@ -949,28 +949,25 @@ class Assistant:
         template = self.texts["abstain"].get("instead")
         if not limit or not kinds or not template or decision.reason != "not_covered":
             return "", []
+        # the nearest passage only: a line of another that names a place in passing ("the
+        # Chicago office") says nothing about the salary asked for in Berlin
         floor = self.settings.min_relevance - self.settings.near_miss_margin
-        lines: list[str] = []
-        citations: list[Citation] = []
-        for context in contexts[:1]:  # the nearest passage only: a line of another that
-            if context.relevance < floor:  # names a place in passing ("the Chicago office")
-                continue  # says nothing about the salary asked for in Berlin
-            hits = [line.strip() for line in context.text.splitlines()
-                    if kinds & {s.kind for s in self.vocabulary.specifics(line)}]
-            hits = [h for h in dict.fromkeys(hits) if h.lstrip("-*• ").strip()][:limit]
-            if not hits:
-                continue
-            n = len(citations) + 1
-            lines += [f"- {h.lstrip('-*• ').strip()} [{n}]" for h in hits]
-            citations.append(Citation(n, context.source, context.section, context.text,
-                                      context.line_start, context.line_end,
-                                      title=context.title, locator=context.locator))
-        if not lines:
+        if not contexts or contexts[0].relevance < floor:
             return "", []
+        context = contexts[0]
+        hits = [line.strip().lstrip("-*• ").strip() for line in context.text.splitlines()
+                if kinds & {s.kind for s in self.vocabulary.specifics(line)}]
+        hits = [h for h in dict.fromkeys(hits) if h][:limit]
+        if not hits:
+            return "", []
+        citation = Citation(1, context.source, context.section, context.text,
+                            context.line_start, context.line_end, title=context.title,
+                            locator=context.locator)
+        lines = [f"- {h} [1]" for h in hits]
         names = _join([_INSTEAD_KINDS[k] for k in _INSTEAD_KINDS if k in kinds])
         missing = _join([f'"{w}"' for w in decision.missing[:3]]) or "this"
         return template.format(kinds=names, missing=missing) + "\n\n" + "\n".join(lines), \
-            citations
+            [citation]
 
     def _abstain_text(self, decision: Decision, turn: Turn, contexts: list[Context],
                       pointer: bool = True) -> str:
