@@ -422,19 +422,18 @@ class Assistant:
             return query
         tokens = query.split()
 
-        def naming(drop: set[str], initials: frozenset[str] | set[str] = frozenset()
-                   ) -> list[bool]:  # which tokens are words of the name (or its initials)
-            return [bool(words(t)) and all(stem(x) in drop or x.lower() in initials
-                                           for x in words(t)) for t in tokens]
+        def naming(names: Callable[[str], bool]) -> list[bool]:  # tokens whose words name
+            return [bool(words(t)) and all(names(x) for x in words(t)) for t in tokens]
 
         if by_name:
             [source] = scope
             role = state.catalog.by_source[source]
-            own = _naming_occurrences(tokens, naming(role.stems, role.acronyms))
+            own = _naming_occurrences(tokens, naming(role.named_by))
             stripped = " ".join(t for t, n in zip(tokens, own, strict=True) if not n)
             if len(content_words(stripped)) >= 1:
                 return stripped
-        named = naming(state.catalog.title_stems(scope))
+        title = state.catalog.title_stems(scope)
+        named = naming(lambda word: stem(word) in title)
         # only a run of two or more title words names the role ("product manager"); one word
         # alone ("engineers") may be what the question is about
         keep = list(tokens)
@@ -532,7 +531,7 @@ class Assistant:
         # ("TA" is the TA specialist's initials and another role's title word)
         chosen = [state.catalog.by_source[s] for s in turn.scope]
         unused = {stem(w) for w in state.coverage_for(turn.scope).uncovered(turn.naming)
-                  if not any(stem(w) in r.stems or w.lower() in r.acronyms for r in chosen)}
+                  if not any(r.named_by(w) for r in chosen)}
         roles = frozenset(r.source for r in state.catalog.roles
                           if r.source not in turn.scope and r.stems & unused)
         if not roles:
@@ -601,7 +600,10 @@ class Assistant:
             relevance = max(relevance, cfg.min_relevance)
         text = resolved.coverage_text
         coverage = state.coverage_for(turn.scope) if cfg.scoped_coverage else state.coverage
-        uncovered = coverage.uncovered(text)
+        # a word that names a role in scope is the documents' own, if only as initials they
+        # never write out ("how do AEs get promoted?" of the Account Executive framework)
+        chosen = [state.catalog.by_source[s] for s in sorted(turn.scope or ())]
+        uncovered = [w for w in coverage.uncovered(text) if not any(r.named_by(w) for r in chosen)]
         retriever = state.retriever
         terms = coverage.measure(
             text, uncovered, embed_words=retriever.embed_many,
@@ -1109,9 +1111,8 @@ def _without_names(query: str, roles: list[Role], bare: bool = False) -> str:
     nothing else is left: `query` as it was, or with `bare`, ""."""
     if not roles:
         return query
-    names = set().union(*(r.stems | r.acronyms for r in roles))
     kept = [t for t in query.split()
-            if not (words(t) and all(stem(x) in names or x.lower() in names for x in words(t)))]
+            if not (words(t) and all(any(r.named_by(x) for r in roles) for x in words(t)))]
     if content_words(" ".join(kept)):
         return " ".join(kept)
     return "" if bare else query

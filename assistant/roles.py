@@ -29,6 +29,14 @@ _LEVEL_WORDS = frozenset(stem(w) for w in (
     "distinguished fellow intern sr jr ii iii iv").split())
 
 
+def _forms(word: str) -> set[str]:
+    """The forms a word may name a role by: its stem, itself, and for an acronym's plural
+    ("tas" for a TA framework, "pms") the singular: the stemmer leaves words this short
+    alone."""
+    low = word.lower()
+    return {stem(low), low} | ({low[:-1]} if len(low) <= 4 and low.endswith("s") else set())
+
+
 @dataclass
 class Role:
     """One document of the corpus, as candidates see it."""
@@ -67,6 +75,12 @@ class Role:
                     out |= {"".join(w[0] for w in run[i:i + size])
                             for i in range(len(run) - size + 1)}
         return {a for a in out if a not in stopwords()}
+
+    def named_by(self, word: str) -> bool:
+        """Whether one word of a question names this role: a word of its name (by stem) or
+        its initials, in the singular or the plural ("pm", "pms", "AEs")."""
+        forms = _forms(word)
+        return bool(forms & self.stems or forms & self.acronyms)
 
     @property
     def _name(self) -> str:
@@ -188,12 +202,7 @@ class Catalog:
 
     def naming_weights(self, question: str) -> dict[str, float]:
         """Each role's weight of the naming words the question holds (see `named`)."""
-        # each word in the forms it may name a role by: its stem, and for an acronym's
-        # plural ("tas" for a TA framework, "pms") the singular: the stemmer leaves words this
-        # short alone
-        forms = [{stem(w), w.lower()} | ({w[:-1].lower()} if len(w) <= 4
-                                         and w.lower().endswith("s") else set())
-                 for w in content_words(question)]
+        forms = [_forms(w) for w in content_words(question)]
         asked = set().union(*forms) if forms else set()
         out: dict[str, float] = {}
         for role in self.roles:

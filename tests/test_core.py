@@ -370,6 +370,17 @@ def test_a_scope_limits_every_passage_and_citations_name_the_role(roles_bot):
 
 
 @pytest.mark.slow
+def test_a_role_named_by_its_initials_in_the_plural_is_no_uncovered_word(roles_bot):
+    """"how do PDs prototype?" names the Product Designer by initials its posting never
+    writes: they are the role's name, not a word the documents fail to cover, and they
+    rank nothing within it."""
+    reply = roles_bot.ask("how do PDs prototype?")
+    assert not reply.abstained, reply.answer
+    assert {c.source for c in reply.contexts} == {"acme-product-designer.md"}
+    assert "Figma" in reply.answer
+
+
+@pytest.mark.slow
 def test_an_unknown_scope_is_refused_with_the_roles_there_are(roles_bot):
     with pytest.raises(InvalidQuestion, match=r"no role document called astronaut.*Backend"):
         roles_bot.ask("What does it pay?", scope="astronaut")

@@ -92,3 +92,9 @@ def test_the_initials_of_a_role_name_it_below_its_own_words():
     assert "pm" in roles.by_source["acme-product-manager.md"].acronyms
     off = Catalog(roles.roles, acronym_weight=0.0)
     assert off.named("whats the deadline for the pm job?", 0.5) == []
+
+
+def test_a_word_names_a_role_by_stem_or_initials_singular_or_plural():
+    role = Role("acme-ae.md", "Account Executive Career Development Framework")
+    assert all(role.named_by(w) for w in ("executives", "AE", "AEs", "aes", "Framework"))
+    assert not any(role.named_by(w) for w in ("quota", "as", "promoted"))
