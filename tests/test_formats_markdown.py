@@ -204,6 +204,31 @@ def test_html_table_with_row_and_column_spans_is_read_cell_by_cell():
     ]
 
 
+def test_an_exported_html_table_with_bold_headers_and_a_caption_row():
+    """Tables exported from document editors mark headers in bold, not <th>, and open with a
+    caption row across every column; a short row after long ones is not part of them."""
+    cell = ("Drives deals with regular help from leadership, mentors others on the team and "
+            "brings new ideas and approaches to the commercial team")
+    text = f"""# Sales levels
+
+<table>
+  <tr><td colspan="3"><strong>Career levels</strong></td></tr>
+  <tr><td><strong>Job Level</strong></td><td><strong>Mid-market (P3)</strong></td>
+      <td><strong>Enterprise (P4)</strong></td></tr>
+  <tr><td><strong>Competency</strong></td><td>{cell}.<p>{cell}.</td><td>{cell}.</td></tr>
+  <tr><td><strong>Quota Target</strong></td><td>$885K</td><td>$1.154M</td></tr>
+</table>
+"""
+    overview, competency, quota = read_markdown(text, "sales.md").sections
+    assert overview.units[0].text == "Career levels"
+    assert competency.path == ("Competency",) and quota.path == ("Quota Target",)
+    assert [u.text for u in competency.units if u.kind == "row"][1] == \
+        f"Enterprise (P4): {cell}."
+    # the row header reads as itself, each value under its column's header
+    assert [u.text for u in quota.units if u.kind == "row"] == [
+        "Quota Target; Mid-market (P3): $885K; Enterprise (P4): $1.154M"]
+
+
 def test_a_list_item_left_open_ends_where_the_next_begins():
     # hand-written HTML leaves `<li>` open; a browser shows one bullet per item, in a list and
     # in a table cell alike (html.parser nested the rest inside it: one long bullet)

@@ -288,15 +288,22 @@ class _Walker:
             return
         headers: list[str] = []
         first = 0
-        head_rows = [r for r in grid if r["head"]]
+        # leading rows of one cell across every column are the table's caption, not headers
+        while first < len(grid) - 1 and sum(c["origin"] for c in grid[first]["cells"]) == 1 \
+                and len(grid[first]["cells"]) > 1:
+            caption = grid[first]
+            self.outline.row([caption["cells"][0]["text"]], [], self.line(caption["node"]))
+            first += 1
+        head_rows = [r for r in grid[first:] if r["head"]]
         if head_rows:
             headers = [c["text"] for c in head_rows[-1]["cells"]]
             first = grid.index(head_rows[-1]) + 1
-        elif all(c["th"] for c in grid[0]["cells"]):
-            headers = [c["text"] for c in grid[0]["cells"]]
-            first = 1
+        elif all(c["th"] for c in grid[first]["cells"]):
+            headers = [c["text"] for c in grid[first]["cells"]]
+            first += 1
         depth = self.outline.depth()
         opened = ""
+        grid_opens = False  # a long row has opened a sub-section under its row header
         for row in grid[first:]:
             line = self.line(row["node"])
             cells = row["cells"]
@@ -306,13 +313,30 @@ class _Walker:
             words = sum(len(c["text"].split()) for c in own)
             lists = any(c["items"] for c in own)
             if words <= LONG_ROW_WORDS and not lists:
+                head = next((c for c in cells if c["th"] and c["col"] == 0), None)
+                alone = head is not None and own == [head] and head["span"] == 1
+                if opened and (head is None or head["text"] != opened):
+                    self.outline.close_to(depth)  # not a row of the last sub-section
+                    opened = ""
+                if head is not None and head["text"] != opened and (alone or grid_opens):
+                    # a row header alone (its rows below), or one of a table whose row
+                    # headers open sub-sections: it opens its own
+                    self.outline.heading(self.outline.pseudo_level, head["text"], line,
+                                         marked=False)
+                    opened = head["text"]
+                if alone:
+                    continue
                 texts = [c["text"] if c["origin"] or c["th"] else "" for c in cells]
-                self.outline.row(texts, headers[:len(cells)] if headers else [], line)
+                named = headers[:len(cells)]
+                if named and cells[0]["th"]:  # a row header reads as itself ("Quota Target")
+                    named = ["", *named[1:]]
+                self.outline.row(texts, named, line)
                 continue
             # a long row: the row header (a level, a category) opens a sub-section of its
             # own, and each cell is a unit of it, named by its column header
             head = next((c for c in cells if c["th"] and c["col"] == 0), None)
             if head is not None and head["text"] != opened:
+                grid_opens = True
                 self.outline.close_to(depth)
                 self.outline.heading(self.outline.pseudo_level, head["text"], line, marked=False)
                 opened = head["text"]
@@ -398,7 +422,8 @@ def _grid(table: Any) -> list[dict[str, Any]]:
             lead = [element_text(child) for child in td.children
                     if getattr(child, "name", None) not in ("ul", "ol")]
             items = [element_text(li) for li in td.find_all("li")]
-            cell = {"text": element_text(td), "th": td.name == "th",
+            # a cell all in bold is a header written the way document editors export one
+            cell = {"text": element_text(td), "th": td.name == "th" or _only_bold(td),
                     "col": col, "span": span, "origin": True,
                     "lead": " ".join(" ".join(lead).split()), "items": [i for i in items if i]}
             for k in range(span):
