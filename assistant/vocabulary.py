@@ -53,8 +53,10 @@ class Vocabulary:
     regions: frozenset[str]
     ambiguous_places: frozenset[str]
     level_pattern: re.Pattern[str]
-    # kind of value -> (cue words in a question, how a passage writes such a value)
-    answer_kinds: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = field(default_factory=dict)
+    # kind of value -> (cue words in a question, how a passage writes such a value, the cues
+    # that only name a point the question counts from: "what happens after the closing date?")
+    answer_kinds: dict[str, tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]] = field(
+        default_factory=dict)
     required_kinds: frozenset[str] = frozenset()  # kinds an answer must hold a value of
     entry_levels: frozenset[str] = frozenset()  # "junior", "entry level": a ladder's first rung
     seniority_words: frozenset[str] = frozenset()  # "senior", "staff": words that label a rung
@@ -198,8 +200,9 @@ class Vocabulary:
         ("deadline to apply?" asks for a date; "how much does it pay?" for an amount); with
         `required`, only the kinds an answer is no answer without (the date)."""
         low = normalize(text).lower()
-        return [value for kind, (cue, value) in self.answer_kinds.items()
-                if (not required or kind in self.required_kinds) and cue.search(low)]
+        return [value for kind, (cue, value, counted_from) in self.answer_kinds.items()
+                if (not required or kind in self.required_kinds)
+                and cue.search(counted_from.sub(" ", low))]
 
     def _places(self, text: str) -> list[tuple[int, int]]:
         """Spans of place names in `text` (longest first: "new york" before "york")."""
@@ -313,6 +316,18 @@ def _cue_pattern(entry: dict[str, Any]) -> re.Pattern[str]:
     return re.compile("|".join(p for p in parts if p) or r"(?!)")
 
 
+def _counted_from(entry: dict[str, Any]) -> re.Pattern[str]:
+    """A cue right after one of the kind's `counted_from` words ("after", "before"), with
+    or without an article, names a point in time the question counts from, not the value
+    it asks for: "what happens after the closing date?" asks what happens."""
+    words = "|".join(phrase_pattern(str(w).lower()) for w in entry.get("counted_from", []))
+    cues = "|".join(phrase_pattern(str(c).lower()) for c in entry.get("cues", []))
+    if not words or not cues:
+        return re.compile(r"(?!)")
+    return re.compile(rf"(?:{words})\s+(?:(?:the|my|your|a|an|this|that|its|their)\s+)?"
+                      rf"(?:{cues})")
+
+
 @lru_cache(maxsize=4)
 def load_vocabulary(override: Path | None = None) -> Vocabulary:
     """The shipped vocabulary, with any keys of `override` (a TOML file) replacing its own."""
@@ -338,7 +353,8 @@ def load_vocabulary(override: Path | None = None) -> Vocabulary:
         ambiguous_places=frozenset(str(t).lower() for t in spec.get("ambiguous_places", [])),
         level_pattern=re.compile(spec.get("level_pattern", r"(?!)"), re.IGNORECASE),
         answer_kinds={
-            str(kind): (_cue_pattern(entry), re.compile(str(entry.get("value", r"(?!)"))))
+            str(kind): (_cue_pattern(entry), re.compile(str(entry.get("value", r"(?!)"))),
+                        _counted_from(entry))
             for kind, entry in data.get("answer_kinds", {}).items()},
         required_kinds=frozenset(str(kind) for kind, entry in data.get("answer_kinds", {}).items()
                                  if entry.get("required")),

@@ -83,6 +83,10 @@ def test_covered_looks_for_the_phrase_or_all_its_stems():
     ("does the job pay for relocation?", "$5,000 relocation allowance", False),
     ("how much travel is there?", "Travel up to 25% of the time", False),
     ("is it remote?", "Monday 7/31/17", False),
+    # the date only names the point the question counts from
+    ("what happens after the closing date?", "Friday 8/4/17 9:00PM EST", False),
+    ("can i still apply if i miss the deadline", "Friday 8/4/17 9:00PM EST", False),
+    ("what should i do before my start date", "Start date: Monday, March 3", False),
 ])
 def test_the_kind_of_value_a_question_asks_for(vocab, question, value, asks):
     """A deadline asks for a date, pay for an amount, "how long" for a duration; "pay" as a
