@@ -428,7 +428,15 @@ class Assistant:
         if by_name:
             [source] = scope
             role = state.catalog.by_source[source]
-            own = _naming_occurrences(tokens, naming(role.named_by))
+            named = naming(role.named_by)
+            # a level word of the name next to its other words is the name ("the technical
+            # lead"), not a level asked about
+            levels = naming(lambda word: stem(word) in role.level_stems)
+            for _ in range(2):  # "lead technical" and "technical lead", a word either side
+                named = [flag or (level and ((i > 0 and named[i - 1]) or (
+                    i + 1 < len(named) and named[i + 1])))
+                    for i, (flag, level) in enumerate(zip(named, levels, strict=True))]
+            own = _naming_occurrences(tokens, named)
             stripped = " ".join(t for t, n in zip(tokens, own, strict=True) if not n)
             if len(content_words(stripped)) >= 1:
                 return stripped

@@ -321,8 +321,10 @@ class HybridRetriever(BaseRetriever):
                     if self._bm25 is not None and terms and n else np.zeros(n))
         holds = self._holds_value(query if self.asked is None else self.asked, chunks,
                                   chunk + best_part, fetch)
+        relevance = np.maximum(np.maximum(chunk, best_unit),
+                               best_part - cfg.clause_relevance_discount)
         return Signals(chunks, chunk, best_unit, best_part, title,
-                       np.asarray(keywords, dtype=np.float64), np.maximum(chunk, best_unit),
+                       np.asarray(keywords, dtype=np.float64), relevance,
                        min(fetch, n), own, named, holds)
 
     def fuse_signals(self, signals: Signals, cfg: Settings, k: int) -> np.ndarray:

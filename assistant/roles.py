@@ -58,6 +58,12 @@ class Role:
         return {stem(w) for w in content_words(self._name)} - _LEVEL_WORDS
 
     @functools.cached_property
+    def level_stems(self) -> set[str]:
+        """The level words of its name ("lead" of "Technical Lead"): they name the role only
+        next to its other words, as part of its name."""
+        return {stem(w) for w in content_words(self._name)} & _LEVEL_WORDS
+
+    @functools.cached_property
     def acronyms(self) -> set[str]:
         """The initials of each run of two or three words of the title or the file name
         ("pm" for "18F Product Manager"): candidates name a role so ("the pm job"), and the

@@ -230,6 +230,11 @@ class Settings(BaseSettings):
         0.45, ge=0, le=1, description="A passage holding at least this share of the question's "
         "words (weighted by how rare they are) is relevant however weakly it matches by "
         "embedding (short questions such as 'remote?').")
+    clause_relevance_discount: float = Field(
+        0.15, ge=0, le=2, description="A clause of a long bullet counts as the passage's "
+        "relevance (which decides abstention) at its similarity less this and less "
+        "phrase_discount: a question about one duty of a long list (\"pick vendors\") "
+        "matches only that clause (2: clauses never count).")
     off_topic_margin: float = Field(
         0.1, ge=0, le=1, description="Below min_relevance by more than this, a question that "
         "also uses a word the documents never use (nor a close synonym) is off topic for the "

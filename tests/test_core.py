@@ -380,6 +380,31 @@ def test_a_role_named_by_its_initials_in_the_plural_is_no_uncovered_word(roles_b
     assert "Figma" in reply.answer
 
 
+LEADS = {
+    "acme-technical-lead.md": (
+        "# Technical Lead\n\nWe're hiring a Technical Lead to help us build products.\n\n"
+        "## Objectives\n\n- Participate in vendor selection, code review (vendor, team, and "
+        "peer), architecture discussions, and feature prioritization.\n"
+        "- Explain technical issues clearly to both technical and non-technical audiences.\n"),
+    "acme-content-designer.md": (
+        "# Content Designer\n\nWe're hiring a Content Designer.\n\n## Objectives\n\n"
+        "- Plan, write and edit content for digital services.\n"),
+}
+
+
+@pytest.mark.slow
+def test_one_duty_of_a_long_bullet_is_found_and_answered(tmp_path, embeddings):
+    """"does the technical lead pick vendors?": "lead" is part of the role's name there,
+    not a level, so it ranks nothing (the opening that names the role lost to nothing
+    else); and the one clause that answers ("vendor selection") is evidence enough to
+    answer, though the whole bullet is about much more."""
+    bot = _bot_over(tmp_path, LEADS, embeddings)
+    reply = bot.ask("does the technical lead pick vendors?")
+    assert not reply.abstained, reply.answer
+    assert reply.citations[0].section == "Technical Lead > Objectives"
+    assert "vendor selection" in reply.answer
+
+
 @pytest.mark.slow
 def test_an_unknown_scope_is_refused_with_the_roles_there_are(roles_bot):
     with pytest.raises(InvalidQuestion, match=r"no role document called astronaut.*Backend"):
