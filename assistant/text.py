@@ -8,6 +8,7 @@ from functools import lru_cache
 from importlib import resources
 
 _WORD = re.compile(r"[a-z0-9]+(?:[''\-.][a-z0-9]+)*")
+_BRACKETED = re.compile(r"(?<=\d)\(([a-z])\)")  # 401(k), 403(b), 501(c)
 _CONTROL = re.compile(  # control characters, zero-width and bidirectional marks
     r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
 
@@ -125,8 +126,10 @@ def match_key(text: str) -> str:
 
 
 def words(text: str) -> list[str]:
-    """Lower-case word tokens; punctuation splits them ("$130,819" -> "130", "819")."""
-    text = normalize(text).lower().replace("\u2019", "'")
+    """Lower-case word tokens; punctuation splits them ("$130,819" -> "130", "819"), except
+    a letter in brackets after a number, which is part of it: "401(k)" is "401k", as
+    candidates write it."""
+    text = _BRACKETED.sub(r"\1", normalize(text).lower().replace("\u2019", "'"))
     return [w.strip("'.-") for w in _WORD.findall(text) if w.strip("'.-")]
 
 

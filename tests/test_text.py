@@ -76,6 +76,8 @@ def test_words_are_lower_case_tokens():
     assert words("What's the 75th PERCENTILE of C++ pay?") == [
         "what's", "the", "75th", "percentile", "of", "c", "pay"]
     assert words("Ｐｙｔｈｏｎ") == ["python"]
+    # a letter in brackets after a number is part of it, as candidates write it
+    assert words("a 401(k) plan, role(s)") == ["a", "401k", "plan", "role", "s"]
 
 
 def test_content_words_drop_stopwords_and_single_letters():

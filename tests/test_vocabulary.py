@@ -19,6 +19,9 @@ def vocab():
     ("do u sponsor h1b", "do you sponsor visa sponsorship"),
     # "us" is a word, not the plural of the abbreviation "u"
     ("is remote work in the us ok", "is remote work in the us ok"),
+    # "tech" is written out only in the job titles it shortens
+    ("what does the tech lead do", "what does the technical lead do"),
+    ("whats the tech like", "whats the tech like"),
 ])
 def test_abbreviations_are_written_out(vocab, question, expected):
     assert vocab.expand(question, frozenset()) == expected
