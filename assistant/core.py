@@ -85,6 +85,7 @@ class Turn:
     scope: Scope = None  # the documents retrieval may use
     scope_given: bool = False  # set by the caller (a posting's widget), not guessed
     naming: str = ""  # the question (this one or an earlier one) whose words named the role
+    names_role: bool = False  # this question's own words named it: a question about work
     query: str = ""  # what retrieval searches for
     documents: list[Document] = field(default_factory=list)
     decision: Decision | None = None
@@ -342,6 +343,7 @@ class Assistant:
             turn.naming, asked = self._conversation_role(state, corrected, expanded_history)
             if asked:
                 turn.scope, by_name = frozenset(asked), True
+                turn.names_role = turn.naming == corrected
         turn.query = self._ranking_query(resolved.query, turn.scope, state, by_name)
         if by_name and resolved.kind:
             turn.query = _without_names(turn.query, self._earlier_roles(state, turn,
@@ -621,7 +623,8 @@ class Assistant:
         specifics = self._missing_specifics(state, turn.named, documents)
         turn.specifics = specifics
         turn.decision = decide(turn.question, relevance, terms, specifics, cfg,
-                               about_work=self.vocabulary.about_work(resolved.coverage_text))
+                               about_work=turn.names_role
+                               or self.vocabulary.about_work(resolved.coverage_text))
         return turn
 
     def _answer(self, turn: Turn, config: RunnableConfig | None = None) -> Reply:

@@ -406,6 +406,14 @@ def test_one_duty_of_a_long_bullet_is_found_and_answered(tmp_path, embeddings):
 
 
 @pytest.mark.slow
+def test_a_question_naming_a_role_is_never_off_topic(roles_bot):
+    """Naming a role makes a question one about work: what the documents do not say is
+    "not covered", never "outside what I can answer"."""
+    reply = roles_bot.ask("what's the weather like for product designers?")
+    assert reply.abstained and reply.reason == "not_covered", reply.reason
+
+
+@pytest.mark.slow
 def test_an_unknown_scope_is_refused_with_the_roles_there_are(roles_bot):
     with pytest.raises(InvalidQuestion, match=r"no role document called astronaut.*Backend"):
         roles_bot.ask("What does it pay?", scope="astronaut")

@@ -22,6 +22,8 @@ def vocab():
     # "tech" is written out only in the job titles it shortens
     ("what does the tech lead do", "what does the technical lead do"),
     ("whats the tech like", "whats the tech like"),
+    ("whats the career ladder for account execs",
+     "whats the career levels for account executives"),
 ])
 def test_abbreviations_are_written_out(vocab, question, expected):
     assert vocab.expand(question, frozenset()) == expected
