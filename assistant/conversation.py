@@ -219,6 +219,12 @@ def resolve(question: str, history: list[Message], units: UnitLookup | None = No
         again = more and len(content_words(bare)) <= 2  # "more", "tell me more"
         avoid = _quoted(last_answer, units) if again else []
         if specifics is not None:
+            own = {s.kind for s in specifics(bare)} - {s.kind for s in specifics(topic)}
+            if own and not again:
+                # "is it remote?" after the pay: "it" is the job, and "remote" the question's
+                # own topic, which leads; the earlier topic only joins the ranking
+                return Resolved(question, bare, [f"{topic} {bare}"], "elliptic",
+                                coverage_text=bare)
             topic = _substitute(topic, bare, specifics)
         return Resolved(question, f"{topic} {bare}", [bare], "elliptic", avoid=avoid,
                         coverage_text=bare, seen=_shown(history) if again else [])

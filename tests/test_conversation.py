@@ -160,6 +160,19 @@ def test_a_follow_up_naming_another_level_keeps_the_topic_not_an_item_sharing_a_
     assert "organisation" in pointed.query
 
 
+def test_a_pronoun_follow_up_naming_its_own_specific_leads_with_it():
+    """"is it remote?" after the pay: "it" is the job, and being remote is what is asked;
+    the pay question only joins the ranking. "is it negotiable?" names nothing of its own
+    and still asks the pay question of the pay."""
+    specifics = load_vocabulary(None).specifics
+    earlier = history("what does the content designer job pay", "Salary Range: $88,136 [1]")
+    remote = resolve("is it remote?", earlier, specifics=specifics)
+    assert remote.kind == "elliptic" and remote.query == "is it remote?"
+    assert any("pay" in q for q in remote.queries)
+    negotiable = resolve("is it negotiable?", earlier, specifics=specifics)
+    assert "pay" in negotiable.query and "negotiable" in negotiable.query
+
+
 def test_a_follow_up_sharing_one_word_with_an_item_asks_its_own_question():
     """"do they work in other teams' code?" shares "team" with one item, a third of its
     words: it asks something new of the earlier topic, it does not point at that item; "the
