@@ -201,9 +201,22 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
         groups = [_Group(primary_doc, chosen)]
         used = len(chosen)
         seen = {match_key(data.unit_texts[i]) for i in chosen}
+        # the sub-sections the quoted overview names and nothing else of it says much of:
+        # "how is my application evaluated?" quotes "We will use a method called Category
+        # Rating ..." and the name "Here's how it will work"; that sub-section's lines answer
+        pointed = [i for i in chosen if data.unit_meta[i]["kind"] == "item"]
+        named = {f"{section} > {data.unit_texts[i]}" for i in pointed} \
+            if 0 < len(pointed) <= cfg.subsections_quoted else set()
         for document in documents[:cfg.secondary_passages]:
             for passage in passages(document):
                 if used >= limit or passage is primary:
+                    continue
+                if data.unit_meta[passage[0]]["section"] in named:
+                    extra = self._focused(passage, scores, best(passage), limit - used, data)
+                    extra = self._with_labels(extra, data, by_chunk, document)
+                    groups.append(_Group(document, extra))
+                    used += len(extra)
+                    seen |= {match_key(data.unit_texts[i]) for i in extra}
                     continue
                 extra = [i for i in passage
                          if data.unit_meta[i]["kind"] in ("bullet", "sentence", "row", "label")

@@ -175,6 +175,10 @@ class Settings(BaseSettings):
         "within this of the best bullet.")
     secondary_passages: int = Field(
         3, ge=1, le=20, description="How many top passages may add bullets to an answer.")
+    subsections_quoted: int = Field(
+        2, ge=0, le=20, description="When the quoted overview names at most this many of its "
+        "sub-sections, the lines of those found among the top passages are quoted too: the "
+        "name alone (\"Here's how it will work\") answers nothing (0: off).")
     secondary_units: int = Field(
         2, ge=0, le=20, description="Most bullets one other passage adds to an answer.")
     keyword_bonus: float = Field(

@@ -413,6 +413,30 @@ def test_a_question_naming_a_role_is_never_off_topic(roles_bot):
     assert reply.abstained and reply.reason == "not_covered", reply.reason
 
 
+EVALUATED = {
+    "acme-writer.md": (
+        "# Content Writer\n\nWe're hiring a Content Writer.\n\n"
+        "## Evaluations\n\nWe will use a method called Category Rating to assess your "
+        "application.\n\n### Here's how it will work\n\n"
+        "You will be scored on your application materials against each competency:\n\n"
+        "- Content strategy: lead content initiatives and recommend what to write.\n"
+        "- Collaboration: work closely with others toward shared goals.\n\n"
+        "## Pay\n\n- Salary: $90,000 to $110,000\n"),
+}
+
+
+@pytest.mark.slow
+def test_an_overview_naming_its_one_sub_section_quotes_that_sub_section(tmp_path, embeddings):
+    """The overview's own sentence answers "how is my application evaluated?" best, but
+    it names its sub-section only by title: that sub-section's lines are quoted too."""
+    bot = _bot_over(tmp_path, EVALUATED, embeddings)
+    reply = bot.ask("how is my application evaluated?")
+    assert not reply.abstained, reply.answer
+    assert "Category Rating" in reply.answer and "Content strategy" in reply.answer
+    assert "Content Writer > Evaluations > Here's how it will work" in {
+        c.section for c in reply.citations}
+
+
 @pytest.mark.slow
 def test_an_unknown_scope_is_refused_with_the_roles_there_are(roles_bot):
     with pytest.raises(InvalidQuestion, match=r"no role document called astronaut.*Backend"):
