@@ -560,7 +560,11 @@ class Assistant:
         named = [s for s in named if s.kind not in ("name", "tool")]
 
         def names_all(document: Document) -> bool:
-            return not self._missing_in(state, named, [document])
+            # an overview's list of its sub-sections points at the passages about them: it
+            # names "IC3" and "IC4" of "how do i get promoted from IC3 to IC4?", but is about
+            # neither
+            own = _without_listed_subsections(state, document)
+            return not any(not covered(s, _evidence([own]), state.equivalents) for s in named)
 
         if not named:
             return documents
@@ -1070,6 +1074,20 @@ class _State:
                     self._scoped.pop(next(iter(self._scoped)))
                 self._scoped[scope] = checker
         return checker
+
+
+def _without_listed_subsections(state: _State, document: Document) -> Document:
+    """An overview passage without the lines that list its sub-sections by name."""
+    meta = document.metadata
+    role = state.catalog.by_source.get(str(meta.get("source", "")))
+    section = str(meta.get("section", ""))
+    if meta.get("kind") != "overview" or role is None:
+        return document
+    children = {s.rsplit(" > ", 1)[-1] for s in role.sections
+                if s.startswith(f"{section} > ") and " > " not in s[len(section) + 3:]}
+    kept = [line for line in document.page_content.splitlines()
+            if line.lstrip("- ").strip() not in children]
+    return Document(page_content="\n".join(kept), metadata=meta)
 
 
 def _evidence(documents: list[Document]) -> list[str]:

@@ -437,6 +437,27 @@ def test_an_overview_naming_its_one_sub_section_quotes_that_sub_section(tmp_path
         c.section for c in reply.citations}
 
 
+PM_LEVELS = {
+    "acme-pm-framework.md": (
+        "# Product career framework\n\nThis framework helps you plan your growth and "
+        "reduces bias in promotions and hiring.\n\n"
+        "## IC3\n\n- Drives clarity for one large or several small projects.\n"
+        "- Begins to mentor junior team members.\n\n"
+        "## IC4\n\n- Owns strategy and roadmap for a family of projects.\n"
+        "- Actively mentors one or more junior team members.\n"),
+}
+
+
+@pytest.mark.slow
+def test_an_overview_listing_the_levels_asked_about_does_not_lead(tmp_path, embeddings):
+    """"how do i get promoted from IC3 to IC4?": the overview names both levels, but only
+    in its list of sub-sections; the passages about the levels lead."""
+    bot = _bot_over(tmp_path, PM_LEVELS, embeddings)
+    reply = bot.ask("how do i get promoted from IC3 to IC4?")
+    assert not reply.abstained, reply.answer
+    assert reply.citations[0].section.rsplit(" > ", 1)[-1] in ("IC3", "IC4"), reply.answer
+
+
 @pytest.mark.slow
 def test_an_unknown_scope_is_refused_with_the_roles_there_are(roles_bot):
     with pytest.raises(InvalidQuestion, match=r"no role document called astronaut.*Backend"):
