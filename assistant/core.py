@@ -364,7 +364,8 @@ class Assistant:
         out: dict[str, Role] = {}
         for m in history:
             if m.role == "user":
-                for source in state.catalog.named(m.content, self.settings.role_match_min):
+                for source in state.catalog.named(self.vocabulary.without_role_talk(m.content),
+                                                  self.settings.role_match_min):
                     if source not in turn.scope:
                         out[source] = state.catalog.by_source[source]
         return list(out.values())
@@ -378,7 +379,8 @@ class Assistant:
         returns the question that named them."""
         asked = [question, *(m.content for m in reversed(history) if m.role == "user")]
         for text in asked:
-            named = state.catalog.named(text, self.settings.role_match_min)
+            named = state.catalog.named(self.vocabulary.without_role_talk(text),
+                                        self.settings.role_match_min)
             if named:
                 return text, named
         return "", []

@@ -62,7 +62,7 @@ _WHO_NAMED = re.compile(r"\bwho(?:'s| is| was| are| would be| will be)\s+(?:the|
                         r"\bwhat(?:'s| is) (?:his|her|their) name\b", re.IGNORECASE)
 # two or more capitalised words in a row ("Jane Doe", "Jane Q. Doe"): a name, unless they
 # are a job title ("Innovation Operations Manager") or words the question or the role use
-_PERSON = re.compile(r"\b[A-Z][a-z]+(?:\s+(?:[A-Z]\.\s+)?[A-Z][a-z]+)+\b")
+_PERSON = re.compile(r"\b[A-Z][a-z]+(?:[ \t]+(?:[A-Z]\.[ \t]+)?[A-Z][a-z]+)+\b")  # one line
 
 
 @dataclass

@@ -66,6 +66,8 @@ class Vocabulary:
     across_roles: tuple[re.Pattern[str], ...] = ()  # "do any of these jobs ...?"
     small_talk: dict[str, tuple[re.Pattern[str], ...]] = field(default_factory=dict)
     work_stems: frozenset[str] = frozenset()  # "job", "team", "day": a question about work
+    # "hiring manager": phrases whose words name no role
+    not_role_names: re.Pattern[str] = re.compile(r"(?!)")
 
     def small_talk_kind(self, text: str) -> str:
         """The kind of small talk a whole message is ("greeting" for "hi!"), or ""."""
@@ -75,6 +77,11 @@ class Vocabulary:
     def asks_for_roles(self, text: str) -> bool:
         """Whether a question asks which roles there are ("what jobs do you have?")."""
         return _intent(self.list_roles, text)
+
+    def without_role_talk(self, text: str) -> str:
+        """`text` without the phrases for people in a hiring process ("hiring manager"),
+        whose words would otherwise name a role ("manager")."""
+        return self.not_role_names.sub(" ", text)
 
     def about_work(self, text: str) -> bool:
         """Whether a question is about a job at all ("what does a typical day look like?"),
@@ -367,4 +374,8 @@ def load_vocabulary(override: Path | None = None) -> Vocabulary:
         small_talk={str(kind): tuple(re.compile(str(p)) for p in patterns) for kind, patterns
                     in data.get("intents", {}).get("small_talk", {}).items()},
         work_stems=frozenset(stem(str(w).lower()) for w in data.get("work", {}).get("words", [])),
+        not_role_names=re.compile("|".join(phrase_pattern(str(p).lower())
+                                           for p in data.get("work", {}).get("not_role_names", []))
+                                  or r"(?!)",
+                                  re.IGNORECASE),
     )

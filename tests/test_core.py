@@ -644,6 +644,16 @@ def ladder_bot(tmp_path_factory: pytest.TempPathFactory, embeddings: Any) -> Any
 
 
 @pytest.mark.slow
+def test_the_hiring_manager_names_no_manager_role(ladder_bot):
+    """"who's the hiring manager?" asks about a person in the hiring process: "manager"
+    there names no Product Manager posting, so the refusal speaks for every role."""
+    reply = ladder_bot.ask("who's the hiring manager?")
+    assert reply.abstained and "the open roles" in reply.answer, reply.answer
+    named = ladder_bot.ask("who's the hiring manager for the product manager job?")
+    assert "the Product Manager role" in named.answer, named.answer
+
+
+@pytest.mark.slow
 def test_a_role_named_by_a_word_yields_to_the_specifics_of_another(ladder_bot):
     # "manager" is a word only the product manager's title has, so it names that role; but
     # "M5" is a level only the engineering framework has, and "engineering" names it too

@@ -225,6 +225,8 @@ def test_a_role_title_in_title_case_is_not_a_persons_name():
     ("You'll join the Technology Transformation Service Talent Team [1]", False),
     ("Our Director Jane Doe leads the team [1]", True),
     ("Innovation Operations Manager Jane Q. Doe hires for it [1]", True),
+    # one word at the end of a line and one at the start of the next are no name
+    ("- Responsibilities [1]\n- Working here [1]", False),
 ])
 def test_a_job_title_is_not_a_persons_name(line, names):
     """Capitalised words that end in a title noun from the vocabulary name a job or an

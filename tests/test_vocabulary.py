@@ -204,3 +204,10 @@ def test_abbreviated_places_are_places():
 ])
 def test_questions_about_work_are_known_by_their_words(vocab, question, about):
     assert vocab.about_work(question) is about
+
+
+def test_people_in_the_hiring_process_are_no_role_names(vocab):
+    assert vocab.without_role_talk("who's the Hiring Manager for the PM job?").split() == [
+        "who's", "the", "for", "the", "PM", "job?"]
+    assert vocab.without_role_talk("is the product manager remote") == \
+        "is the product manager remote"
