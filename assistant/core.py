@@ -347,7 +347,8 @@ class Assistant:
         turn.query = self._ranking_query(resolved.query, turn.scope, state, by_name)
         if by_name and resolved.kind:
             turn.query = _without_names(turn.query, self._earlier_roles(state, turn,
-                                                                        expanded_history))
+                                                                        expanded_history),
+                                        asks=self.vocabulary.values_asked)
         if by_name and resolved.queries:  # a follow-up's own words that only name the role
             chosen = [state.catalog.by_source[s] for s in sorted(turn.scope or ())]  # rank
             turn.resolved = resolved = replace(resolved, queries=[  # nothing within it
@@ -442,7 +443,9 @@ class Assistant:
                     for i, (flag, level) in enumerate(zip(named, levels, strict=True))]
             own = _naming_occurrences(tokens, named)
             stripped = " ".join(t for t, n in zip(tokens, own, strict=True) if not n)
-            if len(content_words(stripped)) >= 1:
+            # what is left must ask something: a content word, or a kind of value ("how much
+            # does the analytics engineer make?" asks for an amount in question words only)
+            if len(content_words(stripped)) >= 1 or self.vocabulary.values_asked(stripped):
                 return stripped
         title = state.catalog.title_stems(scope)
         named = naming(lambda word: stem(word) in title)
@@ -1135,16 +1138,18 @@ def _relevant_sources(documents: list[Document], floor: float) -> list[str]:
                               if float(d.metadata.get("relevance", 0.0)) >= floor))
 
 
-def _without_names(query: str, roles: list[Role], bare: bool = False) -> str:
+def _without_names(query: str, roles: list[Role], bare: bool = False,
+                   asks: Callable[[str], Any] = lambda _: False) -> str:
     """`query` without the words that name `roles` (their title and file-name words, and
     their initials): a follow-up that moves to another role keeps the earlier question's
     topic ("what does the 18f pm job pay") but not what named the earlier role. When
-    nothing else is left: `query` as it was, or with `bare`, ""."""
+    nothing else is left that asks something (a content word, or what `asks` finds: "how
+    much does the make"): `query` as it was, or with `bare`, ""."""
     if not roles:
         return query
     kept = [t for t in query.split()
             if not (words(t) and all(any(r.named_by(x) for r in roles) for x in words(t)))]
-    if content_words(" ".join(kept)):
+    if content_words(" ".join(kept)) or asks(" ".join(kept)):
         return " ".join(kept)
     return "" if bare else query
 

@@ -459,6 +459,17 @@ def test_an_overview_listing_the_levels_asked_about_does_not_lead(tmp_path, embe
 
 
 @pytest.mark.slow
+def test_a_question_asking_in_question_words_only_keeps_them_without_the_name(roles_bot):
+    """"how much does the backend engineer make?" has no content word besides the role's
+    name; what is left ("how much does the make") still asks for an amount, so it ranks
+    the pay, not the posting's opening that names the role."""
+    reply = roles_bot.ask("how much does the backend engineer make?")
+    assert not reply.abstained, reply.answer
+    assert "$140,000" in reply.answer
+    assert reply.citations[0].section == "Backend Engineer > Pay"
+
+
+@pytest.mark.slow
 def test_an_unknown_scope_is_refused_with_the_roles_there_are(roles_bot):
     with pytest.raises(InvalidQuestion, match=r"no role document called astronaut.*Backend"):
         roles_bot.ask("What does it pay?", scope="astronaut")
