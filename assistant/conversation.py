@@ -43,6 +43,10 @@ _DOWN = re.compile(r"\b(?:previous|prior|lower|below|down)\b", re.IGNORECASE)
 _ELLIPTIC_START = re.compile(
     r"^(?:and|but|or|also|so|what about|how about|what of|and what about|same for|then)\b",
     re.IGNORECASE)
+# "who can apply?", "how do i apply?": a question word, a verb and its object, complete with
+# one content word (a fragment such as "salary?" or "and IC4?" is not)
+_COMPLETE = re.compile(
+    r"^(?:who|what|when|where|why|how|which)(?:'s|'re)?\s+(?:\S+\s+){1,}\S+", re.IGNORECASE)
 _PRONOUN = re.compile(r"\b(it|its|that|this|they|them|those|these|there|one|ones|he|she)\b",
                       re.IGNORECASE)
 _CLAUSE = re.compile(r"^([^,.!?:;\u2014\u2013]*)[,.!?:;\u2014\u2013]+\s*(?=\S)")
@@ -220,11 +224,14 @@ def resolve(question: str, history: list[Message], units: UnitLookup | None = No
         avoid = _quoted(last_answer, units) if again else []
         if specifics is not None:
             own = {s.kind for s in specifics(bare)} - {s.kind for s in specifics(topic)}
-            if own and not again:
+            complete = bool(_COMPLETE.search(bare)) and not _PRONOUN.search(bare) \
+                and not _ELLIPTIC_START.search(bare)
+            if (own or complete) and not again:
                 # "is it remote?" after the pay: "it" is the job, and "remote" the question's
-                # own topic, which leads; the earlier topic only joins the ranking
-                return Resolved(question, bare, [f"{topic} {bare}"], "elliptic",
-                                coverage_text=bare)
+                # own topic, which leads; the earlier topic only joins the ranking. A complete
+                # question ("who can apply?") is asked of the same role, not of the topic
+                return Resolved(question, bare, [] if complete else [f"{topic} {bare}"],
+                                "elliptic", coverage_text=bare)
             topic = _substitute(topic, bare, specifics)
         return Resolved(question, f"{topic} {bare}", [bare], "elliptic", avoid=avoid,
                         coverage_text=bare, seen=_shown(history) if again else [])

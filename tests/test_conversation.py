@@ -173,6 +173,17 @@ def test_a_pronoun_follow_up_naming_its_own_specific_leads_with_it():
     assert "pay" in negotiable.query and "negotiable" in negotiable.query
 
 
+def test_a_complete_short_follow_up_is_asked_of_the_role_not_of_the_topic():
+    """"who can apply?" after "is the job remote?" has one content word but is a whole
+    question: the earlier topic does not join it. A fragment ("salary?") still does."""
+    specifics = load_vocabulary(None).specifics
+    earlier = history("is the talent acquisition job remote", "Location: Virtual [1]")
+    whole = resolve("who can apply?", earlier, specifics=specifics)
+    assert whole.query == "who can apply?" and whole.queries == []
+    fragment = resolve("salary?", earlier, specifics=specifics)
+    assert "remote" in fragment.query and "salary" in fragment.query
+
+
 def test_a_follow_up_sharing_one_word_with_an_item_asks_its_own_question():
     """"do they work in other teams' code?" shares "team" with one item, a third of its
     words: it asks something new of the earlier topic, it does not point at that item; "the
