@@ -47,6 +47,10 @@ _ELLIPTIC_START = re.compile(
 # one content word (a fragment such as "salary?" or "and IC4?" is not)
 _COMPLETE = re.compile(
     r"^(?:who|what|when|where|why|how|which)(?:'s|'re)?\s+(?:\S+\s+){1,}\S+", re.IGNORECASE)
+# a yes/no question of its own ("is it remote?", "does it have a 401k?"), not a fragment that
+# asks the earlier question again ("in chicago?")
+_ASKS = re.compile(r"^(?:is|are|was|were|do|does|did|can|could|will|would|should|has|have)\b",
+                   re.IGNORECASE)
 _PRONOUN = re.compile(r"\b(it|its|that|this|they|them|those|these|there|one|ones|he|she)\b",
                       re.IGNORECASE)
 _CLAUSE = re.compile(r"^([^,.!?:;\u2014\u2013]*)[,.!?:;\u2014\u2013]+\s*(?=\S)")
@@ -223,10 +227,10 @@ def resolve(question: str, history: list[Message], units: UnitLookup | None = No
         again = more and len(content_words(bare)) <= 2  # "more", "tell me more"
         avoid = _quoted(last_answer, units) if again else []
         if specifics is not None:
-            own = {s.kind for s in specifics(bare)} - {s.kind for s in specifics(topic)}
-            complete = bool(_COMPLETE.search(bare)) and not _PRONOUN.search(bare) \
-                and not _ELLIPTIC_START.search(bare)
-            if (own or complete) and not again:
+            own = {s.kind for s in specifics(bare)} - {s.kind for s in specifics(topic)} \
+                if _ASKS.search(bare) else set()
+            complete = bool(_COMPLETE.search(bare)) and not _PRONOUN.search(bare)
+            if (own or complete) and not again and not _ELLIPTIC_START.search(bare):
                 # "is it remote?" after the pay: "it" is the job, and "remote" the question's
                 # own topic, which leads; the earlier topic only joins the ranking. A complete
                 # question ("who can apply?") is asked of the same role, not of the topic

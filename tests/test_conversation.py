@@ -171,6 +171,9 @@ def test_a_pronoun_follow_up_naming_its_own_specific_leads_with_it():
     assert any("pay" in q for q in remote.queries)
     negotiable = resolve("is it negotiable?", earlier, specifics=specifics)
     assert "pay" in negotiable.query and "negotiable" in negotiable.query
+    # a fragment naming a place asks the earlier question of that place
+    chicago = resolve("and in chicago?", earlier, specifics=specifics)
+    assert "pay" in chicago.query and "chicago" in chicago.query
 
 
 def test_a_complete_short_follow_up_is_asked_of_the_role_not_of_the_topic():
