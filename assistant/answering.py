@@ -176,7 +176,9 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
         def best(units: list[int]) -> float:
             return max(float(scores[i]) for i in units)
 
-        primary_doc = documents[0]
+        primary_doc = self._pointed(data, documents, by_chunk, scores, titles)
+        if primary_doc is not documents[0]:
+            documents = [primary_doc, *[d for d in documents if d is not primary_doc]]
         candidates = passages(primary_doc)
         if not candidates:
             return []
@@ -229,6 +231,32 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
                     used += len(extra)
                     seen |= {match_key(data.unit_texts[i]) for i in extra}
         return groups
+
+    def _pointed(self, data: AnswerInput, documents: list[Document],
+                 by_chunk: dict[str, list[int]], scores: Any, titles: dict[str, float]
+                 ) -> Document:
+        """The passage that answers: the first, unless it is an overview whose best line is
+        the name of one of its sub-sections, found among the next passages, and the name
+        stands out from the others listed (by `single_margin`) and from the overview's own
+        title. "how do sourcegraph engineers get promoted?" matches the overview's list entry
+        "When do I get promoted?" best; that section answers, not the overview."""
+        first = documents[0]
+        units = by_chunk.get(_key(first), [])
+        if first.metadata.get("kind") != "overview" or not units:
+            return first
+        best = max(units, key=lambda i: float(scores[i]))
+        if data.unit_meta[best]["kind"] != "item":
+            return first
+        top = float(scores[best])
+        others = [float(scores[i]) for i in units
+                  if data.unit_meta[i]["kind"] == "item" and i != best]
+        section = data.unit_meta[best]["section"]
+        if any(top - o < self.settings.single_margin for o in others) \
+                or titles.get(section, -1.0) >= top:
+            return first
+        wanted = f"{section} > {data.unit_texts[best]}"
+        return next((d for d in documents[1:self.settings.secondary_passages + 1]
+                     if d.metadata.get("section") == wanted), first)
 
     def _with_best(self, chosen: list[int], body: list[int], scores: Any, data: AnswerInput,
                    by_chunk: dict[str, list[int]], document: Document) -> list[int]:

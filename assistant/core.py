@@ -971,14 +971,18 @@ class Assistant:
         template = self.texts["abstain"].get("instead")
         if not limit or not kinds or not template or decision.reason != "not_covered":
             return "", []
+
         # the nearest passage only: a line of another that names a place in passing ("the
         # Chicago office") says nothing about the salary asked for in Berlin
         floor = self.settings.min_relevance - self.settings.near_miss_margin
         if not contexts or contexts[0].relevance < floor:
             return "", []
         context = contexts[0]
+        # not a line naming what was refused: "Location: ... Chicago, IL; ..." is not a place
+        # other than Chicago, however little it says of Chicago's pay
         hits = [line.strip().lstrip("-*• ").strip() for line in context.text.splitlines()
-                if kinds & {s.kind for s in self.vocabulary.specifics(line)}]
+                if kinds & {s.kind for s in self.vocabulary.specifics(line)}
+                and not any(covered(s, [line], turn.state.equivalents) for s in turn.specifics)]
         hits = [h for h in dict.fromkeys(hits) if h][:limit]
         if not hits:
             return "", []

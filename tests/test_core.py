@@ -7,6 +7,7 @@ import gc
 import json
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from assistant.core import Assistant
 from assistant.grounding import citation_markers, ungrounded_numbers
 from assistant.index import Store, build_index
 from assistant.settings import Settings
-from assistant.types import Citation, IndexMissing, InvalidQuestion, Reply
+from assistant.types import Citation, Context, IndexMissing, InvalidQuestion, Reply
 
 NUMERIC_QUESTIONS = [
     "What is the average salary?",
@@ -469,6 +470,28 @@ def test_a_question_asking_in_question_words_only_keeps_them_without_the_name(ro
     assert reply.citations[0].section == "Backend Engineer > Pay"
 
 
+PROMOTIONS = {
+    "acme-eng-framework.md": (
+        "# Engineering career framework\n\nThis framework helps you and your manager plan "
+        "your growth, and reduces bias in promotions and hiring.\n\n"
+        "## When do I get promoted?\n\nYou are eligible for promotion after a quarter of high "
+        "performance at the next level.\n\n"
+        "## IC1\n\n- Ships small features with guidance.\n\n"
+        "## IC2\n\n- Ships features on their own.\n"),
+}
+
+
+@pytest.mark.slow
+def test_an_overview_whose_best_line_names_a_sub_section_yields_to_it(tmp_path, embeddings):
+    """"how do engineers get promoted?" matches the overview's entry "When do I get
+    promoted?" best: that section answers, not the overview's intro and list."""
+    bot = _bot_over(tmp_path, PROMOTIONS, embeddings)
+    reply = bot.ask("how do engineers get promoted?")
+    assert not reply.abstained, reply.answer
+    assert reply.citations[0].section.endswith("> When do I get promoted?"), reply.answer
+    assert "a quarter of high performance" in reply.answer
+
+
 @pytest.mark.slow
 def test_an_unknown_scope_is_refused_with_the_roles_there_are(roles_bot):
     with pytest.raises(InvalidQuestion, match=r"no role document called astronaut.*Backend"):
@@ -526,6 +549,16 @@ def test_a_refusal_does_not_deny_what_the_documents_mention(roles_bot):
     chicago = roles_bot.ask("and in chicago?", history, scope="acme-backend-engineer.md")
     assert chicago.abstained and "$" not in chicago.answer
     assert chicago.answer.startswith('The documents mention "chicago", but not'), chicago.answer
+    # the nearest passage's lines naming places are quoted as "other places", but never a
+    # line that names the place asked about
+    turn = roles_bot._evidence.invoke({"question": "and in chicago?", "history": history,
+                                       "scope": "acme-backend-engineer.md"})
+    turn.specifics = turn.named  # what the refusal found the cited lines lack
+    lines = "- Salary band: $140,000 in Austin, TX\n- Offices: Chicago, IL and Austin, TX"
+    near = Context(lines, "acme-backend-engineer.md", "Backend Engineer > Pay", 1.0, 0.9)
+    text, _ = roles_bot._instead(turn, replace(turn.decision, abstain=True,
+                                               reason="not_covered"), [near])
+    assert "$140,000 in Austin, TX [1]" in text and "Chicago" not in text, text
     berlin = roles_bot.ask("and in berlin?", history, scope="acme-backend-engineer.md")
     assert berlin.abstained
     assert berlin.answer.startswith('The documents don\'t say anything about "berlin"')
