@@ -604,7 +604,9 @@ class Assistant:
         assert resolved is not None
         documents = turn.documents
         cfg = self.settings
-        relevance = _best_relevance(documents)
+        # a clause of a long bullet that answers ("vendor selection") is evidence enough
+        relevance = max((float(d.metadata.get("evidence", d.metadata.get("relevance", 0.0)))
+                         for d in documents), default=0.0)
         lexical = state.retriever.keyword_cover(turn.query, documents, turn.scope)
         # the question names something the leading passage names too ("is python a must
         # have?" where it lists Python): like the words themselves below, that is evidence the

@@ -45,12 +45,14 @@ class Signals:
     best_part: np.ndarray  # best bullet or clause (what ranking uses)
     title: np.ndarray  # the section title
     keywords: np.ndarray  # BM25
-    relevance: np.ndarray  # what abstention reads: max(chunk, best whole unit)
+    relevance: np.ndarray  # max(chunk, best whole unit): how relevant passages compare
     fetch: int  # candidates each ranking contributes
     own: np.ndarray | None = None  # best unit that is not a listed sub-section name
     named: np.ndarray | None = None  # 1 where the section path names a specific of the query
     holds_value: np.ndarray | None = None  # 1 where the text holds a value of a kind asked for
     yielded: frozenset[int] = frozenset()  # overviews that yielded to a sub-section (fusion)
+    # what abstention reads: relevance, or a clause's similarity less clause_relevance_discount
+    evidence: np.ndarray | None = None
 
 
 class HybridRetriever(BaseRetriever):
@@ -245,20 +247,26 @@ class HybridRetriever(BaseRetriever):
             members = self._parents[parent] if whole else [chunk]
             relevance = max(float(signals.relevance[position[m]]) for m in members
                             if m in position)
-            out.append(self._passage(members, chunk, float(fused[i]), relevance))
+            evidence = signals.evidence if signals.evidence is not None else signals.relevance
+            document = self._passage(members, chunk, float(fused[i]), relevance)
+            document.metadata["evidence"] = round(max(
+                float(evidence[position[m]]) for m in members if m in position), 4)
+            out.append(document)
             found.append(chunk)
         return self._reorder(out, found, signals.yielded, cfg.weight_relevance)
 
     def _reorder(self, passages: list[Document], found: list[int], yielded: frozenset[int],
                  weight: float) -> list[Document]:
         """Reciprocal-rank fusion keeps only each list's order; how close the best match of a
-        passage was (its relevance, on the cosine scale) then orders what fusion found. Only
+        passage was (its relevance, or a clause's: `evidence`, on the cosine scale) then orders
+        what fusion found. Only
         within the k found: drawing more candidates in lost more answers than it gained.
 
         An overview that yielded to one of its own sub-sections in fusion stays behind it: its
         relevance is often its list of sub-section names, which names every topic beneath it.
         """
-        keys = [d.metadata["score"] + weight * d.metadata["relevance"] for d in passages]
+        keys = [d.metadata["score"] + weight * d.metadata.get("evidence", d.metadata["relevance"])
+                for d in passages]
         members = [set(self._parents[self._parent_of[c]]) for c in found]
         for j, chunk in enumerate(found):
             if chunk not in yielded:
@@ -321,11 +329,11 @@ class HybridRetriever(BaseRetriever):
                     if self._bm25 is not None and terms and n else np.zeros(n))
         holds = self._holds_value(query if self.asked is None else self.asked, chunks,
                                   chunk + best_part, fetch)
-        relevance = np.maximum(np.maximum(chunk, best_unit),
-                               best_part - cfg.clause_relevance_discount)
+        relevance = np.maximum(chunk, best_unit)
         return Signals(chunks, chunk, best_unit, best_part, title,
                        np.asarray(keywords, dtype=np.float64), relevance,
-                       min(fetch, n), own, named, holds)
+                       min(fetch, n), own, named, holds,
+                       evidence=np.maximum(relevance, best_part - cfg.clause_relevance_discount))
 
     def fuse_signals(self, signals: Signals, cfg: Settings, k: int) -> np.ndarray:
         """Weighted reciprocal-rank fusion of the dense composite and the BM25 ranking."""
