@@ -448,20 +448,27 @@ class Assistant:
             if len(content_words(stripped)) >= 1 or self.vocabulary.values_asked(stripped):
                 return stripped
         title = state.catalog.title_stems(scope)
-        named = naming(lambda word: stem(word) in title)
-        # only a run of two or more title words names the role ("product manager"); one word
-        # alone ("engineers") may be what the question is about
+        [role] = [state.catalog.by_source[s] for s in scope]
+        # a word of the title, its initials ("ml" of "Machine Learning") or a level word of
+        # it ("senior" of "Senior Machine Learning Scientist")
+        named = naming(lambda word: stem(word) in title or stem(word) in role.level_stems
+                       or word.lower() in role.acronyms)
+        worded = naming(lambda word: stem(word) in title)
+        # only a run of two or more such words, one of them a word of the title, names the
+        # role ("product manager", "senior ml scientist"); one word alone ("engineers") may be
+        # what the question is about, and so may a level and initials ("senior ML experience")
         keep = list(tokens)
         i = 0
         while i < len(tokens):
             j = i
             while j < len(tokens) and named[j]:
                 j += 1
-            if j - i >= 2:
+            if j - i >= 2 and any(worded[i:j]):
                 keep[i:j] = [""] * (j - i)
             i = max(j, i + 1)
         stripped = " ".join(t for t in keep if t)
-        return stripped if len(content_words(stripped)) >= 1 else query
+        return stripped if len(content_words(stripped)) >= 1 \
+            or self.vocabulary.values_asked(stripped) else query
 
     def _retrieve(self, turn: Turn, config: RunnableConfig | None = None) -> Turn:
         state = turn.state

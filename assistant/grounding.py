@@ -43,7 +43,8 @@ _HOW_MANY = re.compile(r"\bhow many ((?:[a-z-]+ ){0,1}[a-z-]+)", re.IGNORECASE)
 _HOW_BIG = re.compile(r"\bhow (?:big|large|long|old)\b", re.IGNORECASE)
 _HOW_MUCH_IS = re.compile(r"\bhow much (?:is|are|was|were|will be) (?:the |a |an |my |your )?"
                           r"((?:[a-z-]+ ){0,2}[a-z-]+)", re.IGNORECASE)
-_HOW_MUCH_PAY = re.compile(r"\bhow much (?:do|does|did|would|will|can|could)\b.{0,40}"
+_HOW_MUCH_PAY = re.compile(r"\bhow much (?:do|does|did|would|will|can|could|is|are|was|were)\b"
+                           r".{0,40}"
                            r"\b(?:pay|paid|earn|make|cost|offer)|\bwhat (?:do|does|would|will|"
                            r"can|could)\b.{0,40}\b(?:pay|paid|earn|make)\b", re.IGNORECASE)
 _PERCENT = re.compile(r"\bwhat (?:percentage|percent)\b", re.IGNORECASE)

@@ -493,6 +493,18 @@ def test_an_overview_whose_best_line_names_a_sub_section_yields_to_it(tmp_path, 
 
 
 @pytest.mark.slow
+def test_a_role_named_by_level_initials_and_title_words_ranks_nothing(bot):
+    """"senior ml scientist" names the one role (a level word of its title, the initials of
+    "Machine Learning", a title word), so it ranks nothing: the pay asked about does. A level
+    and initials alone ("senior ML experience") may be what is asked about."""
+    reply = bot.ask("how much is a senior ml scientist paid in the us")
+    assert not reply.abstained, reply.answer
+    assert reply.citations[0].section.startswith(
+        "Senior Machine Learning Scientist > Salary Ranges"), reply.answer
+    assert "$" in reply.answer
+
+
+@pytest.mark.slow
 def test_an_unknown_scope_is_refused_with_the_roles_there_are(roles_bot):
     with pytest.raises(InvalidQuestion, match=r"no role document called astronaut.*Backend"):
         roles_bot.ask("What does it pay?", scope="astronaut")

@@ -142,6 +142,8 @@ def test_figure_missing_needs_a_number_about_what_was_asked():
     salary = "- Salaries range from $164,034 to $210,000 [1]\n- including benefits and bonuses [1]"
     assert figure_missing("Ok, and how much is the annual bonus exactly?", salary)
     assert not figure_missing("How much do people in this job earn?", salary)
+    # "how much is X paid" asks for pay, whatever X is called in the answer
+    assert not figure_missing("how much is a senior ml scientist paid in the us", salary)
     assert figure_missing("How much does it pay?", "- Competitive pay [1]")
     assert figure_missing("What percentage of roles are remote?", years)
     # not a request for a figure at all
