@@ -685,10 +685,11 @@ class Assistant:
                 and turn.small_talk in self.texts.get("small_talk", {}):
             yield self._small_talk(turn)
             return
-        if turn.lists_roles and decision.reason != "instructions":
-            reply = self._roles_listed(turn)
-            yield from _progressive(reply.answer)
-            yield reply
+        listed = self._roles_listed(turn) \
+            if turn.lists_roles and decision.reason != "instructions" else None
+        if listed is not None:
+            yield from _progressive(listed.answer)
+            yield listed
             return
         if decision.abstain:
             yield self._abstain(turn, decision, contexts)
@@ -933,12 +934,26 @@ class Assistant:
             texts["many_roles"]
         return roles, _join(catalog.topics(scope, self.settings.max_topics)) or titles[0]
 
-    def _roles_listed(self, turn: Turn) -> Reply:
+    def _roles_listed(self, turn: Turn) -> Reply | None:
         """"Which roles are open?": the roles in scope by their documents' own titles, each
-        citing its document's opening passage (at most `max_roles_listed`)."""
+        citing its document's opening passage (at most `max_roles_listed`). Only the roles
+        whose names hold a word of the question, when some do ("which roles are at 18f?",
+        "what sourcegraph jobs are there?"), and whose documents write every specific it
+        names ("what roles are open in chicago?"); None when no role is left ("what jobs
+        are at google?" is then refused like any question the documents do not answer)."""
         state = turn.state
         texts = self.texts["roles"]
         sources = sorted(turn.scope) if turn.scope else [r.source for r in state.catalog.roles]
+        weights = state.catalog.naming_weights(self.vocabulary.without_role_talk(turn.question))
+        if any(weights.get(s, 0.0) > 0 for s in sources):
+            sources = [s for s in sources if weights.get(s, 0.0) > 0]
+        pinned = [x for x in turn.named if x.kind != "name"]
+        if any(x.kind != "place" for x in pinned):
+            return None  # "jobs at google?": a document that uses Google is no job there
+        sources = [s for s in sources
+                   if all(_written_in(state, frozenset({s}), x.key) for x in pinned)]
+        if not sources:
+            return None
         shown = sources[:self.settings.max_roles_listed]
         citations = []
         for n, source in enumerate(shown, start=1):

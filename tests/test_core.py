@@ -710,6 +710,19 @@ def test_the_hiring_manager_names_no_manager_role(ladder_bot):
 
 
 @pytest.mark.slow
+def test_a_list_of_roles_keeps_those_the_question_names_or_places(ladder_bot):
+    """"what product jobs do you have?" lists the roles whose names hold "product"; "what
+    roles are open in chicago?" those whose documents name Chicago; a question about the
+    roles' content stays one."""
+    product = ladder_bot.ask("what product jobs do you have?")
+    assert {c.title for c in product.citations} == {"Product Designer", "Product Manager"}, \
+        product.answer
+    chicago = ladder_bot.ask("what roles are open in chicago?")
+    assert [c.title for c in chicago.citations] == ["Backend Engineer"], chicago.answer
+    assert "Product Manager" not in chicago.answer
+
+
+@pytest.mark.slow
 def test_a_role_named_by_a_word_yields_to_the_specifics_of_another(ladder_bot):
     # "manager" is a word only the product manager's title has, so it names that role; but
     # "M5" is a level only the engineering framework has, and "engineering" names it too
