@@ -198,6 +198,7 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
             chosen = self._whole(primary, limit, data)  # IC5 do?"): its lists first
         else:  # the groups that answer, not the first lines (an intro must not crowd them out)
             chosen = self._focused(primary, scores, top, limit, data)
+        chosen = self._with_announced(chosen, primary, limit, data)
         chosen = self._with_best(chosen, primary, scores, data, by_chunk, primary_doc)
         chosen = self._with_asked(chosen, primary, scores, data, by_chunk, primary_doc)
         groups = [_Group(primary_doc, chosen)]
@@ -257,6 +258,26 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
         wanted = f"{section} > {data.unit_texts[best]}"
         return next((d for d in documents[1:self.settings.secondary_passages + 1]
                      if d.metadata.get("section") == wanted), first)
+
+    def _with_announced(self, chosen: list[int], body: list[int], limit: int,
+                        data: AnswerInput) -> list[int]:
+        """`chosen` with the list a chosen sentence announces ("Review the following list to
+        determine what you need to submit.", "... as follows:"): the sentence alone answers
+        nothing. The list's units follow it in the passage, up to the cap."""
+        out = list(chosen)
+        for i in chosen:
+            if data.unit_meta[i]["kind"] != "sentence" or not _ANNOUNCES.search(
+                    data.unit_texts[i]):
+                continue
+            after = [j for j in body if j > i]
+            listed: list[int] = []
+            for j in after:  # the run of list units right after it
+                if data.unit_meta[j]["kind"] not in ("label", "bullet", "row", "item"):
+                    break
+                listed.append(j)
+            room = max(limit - len(out), 0)
+            out += [j for j in listed[:room + self.settings.group_overflow] if j not in out]
+        return sorted(set(out))
 
     def _with_best(self, chosen: list[int], body: list[int], scores: Any, data: AnswerInput,
                    by_chunk: dict[str, list[int]], document: Document) -> list[int]:
@@ -432,6 +453,11 @@ class ExtractiveAnswerer(Runnable[AnswerInput, Draft]):
 _MARKER = re.compile(r"\[(\d+)\]")
 # the units an answer quotes on their own (not titles or headings)
 _QUOTABLE = ("bullet", "sentence", "row", "label", "item")
+
+
+# a sentence that announces the list after it
+_ANNOUNCES = re.compile(r"\b(?:the following|as follows|listed below|below)\b|:\s*$",
+                        re.IGNORECASE)
 
 
 def _unseen(data: AnswerInput) -> AnswerInput:

@@ -504,6 +504,29 @@ def test_a_role_named_by_level_initials_and_title_words_ranks_nothing(bot):
     assert "$" in reply.answer
 
 
+DOCUMENTS = {
+    "acme-analyst.md": (
+        "# Analyst\n\nWe're hiring an Analyst.\n\n## How to apply\n\nApply online.\n\n"
+        "### Required documents\n\nAll required documents must be in before the closing "
+        "date. Late documents are not read. Email the team with any question. Review the "
+        "following list to determine what you need to submit.\n\n"
+        "- Resume, with the dates of each job you held\n"
+        "- Transcripts, if you claim a degree\n- DD-214, if you claim veterans' preference\n"
+        "- SF-15 form, for a 10-point preference\n- Proof of your entitlement\n"),
+}
+
+
+@pytest.mark.slow
+def test_a_sentence_announcing_a_list_is_quoted_with_the_list(tmp_path, embeddings):
+    """"Review the following list to determine what you need to submit." matches "what
+    documents do i need to submit?" best, but answers nothing without the list it
+    announces."""
+    bot = _bot_over(tmp_path, DOCUMENTS, embeddings)
+    reply = bot.ask("what documents do i need to submit?")
+    assert not reply.abstained, reply.answer
+    assert "Resume" in reply.answer and "DD-214" in reply.answer, reply.answer
+
+
 @pytest.mark.slow
 def test_an_unknown_scope_is_refused_with_the_roles_there_are(roles_bot):
     with pytest.raises(InvalidQuestion, match=r"no role document called astronaut.*Backend"):
