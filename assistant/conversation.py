@@ -51,6 +51,7 @@ _COMPLETE = re.compile(
 # asks the earlier question again ("in chicago?")
 _ASKS = re.compile(r"^(?:is|are|was|were|do|does|did|can|could|will|would|should|has|have)\b",
                    re.IGNORECASE)
+_WHERE = re.compile(r"^where\b", re.IGNORECASE)
 _PRONOUN = re.compile(r"\b(it|its|that|this|they|them|those|these|there|one|ones|he|she)\b",
                       re.IGNORECASE)
 _CLAUSE = re.compile(r"^([^,.!?:;\u2014\u2013]*)[,.!?:;\u2014\u2013]+\s*(?=\S)")
@@ -229,7 +230,9 @@ def resolve(question: str, history: list[Message], units: UnitLookup | None = No
         if specifics is not None:
             own = {s.kind for s in specifics(bare)} - {s.kind for s in specifics(topic)} \
                 if _ASKS.search(bare) else set()
-            complete = bool(_COMPLETE.search(bare)) and not _PRONOUN.search(bare)
+            # "where is it based?" asks a place of its own: "it" is the role, not the topic
+            complete = (bool(_COMPLETE.search(bare)) and not _PRONOUN.search(bare)) or (
+                bool(_WHERE.search(bare)) and not specifics(topic))
             if (own or complete) and not again and not _ELLIPTIC_START.search(bare):
                 # "is it remote?" after the pay: "it" is the job, and "remote" the question's
                 # own topic, which leads; the earlier topic only joins the ranking. A complete

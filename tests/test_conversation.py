@@ -185,6 +185,14 @@ def test_a_complete_short_follow_up_is_asked_of_the_role_not_of_the_topic():
     assert whole.query == "who can apply?" and whole.queries == []
     fragment = resolve("salary?", earlier, specifics=specifics)
     assert "remote" in fragment.query and "salary" in fragment.query
+    # "where is it based?" asks a place of the role ("it"), not of the earlier topic; after a
+    # question pinned to a specific ("at IC4") "it" may be that, and the topic stays
+    pay = history("what does the 18f pm job pay", "Base salary GS-15 [1]")
+    where = resolve("where is it based?", pay, specifics=specifics)
+    assert where.query == "where is it based?" and where.queries == []
+    level = resolve("where is it based?", history("what does an IC4 do", "- Leads [1]"),
+                    specifics=specifics)
+    assert "IC4" in level.query
 
 
 def test_a_follow_up_sharing_one_word_with_an_item_asks_its_own_question():
