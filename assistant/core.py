@@ -358,6 +358,12 @@ class Assistant:
             turn.query = f"{turn.query} ({' '.join(rungs)})"
         return turn
 
+    def _roles_named(self, state: _State, text: str) -> list[str]:
+        """The sources whose roles `text` names, hiring-process phrases ("hiring manager")
+        aside."""
+        return state.catalog.named(self.vocabulary.without_role_talk(text),
+                                   self.settings.role_match_min)
+
     def _earlier_roles(self, state: _State, turn: Turn, history: list[Message]) -> list[Role]:
         """The roles earlier questions named that this one, naming its own, moves away from
         ("and the TA specialist?" after the product manager's pay)."""
@@ -365,8 +371,7 @@ class Assistant:
         out: dict[str, Role] = {}
         for m in history:
             if m.role == "user":
-                for source in state.catalog.named(self.vocabulary.without_role_talk(m.content),
-                                                  self.settings.role_match_min):
+                for source in self._roles_named(state, m.content):
                     if source not in turn.scope:
                         out[source] = state.catalog.by_source[source]
         return list(out.values())
@@ -380,8 +385,7 @@ class Assistant:
         returns the question that named them."""
         asked = [question, *(m.content for m in reversed(history) if m.role == "user")]
         for text in asked:
-            named = state.catalog.named(self.vocabulary.without_role_talk(text),
-                                        self.settings.role_match_min)
+            named = self._roles_named(state, text)
             if named:
                 return text, named
         return "", []
@@ -430,9 +434,8 @@ class Assistant:
         def naming(names: Callable[[str], bool]) -> list[bool]:  # tokens whose words name
             return [bool(words(t)) and all(names(x) for x in words(t)) for t in tokens]
 
+        [role] = [state.catalog.by_source[s] for s in scope]
         if by_name:
-            [source] = scope
-            role = state.catalog.by_source[source]
             named = naming(role.named_by)
             # a level word of the name next to its other words is the name ("the technical
             # lead"), not a level asked about
@@ -448,7 +451,6 @@ class Assistant:
             if len(content_words(stripped)) >= 1 or self.vocabulary.values_asked(stripped):
                 return stripped
         title = state.catalog.title_stems(scope)
-        [role] = [state.catalog.by_source[s] for s in scope]
         # a word of the title, its initials ("ml" of "Machine Learning") or a level word of
         # it ("senior" of "Senior Machine Learning Scientist")
         named = naming(lambda word: stem(word) in title or stem(word) in role.level_stems
@@ -575,8 +577,8 @@ class Assistant:
             # an overview's list of its sub-sections points at the passages about them: it
             # names "IC3" and "IC4" of "how do i get promoted from IC3 to IC4?", but is about
             # neither
-            own = _without_listed_subsections(state, document)
-            return not any(not covered(s, _evidence([own]), state.equivalents) for s in named)
+            return not self._missing_in(state, named,
+                                        [_without_listed_subsections(state, document)])
 
         if not named:
             return documents
@@ -612,8 +614,7 @@ class Assistant:
         documents = turn.documents
         cfg = self.settings
         # a clause of a long bullet that answers ("vendor selection") is evidence enough
-        relevance = max((float(d.metadata.get("evidence", d.metadata.get("relevance", 0.0)))
-                         for d in documents), default=0.0)
+        relevance = _best_relevance(documents, key="evidence")
         lexical = state.retriever.keyword_cover(turn.query, documents, turn.scope)
         # the question names something the leading passage names too ("is python a must
         # have?" where it lists Python): like the words themselves below, that is evidence the
@@ -995,7 +996,6 @@ class Assistant:
         template = self.texts["abstain"].get("instead")
         if not limit or not kinds or not template or decision.reason != "not_covered":
             return "", []
-
         # the nearest passage only: a line of another that names a place in passing ("the
         # Chicago office") says nothing about the salary asked for in Berlin
         floor = self.settings.min_relevance - self.settings.near_miss_margin
@@ -1116,8 +1116,7 @@ def _without_listed_subsections(state: _State, document: Document) -> Document:
     section = str(meta.get("section", ""))
     if meta.get("kind") != "overview" or role is None:
         return document
-    children = {s.rsplit(" > ", 1)[-1] for s in role.sections
-                if s.startswith(f"{section} > ") and " > " not in s[len(section) + 3:]}
+    children = {s.rsplit(" > ", 1)[-1] for s in role.children(section)}
     kept = [line for line in document.page_content.splitlines()
             if line.lstrip("- ").strip() not in children]
     return Document(page_content="\n".join(kept), metadata=meta)
@@ -1156,8 +1155,11 @@ def _holds_all(values: list[re.Pattern[str]], text: str) -> bool:
 _INSTEAD_KINDS = {"place": "places", "year": "years", "percentile": "percentiles"}
 
 
-def _best_relevance(documents: list[Document]) -> float:
-    return max((float(d.metadata.get("relevance", 0.0)) for d in documents), default=0.0)
+def _best_relevance(documents: list[Document], key: str = "relevance") -> float:
+    """The best passage's relevance, or with `key="evidence"` the clause reading abstention
+    takes (a passage without one: its relevance)."""
+    return max((float(d.metadata.get(key, d.metadata.get("relevance", 0.0)))
+                for d in documents), default=0.0)
 
 
 def _relevant_sources(documents: list[Document], floor: float) -> list[str]:

@@ -234,6 +234,7 @@ class HybridRetriever(BaseRetriever):
         out: list[Document] = []
         found: list[int] = []  # the chunk that brought each passage in
         taken: set[Any] = set()
+        evidence = signals.evidence if signals.evidence is not None else signals.relevance
         for i in np.argsort(-fused, kind="stable"):
             if fused[i] <= 0 or len(out) >= k:
                 break
@@ -247,7 +248,6 @@ class HybridRetriever(BaseRetriever):
             members = self._parents[parent] if whole else [chunk]
             relevance = max(float(signals.relevance[position[m]]) for m in members
                             if m in position)
-            evidence = signals.evidence if signals.evidence is not None else signals.relevance
             document = self._passage(members, chunk, float(fused[i]), relevance)
             document.metadata["evidence"] = round(max(
                 float(evidence[position[m]]) for m in members if m in position), 4)

@@ -55,13 +55,22 @@ class Role:
         files after roles: "18f-product-manager.md"); levels and function words left out.
         Worked out once: every question compares them with each role's (1,000 roles: 30 ms
         a question when they were worked out each time)."""
-        return {stem(w) for w in content_words(self._name)} - _LEVEL_WORDS
+        return self._name_stems - _LEVEL_WORDS
 
     @functools.cached_property
     def level_stems(self) -> set[str]:
         """The level words of its name ("lead" of "Technical Lead"): they name the role only
         next to its other words, as part of its name."""
-        return {stem(w) for w in content_words(self._name)} & _LEVEL_WORDS
+        return self._name_stems & _LEVEL_WORDS
+
+    @functools.cached_property
+    def _name_stems(self) -> set[str]:
+        return {stem(w) for w in content_words(self._name)}
+
+    def children(self, section: str) -> list[str]:
+        """The paths of `section`'s own sub-sections, in document order."""
+        parts = section.split(" > ")
+        return [s for s in self.sections if s.split(" > ")[:-1] == parts]
 
     @functools.cached_property
     def acronyms(self) -> set[str]:
@@ -149,8 +158,7 @@ class Catalog:
         path = section.split(" > ")
         while len(path) > 1 and len(out) < limit:
             parent = path[:-1]
-            siblings = [s for s in role.sections if s.split(" > ")[:-1] == parent
-                        and len(s.split(" > ")) == len(path)]
+            siblings = role.children(" > ".join(parent))
             at = siblings.index(" > ".join(path)) if " > ".join(path) in siblings else -1
             ordered = siblings[at + 1:] + list(reversed(siblings[:max(at, 0)]))
             out += [s for s in ordered if s not in exclude and s not in out]

@@ -308,18 +308,20 @@ def _intent(patterns: tuple[re.Pattern[str], ...], text: str) -> bool:
     return any(pattern.search(low) for pattern in patterns)
 
 
+def _alternatives(entry: dict[str, Any], key: str) -> str:
+    """The phrases listed under `key`, as one alternation of whole-word patterns."""
+    return "|".join(phrase_pattern(str(c).lower()) for c in entry.get(key, []))
+
+
 def _cue_pattern(entry: dict[str, Any]) -> re.Pattern[str]:
     """A question cues a kind of value by one of its `cues` anywhere, or by one of its
     `when_cues` after a question word that asks when (`asks_when`, regular expressions:
     "when does the posting close?" wants a date; "will i close offers myself?" and "will i
     have work when i start?" do not)."""
-    def alternatives(key: str) -> str:
-        return "|".join(phrase_pattern(str(c).lower()) for c in entry.get(key, []))
-
-    parts = [alternatives("cues")]
+    parts = [_alternatives(entry, "cues")]
     if entry.get("when_cues") and entry.get("asks_when"):
         when = "|".join(str(p) for p in entry["asks_when"])
-        parts.append(f"(?:{when}).*(?:{alternatives('when_cues')})")
+        parts.append(f"(?:{when}).*(?:{_alternatives(entry, 'when_cues')})")
     return re.compile("|".join(p for p in parts if p) or r"(?!)")
 
 
@@ -327,8 +329,7 @@ def _counted_from(entry: dict[str, Any]) -> re.Pattern[str]:
     """A cue right after one of the kind's `counted_from` words ("after", "before"), with
     or without an article, names a point in time the question counts from, not the value
     it asks for: "what happens after the closing date?" asks what happens."""
-    words = "|".join(phrase_pattern(str(w).lower()) for w in entry.get("counted_from", []))
-    cues = "|".join(phrase_pattern(str(c).lower()) for c in entry.get("cues", []))
+    words, cues = _alternatives(entry, "counted_from"), _alternatives(entry, "cues")
     if not words or not cues:
         return re.compile(r"(?!)")
     return re.compile(rf"(?:{words})\s+(?:(?:the|my|your|a|an|this|that|its|their)\s+)?"
