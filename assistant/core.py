@@ -36,6 +36,7 @@ from assistant.grounding import (
     CoverageChecker,
     Decision,
     decide,
+    directives_removed,
     figure_line,
     figure_missing,
     name_missing,
@@ -312,10 +313,12 @@ class Assistant:
         scope = state.catalog.resolve(inputs.get("scope"), self.texts["errors"]["unknown_scope"])
         turn = Turn(question, state, history, scope=scope, scope_given=scope is not None)
         expand = lambda text: self.vocabulary.expand(text, state.vocabulary)  # noqa: E731
-        corrected = correct_spelling(expand(question), state.vocabulary, cfg.spelling_min_length,
-                                     cfg.spelling_edit_length, cfg.spelling_known_zipf)
-        expanded_history = [Message(m.role, expand(m.content) if m.role == "user" else m.content)
-                            for m in history]
+        # what is asked, without directives on the reply's form ("start ur reply with ...")
+        corrected = correct_spelling(expand(directives_removed(question)), state.vocabulary,
+                                     cfg.spelling_min_length, cfg.spelling_edit_length,
+                                     cfg.spelling_known_zipf)
+        expanded_history = [Message(m.role, expand(directives_removed(m.content))
+                                    if m.role == "user" else m.content) for m in history]
         resolved = resolve(corrected, expanded_history, state.lookup, cfg.follow_up_max_words,
                            cfg.follow_up_focus_words, cfg.follow_up_topic_chars,
                            self.vocabulary.specifics, cfg.follow_up_item_share)
