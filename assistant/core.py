@@ -981,8 +981,11 @@ class Assistant:
         resolved = turn.resolved
         assert resolved is not None
         instead, citations = self._instead(turn, decision, contexts)
-        text = self._abstain_text(decision, turn, contexts, pointer=not instead)
-        if instead:  # in place of naming the nearest section
+        # in place of naming the nearest section, when the lines come from it
+        text = self._abstain_text(decision, turn, contexts, pointer=not instead or not (
+            contexts and (citations[0].source, citations[0].section)
+            == (contexts[0].source, contexts[0].section)))
+        if instead:
             first, _, others = text.partition("\n\n")
             text = "\n\n".join(p for p in (first, instead, others) if p)
         return Reply(turn.question, text, True, citations, contexts, reason=decision.reason,
@@ -999,18 +1002,22 @@ class Assistant:
         template = self.texts["abstain"].get("instead")
         if not limit or not kinds or not template or decision.reason != "not_covered":
             return "", []
-        # the nearest passage only: a line of another that names a place in passing ("the
-        # Chicago office") says nothing about the salary asked for in Berlin
+        # the nearest passage that gives one, of the passages the specifics were looked for
+        # in ("based in austin?": the Location line may sit in the second)
         floor = self.settings.min_relevance - self.settings.near_miss_margin
-        if not contexts or contexts[0].relevance < floor:
-            return "", []
-        context = contexts[0]
-        # not a line naming what was refused: "Location: ... Chicago, IL; ..." is not a place
-        # other than Chicago, however little it says of Chicago's pay
-        hits = [line.strip().lstrip("-*• ").strip() for line in context.text.splitlines()
-                if kinds & {s.kind for s in self.vocabulary.specifics(line)}
-                and not any(covered(s, [line], turn.state.equivalents) for s in turn.specifics)]
-        hits = [h for h in dict.fromkeys(hits) if h][:limit]
+        hits: list[str] = []
+        for context in contexts[:self.settings.specifics_passages]:
+            if context.relevance < floor:
+                break
+            # not a line naming what was refused: "Location: ... Chicago, IL; ..." is not a
+            # place other than Chicago, however little it says of Chicago's pay
+            hits = [line.strip().lstrip("-*• ").strip() for line in context.text.splitlines()
+                    if kinds & {s.kind for s in self.vocabulary.specifics(line)}
+                    and not any(covered(s, [line], turn.state.equivalents)
+                                for s in turn.specifics)]
+            hits = [h for h in dict.fromkeys(hits) if h][:limit]
+            if hits:
+                break
         if not hits:
             return "", []
         citation = Citation(1, context.source, context.section, context.text,

@@ -248,9 +248,9 @@ class Settings(BaseSettings):
         "scored within this below min_relevance.")
     instead_lines: int = Field(
         4, ge=0, le=20, description="A refusal for a place, year or percentile the "
-        "documents do not give quotes at most this many lines of the nearest passage that "
-        "give one of that kind, cited and labelled as not about what was asked (0: it names "
-        "the nearest section only).")
+        "documents do not give quotes at most this many lines that give one of that kind, "
+        "from the nearest of the top specifics_passages passages that has any, cited and "
+        "labelled as not about what was asked (0: it names the nearest section only).")
     specifics_first: bool = Field(
         True, description="When the leading passage does not mention a specific the question "
         "names (a level, a place) and other passages found do, those lead.")
