@@ -1003,16 +1003,19 @@ class Assistant:
         if not limit or not kinds or not template or decision.reason != "not_covered":
             return "", []
         # the nearest passage that gives one, of the passages the specifics were looked for
-        # in ("based in austin?": the Location line may sit in the second)
+        # in ("based in austin?": the Location line may sit in the second). Beyond the
+        # nearest, only a line listing several (`instead_elsewhere_min`): one naming a place
+        # in passing ("the Chicago office") says nothing about the salary asked for in Berlin
         floor = self.settings.min_relevance - self.settings.near_miss_margin
         hits: list[str] = []
-        for context in contexts[:self.settings.specifics_passages]:
+        for rank, context in enumerate(contexts[:self.settings.specifics_passages]):
             if context.relevance < floor:
                 break
+            least = 1 if rank == 0 else self.settings.instead_elsewhere_min
             # not a line naming what was refused: "Location: ... Chicago, IL; ..." is not a
             # place other than Chicago, however little it says of Chicago's pay
             hits = [line.strip().lstrip("-*• ").strip() for line in context.text.splitlines()
-                    if kinds & {s.kind for s in self.vocabulary.specifics(line)}
+                    if sum(s.kind in kinds for s in self.vocabulary.specifics(line)) >= least
                     and not any(covered(s, [line], turn.state.equivalents)
                                 for s in turn.specifics)]
             hits = [h for h in dict.fromkeys(hits) if h][:limit]

@@ -251,6 +251,10 @@ class Settings(BaseSettings):
         "documents do not give quotes at most this many lines that give one of that kind, "
         "from the nearest of the top specifics_passages passages that has any, cited and "
         "labelled as not about what was asked (0: it names the nearest section only).")
+    instead_elsewhere_min: int = Field(
+        2, ge=1, le=20, description="Lines quoted for a refused place, year or percentile "
+        "from a passage other than the nearest must each name at least this many of that kind "
+        "(a list of places, not a place named in passing).")
     specifics_first: bool = Field(
         True, description="When the leading passage does not mention a specific the question "
         "names (a level, a place) and other passages found do, those lead.")

@@ -660,6 +660,9 @@ def test_a_refused_place_quotes_the_places_a_later_top_passage_gives(roles_bot):
     weak = replace(basics, relevance=roles_bot.settings.min_relevance
                    - roles_bot.settings.near_miss_margin - 0.01)
     assert roles_bot._abstain(turn, decision, [nearest, weak]).citations == []
+    # nor, beyond the nearest, a line naming one place in passing
+    passing = replace(basics, text="- Hybrid work: two days a week in the Chicago office")
+    assert roles_bot._abstain(turn, decision, [nearest, passing]).citations == []
 
 
 def test_a_directive_on_the_reply_is_neither_obeyed_nor_searched_for(roles_bot):
