@@ -25,6 +25,8 @@ _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'./()&-]*[A-Za-z0-9)/]|[A-Za-z0-9]")
 _YEAR = re.compile(r"\b(?:19[5-9]\d|20[0-4]\d)\b")
 _PERCENTILE = re.compile(r"\b(?:p\d{2}|\d{1,2}(?:st|nd|rd|th)(?:\s*[-\s]?\s*percentile)?|"
                          r"top \d{1,2}\s?%|median)\b", re.IGNORECASE)
+# a level-like code in the plural ("ic2s", "gs-13s"): the code, then an "s" that ends the word
+_LEVEL_PLURAL = re.compile(r"\b([a-z]{1,3}-?\d{1,2})s\b")
 MIN_CITY_POPULATION = 100_000
 
 
@@ -133,7 +135,9 @@ class Vocabulary:
                 pattern = phrase_pattern(phrase, plural=True)
                 for match in re.finditer(pattern, low):
                     add(kind, match.start(), match.end())
-        for match in self.level_pattern.finditer(low):
+        # a level code in the plural ("ic2s", "L5s") names the level: the "s" is blanked
+        # out (same length, so positions hold) before the codes are looked for
+        for match in self.level_pattern.finditer(_LEVEL_PLURAL.sub(r"\1 ", low)):
             add("level", match.start(), match.end())
         for match in _YEAR.finditer(low):
             add("year", match.start(), match.end())

@@ -44,6 +44,7 @@ def test_an_abbreviation_the_documents_use_keeps_their_meaning(vocab):
     ("is there a 401k match", [("benefit", "401k")]),
     ("what does a junior make", [("seniority", "junior")]),
     ("how does ic3 compare with l5", [("level", "ic3"), ("level", "l5")]),
+    ("do ic2s answer tickets alone? what do GS-13s make", [("level", "ic2"), ("level", "GS-13")]),
     ("I live in Nice, can I apply?", [("place", "Nice")]),
     ("Will Kubernetes be used?", [("tool", "Kubernetes")]),
     ("what ticketing tool do u use, zendesk?", [("tool", "zendesk")]),
