@@ -715,6 +715,10 @@ class Assistant:
         # $300k, ...") is a premise the answer must not take up: the passages' own figures
         # are quoted, with a note, and no model is asked (a small one tends to play along)
         evidence = _evidence([d for g in groups for d in g])
+        # the passages about what the question names, when some are ("ic2s ... under 48
+        # hrs?": IC2's figure is 20 hrs; another level's figures answer another question)
+        evidence = [p for p in evidence if all(covered(s, [p], state.equivalents)
+                                               for s in turn.named)] or evidence
         premise = premise_figures(turn.question, evidence)
         if generator is None or premise:
             plain = self._extractive if generator is not None else self._answerer

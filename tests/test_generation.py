@@ -10,6 +10,8 @@ from langchain_core.language_models import FakeListChatModel
 from assistant.chunking import count_tokens
 from assistant.core import Assistant
 from assistant.generation import GenerativeAnswerer
+from assistant.index import build_index
+from assistant.settings import Settings
 from assistant.types import Reply
 
 pytestmark = pytest.mark.slow
@@ -243,3 +245,29 @@ def test_a_number_the_documents_do_not_give_needs_theirs_in_reply(role_settings,
     # with the guard off, the model's answer is shown as it is (what the guard prevents)
     bot, model = assistant_with(role_settings, embeddings, vague, guard=False)
     assert bot.ask(question).backend == "fake"
+
+
+LEVELS = ("# Support ladder\n\nWhat each support level is expected to do.\n\n"
+          "## IC1\n\n- Keep a median open time of 48 hrs or less\n- Answer tickets with help\n\n"
+          "## IC2\n\n- Keep a median open time of 20 hrs or less\n- Answer tickets alone\n")
+
+
+def test_a_number_only_another_level_gives_needs_the_named_levels_in_reply(tmp_path, embeddings):
+    """"ic2s keep median open time under 48 hrs?": 48 is IC1's figure, IC2's is 20. The
+    premise is checked against the passages about the level the question names, so an
+    answer that states none of IC2's numbers gives way to the quotes."""
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "support.md").write_text(LEVELS, encoding="utf-8")
+    settings = Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
+    build_index(settings, embeddings_factory=lambda: embeddings)
+    question = "ic2s have to keep median open time under 48 hrs, how strict is that?"
+    vague = "IC2 engineers answer tickets alone [1]."
+    bot, model = assistant_with(settings, embeddings, vague, vague)
+    reply = bot.ask(question)
+    assert model.i == 1 and reply.backend == "extractive" and reply.fallback == "premise"
+    assert reply.answer.startswith("**Support ladder > IC2**") and "20 hrs" in reply.answer
+    # one that gives IC2's own figure stands
+    bot, model = assistant_with(settings, embeddings, "IC2 engineers keep a median open time "
+                                "of 20 hrs or less [1].")
+    reply = bot.ask(question)
+    assert reply.backend == "fake" and "20 hrs" in reply.answer and not reply.fallback
