@@ -44,6 +44,7 @@ from assistant.grounding import (
     premise_figures,
     premise_unanswered,
 )
+from assistant.guard import Source
 from assistant.index import (
     IndexSnapshot,
     Store,
@@ -768,6 +769,10 @@ class Assistant:
             if self.settings.guard and premise_unanswered(turn.question, guarded.answer,
                                                           evidence):
                 fallback = "premise"
+            elif self.settings.guard and self.settings.guard_on_point \
+                    and guarded.answer.strip() and not _on_point(
+                    generator, guarded, self._extractive, inputs):
+                fallback = "off_point"
             elif guarded.answer.strip() and guarded.kept_share >= self.settings.guard_min_kept:
                 reply = self._checked(turn, guarded, contexts)
                 if not reply.abstained:
@@ -1137,6 +1142,27 @@ def _without_listed_subsections(state: _State, document: Document) -> Document:
     kept = [line for line in document.page_content.splitlines()
             if line.lstrip("- ").strip() not in children]
     return Document(page_content="\n".join(kept), metadata=meta)
+
+
+def _on_point(generator: GenerativeAnswerer, guarded: Draft, quote: Any,
+              inputs: list[AnswerInput]) -> bool:
+    """Whether a generated answer says at least one thing the quotes chosen for the
+    question say (the guard's own support test, against those lines alone). A small model
+    given "who may apply" among a posting's sections may write, all of it supported, about
+    the required documents instead: a true answer to another question."""
+    quoted = merge_drafts([d for d in (quote(i) for i in inputs) if d.answer.strip()])
+    lines = [_MARKERS.sub("", line).strip().lstrip("-*• ").strip()
+             for line in quoted.answer.splitlines()
+             if line.strip() and not line.strip().startswith("**")]
+    lines = [line for line in lines if line]
+    if not lines:
+        return True
+    checked = generator.guard.check(_MARKERS.sub("", guarded.answer),
+                                    [Source(1, "\n" + "\n".join(lines), lines)])  # no heading
+    return bool(checked.sentences)
+
+
+_MARKERS = re.compile(r"\s*\[\d+\]")
 
 
 def _evidence(documents: list[Document]) -> list[str]:

@@ -344,6 +344,10 @@ class Settings(BaseSettings):
     guard_min_kept: float = Field(
         0.5, ge=0, le=1, description="If less than this share of a generated answer's sentences "
         "survives the guard, the extractive answer is given instead.")
+    guard_on_point: bool = Field(
+        True, description="With the guard on, a generated answer none of whose sentences the "
+        "quotes chosen for the question support (an answer to another question, from other "
+        "passages) gives way to those quotes.")
 
     # --- input limits -----------------------------------------------------------------------
     max_question_tokens: int = Field(200, ge=8, le=4000, description="Longest question, in tokens.")

@@ -143,7 +143,7 @@ class Reply:
     removed: list[str] = field(default_factory=list)  # generated sentences the guard removed
     note: str = ""  # why a generated answer was replaced by the extractive one, or that the
     # question states a figure the documents do not give
-    fallback: str = ""  # the same as a key: timeout | failed | unsupported | premise
+    fallback: str = ""  # the same as a key: timeout | failed | unsupported | premise | off_point
     suggestions: list[str] = field(default_factory=list)  # follow-ups from nearby sections
 
     def to_dict(self) -> dict[str, Any]:

@@ -271,3 +271,19 @@ def test_a_number_only_another_level_gives_needs_the_named_levels_in_reply(tmp_p
                                 "of 20 hrs or less [1].")
     reply = bot.ask(question)
     assert reply.backend == "fake" and "20 hrs" in reply.answer and not reply.fallback
+
+
+def test_an_answer_to_another_question_gives_way_to_the_quotes(role_settings, role_index,
+                                                               embeddings):
+    """Every sentence supported, none of it what the quotes for the question say: the model
+    answered another question from another passage (the 25th percentile for "the average
+    salary"). The quotes stand in, with a note; with `guard_on_point` off, the model's
+    answer is shown."""
+    other = "The 25th percentile salary is $91,500."
+    bot, model = assistant_with(role_settings, embeddings, other)
+    reply = bot.ask("What is the average salary?")
+    assert reply.backend == "extractive" and reply.fallback == "off_point", reply.answer
+    assert "$130,819" in reply.answer and "did not use the passages" in reply.note
+    bot, model = assistant_with(role_settings, embeddings, other, guard_on_point=False)
+    reply = bot.ask("What is the average salary?")
+    assert reply.backend == "fake" and "$91,500" in reply.answer and not reply.fallback
