@@ -1151,14 +1151,17 @@ def _on_point(generator: GenerativeAnswerer, guarded: Draft, quote: Any,
     given "who may apply" among a posting's sections may write, all of it supported, about
     the required documents instead: a true answer to another question."""
     quoted = merge_drafts([d for d in (quote(i) for i in inputs) if d.answer.strip()])
-    lines = [_MARKERS.sub("", line).strip().lstrip("-*• ").strip()
-             for line in quoted.answer.splitlines()
-             if line.strip() and not line.strip().startswith("**")]
-    lines = [line for line in lines if line]
-    if not lines:
+    lines = [line.strip() for line in quoted.answer.splitlines() if line.strip()]
+    heads = [line.strip("*") for line in lines if line.startswith("**") and line.endswith("**")]
+    said = [_MARKERS.sub("", line).lstrip("-*\u2022 ").strip() for line in lines
+            if not (line.startswith("**") and line.endswith("**"))]
+    said = [line for line in said if line]
+    if not said:
         return True
-    checked = generator.guard.check(_MARKERS.sub("", guarded.answer),
-                                    [Source(1, "\n" + "\n".join(lines), lines)])  # no heading
+    # the section paths count as the cited passages' do ("IC2" in "IC2 engineers ..."), on
+    # lines of their own: a first line would be read as a heading no sentence may repeat
+    text = "\n" + "\n".join(heads + said)
+    checked = generator.guard.check(_MARKERS.sub("", guarded.answer), [Source(1, text, said)])
     return bool(checked.sentences)
 
 

@@ -270,6 +270,7 @@ def test_a_number_only_another_level_gives_needs_the_named_levels_in_reply(tmp_p
     bot, model = assistant_with(settings, embeddings, "IC2 engineers keep a median open time "
                                 "of 20 hrs or less [1].")
     reply = bot.ask(question)
+    print("DBG", reply.fallback, reply.removed, reply.answer)
     assert reply.backend == "fake" and "20 hrs" in reply.answer and not reply.fallback
 
 

@@ -42,7 +42,7 @@ def grounded(reply: Reply) -> None:
     valid = {c.n for c in reply.citations}
     assert citation_markers(reply.answer) and set(citation_markers(reply.answer)) <= valid
     if reply.backend == "extractive":  # the model's text was replaced: say why
-        assert reply.fallback in ("unsupported", "timeout") and reply.note
+        assert reply.fallback in ("unsupported", "timeout", "off_point") and reply.note
 
 
 def streamed(bot: Assistant, question: str) -> tuple[list[str], Reply]:
