@@ -724,7 +724,7 @@ class Assistant:
         if generator is None or premise:
             plain = self._extractive if generator is not None else self._answerer
             assert not isinstance(plain, GenerativeAnswerer)  # what _generator tells apart
-            draft = merge_drafts([d for d in (plain(i) for i in inputs) if d.answer.strip()])
+            draft = _quoted(plain, inputs)
             reply = self._checked(turn, draft, contexts)
             if not reply.abstained:
                 yield from _progressive(reply.answer)
@@ -735,6 +735,8 @@ class Assistant:
             return
         # a generated answer: streamed as the model writes it, then guarded; the extractive
         # answer stands in when the model fails, is too slow or too little of it is supported
+        # (made once, when first needed: the on-point check reads it too)
+        quotes = functools.cache(lambda: _quoted(self._extractive, inputs))
         data = AnswerInput(turn.question, turn.query, [p for i in inputs for p in i.passages],
                            focus=resolved.focus, avoid=resolved.avoid)
         prepared = generator.prepare(data)
@@ -770,8 +772,7 @@ class Assistant:
                                                           evidence):
                 fallback = "premise"
             elif self.settings.guard and self.settings.guard_on_point \
-                    and guarded.answer.strip() and not _on_point(
-                    generator, guarded, self._extractive, inputs):
+                    and guarded.answer.strip() and not _on_point(generator, guarded, quotes()):
                 fallback = "off_point"
             elif guarded.answer.strip() and guarded.kept_share >= self.settings.guard_min_kept:
                 reply = self._checked(turn, guarded, contexts)
@@ -780,9 +781,7 @@ class Assistant:
                     reply.verified = self.settings.guard
                     yield reply
                     return
-        extractive = merge_drafts([d for d in (self._extractive(i) for i in inputs)
-                                   if d.answer.strip()])
-        reply = self._checked(turn, extractive, contexts)
+        reply = self._checked(turn, quotes(), contexts)
         reply.removed, reply.fallback, reply.note = removed, fallback, notes[fallback]
         yield reply
 
@@ -1144,13 +1143,16 @@ def _without_listed_subsections(state: _State, document: Document) -> Document:
     return Document(page_content="\n".join(kept), metadata=meta)
 
 
-def _on_point(generator: GenerativeAnswerer, guarded: Draft, quote: Any,
-              inputs: list[AnswerInput]) -> bool:
+def _quoted(answerer: Callable[[AnswerInput], Draft], inputs: list[AnswerInput]) -> Draft:
+    """One answer from each group's draft (the roles answered side by side)."""
+    return merge_drafts([d for d in (answerer(i) for i in inputs) if d.answer.strip()])
+
+
+def _on_point(generator: GenerativeAnswerer, guarded: Draft, quoted: Draft) -> bool:
     """Whether a generated answer says at least one thing the quotes chosen for the
     question say (the guard's own support test, against those lines alone). A small model
     given "who may apply" among a posting's sections may write, all of it supported, about
     the required documents instead: a true answer to another question."""
-    quoted = merge_drafts([d for d in (quote(i) for i in inputs) if d.answer.strip()])
     lines = [line.strip() for line in quoted.answer.splitlines() if line.strip()]
     heads = [line.strip("*") for line in lines if line.startswith("**") and line.endswith("**")]
     said = [_MARKERS.sub("", line).lstrip("-*\u2022 ").strip() for line in lines

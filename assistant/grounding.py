@@ -107,8 +107,9 @@ def directives_removed(question: str) -> str:
     if not directives:
         return question
     masked = _CARRIED.sub(lambda m: "x" * len(m.group(0)), question)  # offsets kept
-    starts = [0] + [m.end() for m in _CLAUSE_BREAK.finditer(masked)]
-    ends = [m.start() for m in _CLAUSE_BREAK.finditer(masked)] + [len(question)]
+    breaks = list(_CLAUSE_BREAK.finditer(masked))
+    starts = [0] + [m.end() for m in breaks]
+    ends = [m.start() for m in breaks] + [len(question)]
     kept = [question[a:b].strip() for a, b in zip(starts, ends, strict=True)
             if not any(p.search(masked[a:b]) for p in directives)]
     if len(kept) == len(starts):
