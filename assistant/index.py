@@ -434,11 +434,29 @@ def build_index(
     """Bring the index in line with the corpus; see the module docstring for the guarantees."""
     started = time.perf_counter()
     store = Store(settings)
-    with store.writer_lock():
+    with store.writer_lock(), _no_cyclic_gc():
         _clean_leftovers(store)
         report = _build(settings, store, embeddings_factory, progress, force)
     report.seconds = time.perf_counter() - started
     return report
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Python's cycle collector off while a build runs. A build makes about a hundred thousand
+    row dicts that live until it ends, and each full collection also walks every object of the
+    loaded model: 0.4 s of a 1,000-document build's 10 s outside the model went to collections
+    that freed nothing (measured with `gc.callbacks`). Reference counting still frees what the
+    build drops; the collector runs again as soon as the build is over."""
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _clean_leftovers(store: Store) -> None:

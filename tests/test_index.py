@@ -206,6 +206,36 @@ def test_corpus_without_readable_files_is_an_error(make_corpus, no_model):
     assert Store(settings).current() is None
 
 
+def test_the_cycle_collector_is_off_during_a_build_and_restored_after(make_corpus, embeddings):
+    """A build turns Python's cycle collector off (its rows live until it ends) and leaves it
+    as it found it, a failed build too."""
+    import gc
+
+    seen: list[bool] = []
+
+    def failing() -> object:
+        seen.append(gc.isenabled())
+        raise RuntimeError("the model is gone")
+
+    def factory() -> object:
+        seen.append(gc.isenabled())
+        return embeddings
+
+    settings = make_corpus()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError, match="the model is gone"):
+        build_index(settings, embeddings_factory=failing)
+    assert seen == [False] and gc.isenabled()
+    build_index(settings, embeddings_factory=factory)
+    assert seen == [False, False] and gc.isenabled()
+    gc.disable()
+    try:
+        build_index(settings, embeddings_factory=factory, force=True)
+        assert not gc.isenabled()  # left off by its caller: left off
+    finally:
+        gc.enable()
+
+
 # ---------------------------------------------------------------------------------------------
 # atomic switch and the writer lock
 
