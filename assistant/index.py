@@ -342,6 +342,18 @@ def read_rows(collections: dict[str, Any], vectors: tuple[str, ...] = PARTS
     """A build's rows as the pipeline sees them (chunks, units, vocabulary words), from the
     collections `_write_parts` laid them out in; with their vectors for the parts named."""
     chunks = get_all(collections["chunks"], "chunks" in vectors)
+    units = _expand_units(chunks)
+    if "units" in vectors:
+        stored = get_all(collections["units"])
+        by_hash = dict(zip(stored.ids, stored.embeddings, strict=True))
+        units.embeddings = [by_hash[m["content_hash"]] for m in units.metadatas]
+    return {"chunks": chunks, "units": units,
+            "terms": get_all(collections["terms"], "terms" in vectors)}
+
+
+def _expand_units(chunks: Records) -> Records:
+    """The unit rows kept inside chunk rows (taken out of their metadata), with everything
+    `_layout` left out of them restored."""
     units = Records()
     for chunk_id, meta in zip(chunks.ids, chunks.metadatas, strict=True):
         for suffix, text, stored in meta.pop(UNITS, []):
@@ -349,12 +361,16 @@ def read_rows(collections: dict[str, Any], vectors: tuple[str, ...] = PARTS
                          **_unit_defaults(meta), **stored}
             unit_meta.setdefault("content_hash", _sha(text))
             units.add(f"{chunk_id}-{suffix}", text, unit_meta)
-    if "units" in vectors:
-        stored = get_all(collections["units"])
-        by_hash = dict(zip(stored.ids, stored.embeddings, strict=True))
-        units.embeddings = [by_hash[m["content_hash"]] for m in units.metadatas]
-    return {"chunks": chunks, "units": units,
-            "terms": get_all(collections["terms"], "terms" in vectors)}
+    return units
+
+
+def _row_records(lines: list[tuple[str, str]]) -> Records:
+    """Rows from (id, JSON row value) pairs: the value's text is the row's document."""
+    records = Records()
+    for id_, row in lines:
+        meta = json.loads(row)
+        records.add(id_, meta.pop(TEXT), meta)
+    return records
 
 
 def _first_by_hash(units: Records) -> dict[str, int]:
@@ -675,8 +691,9 @@ def _build_from(  # noqa: PLR0913 - the build's inputs, split from _build to rel
 
     name = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
     try:
-        _write(store, name, rows, manifest)
-        _save_snapshot(store, name, rows, manifest)
+        layout = _layout(rows)
+        _write(store, name, layout, manifest)
+        _save_snapshot(store, name, layout, manifest)
         store.switch(name)
     except BaseException:
         store.drop(name)
@@ -780,17 +797,17 @@ def _default_embeddings(settings: Settings):  # type: ignore[no-untyped-def]
     return make_embeddings(settings)
 
 
-def _write(store: Store, name: str, rows: dict[str, Records], manifest: dict[str, Any]) -> None:
+def _write(store: Store, name: str, layout: dict[str, Records], manifest: dict[str, Any]
+           ) -> None:
     client = store.client(name)
     try:
-        _write_parts(store, client, name, rows, manifest)
+        _write_parts(store, client, name, layout, manifest)
     finally:
         store.release(client)
 
 
-def _write_parts(store: Store, client: Any, name: str, rows: dict[str, Records],
-                 manifest: dict[str, Any]) -> None:
-    """Write a build's rows to its three collections.
+def _layout(rows: dict[str, Records]) -> dict[str, Records]:
+    """A build's rows as they are stored, in Chroma and in the start-up snapshot alike.
 
     Writing was most of indexing's cost beside the model (at 1,000 documents, 49 of 67 s, then
     23 of 97 s): Chroma inserts every vector into an HNSW graph, every document into a
@@ -805,7 +822,7 @@ def _write_parts(store: Store, client: Any, name: str, rows: dict[str, Records],
       vectors), in a graph built as cheaply as Chroma allows;
     - terms: one row per vocabulary word, its vector and one JSON value.
     At 1,000 documents this took writing from 23.5 s to about 4 s. Rows go in batches as large
-    as the server takes (12,000 rows: 14.2 s -> 2.9 s)."""
+    as the server takes (12,000 rows: 14.2 s -> 2.9 s), by `_write_parts`."""
     chunks = rows["chunks"]
     first = _first_by_hash(rows["units"])
     defaults = {id_: _unit_defaults(meta) for id_, meta in zip(chunks.ids, chunks.metadatas,
@@ -823,7 +840,7 @@ def _write_parts(store: Store, client: Any, name: str, rows: dict[str, Records],
         if own.get("content_hash") == _sha(text):
             del own["content_hash"]
         units.setdefault(chunk_id, []).append([id_.removeprefix(f"{chunk_id}-"), text, own])
-    layout = {
+    return {
         "chunks": Records(chunks.ids, embeddings=chunks.embeddings, metadatas=[
             {"source": meta["source"],
              ROW: json.dumps({**meta, TEXT: text, UNITS: units.get(id_, [])})}
@@ -835,6 +852,11 @@ def _write_parts(store: Store, client: Any, name: str, rows: dict[str, Records],
             {ROW: json.dumps({**meta, TEXT: text})} for text, meta in zip(
                 rows["terms"].documents, rows["terms"].metadatas, strict=True)]),
     }
+
+
+def _write_parts(store: Store, client: Any, name: str, layout: dict[str, Records],
+                 manifest: dict[str, Any]) -> None:
+    """Write a build's stored rows (`_layout`) to its three collections."""
     batch = max(1, min(BATCH, client.get_max_batch_size()))
 
     def write(part: str) -> None:
@@ -962,33 +984,35 @@ def open_index(settings: Settings) -> IndexSnapshot:
     return snapshot
 
 
-SNAPSHOT_FORMAT = 2  # 2: one unit vector per distinct text
+SNAPSHOT_FORMAT = 3  # 3: the rows as stored in Chroma (`_layout`), one line each
 
 
-def _save_snapshot(store: Store, name: str, rows: dict[str, Records],
+def _save_snapshot(store: Store, name: str, layout: dict[str, Records],
                    manifest: dict[str, Any]) -> None:
-    """Keep a copy of the rows a server loads at start (chunk texts and metadata, unit and
-    vocabulary vectors) in two plain files beside the build: a JSON file and a NumPy array
+    """Keep a copy of the rows a server loads at start (chunk rows with their units, unit and
+    vocabulary vectors) in two plain files beside the build: a text file and a NumPy array
     file (no pickle). Reading ~80,000 rows back out of Chroma took most of a server's start-up
     at 1,000 documents (get() pages through SQLite and converts every vector); the files load
     in about a second. Chroma stays the store of record and answers the chunk searches; a
-    missing or unreadable snapshot just means reading Chroma (and writing the snapshot)."""
+    missing or unreadable snapshot just means reading Chroma (and writing the snapshot).
+
+    The text file holds the JSON row values written to Chroma as they are, one per line
+    after a header line: serialising every unit's metadata again for the snapshot was a
+    twentieth of a 1,000-document build's time outside the model."""
     folder = store.snapshot_dir(name)
     temporary = folder.with_name(folder.name + f".tmp-{uuid.uuid4().hex[:6]}")
     try:
         temporary.mkdir(parents=True)
-        text = {"format": SNAPSHOT_FORMAT, "manifest": manifest,
-                **{part: {"ids": rows[part].ids, "documents": rows[part].documents,
-                          "metadatas": rows[part].metadatas} for part in PARTS}}
-        (temporary / "rows.json").write_text(json.dumps(text), encoding="utf-8")
-        # one vector per distinct unit text, as in Chroma (see `_write_parts`)
-        first = _first_by_hash(rows["units"])
-        position = {key: k for k, key in enumerate(first)}
-        where = [position[m["content_hash"]] for m in rows["units"].metadatas]
+        counts = {part: len(layout[part].ids) for part in ("chunks", "terms")}
+        lines = [json.dumps({"format": SNAPSHOT_FORMAT, "manifest": manifest, "rows": counts})]
+        for part in ("chunks", "terms"):  # ids have no tab: chunk ids are hex, terms words
+            lines += [f"{part}\t{id_}\t{meta[ROW]}" for id_, meta in zip(
+                layout[part].ids, layout[part].metadatas, strict=True)]
+        (temporary / "rows.txt").write_text("\n".join(lines), encoding="utf-8")
         with open(temporary / "vectors.npz", "wb") as handle:
-            np.savez(handle, units=_stack([rows["units"].embeddings[i] for i in first.values()]),
-                     units_at=np.asarray(where, dtype=np.int64),
-                     terms=_stack(rows["terms"].embeddings))
+            np.savez(handle, units=_stack(layout["units"].embeddings),
+                     unit_hashes=np.asarray(layout["units"].ids, dtype=bytes),  # hex: ASCII
+                     terms=_stack(layout["terms"].embeddings))
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(temporary, folder)
     except OSError as exc:  # e.g. a read-only index folder on a replica: start-up reads Chroma
@@ -996,17 +1020,30 @@ def _save_snapshot(store: Store, name: str, rows: dict[str, Records],
         shutil.rmtree(temporary, ignore_errors=True)
 
 
-def _read_snapshot(store: Store, name: str) -> dict[str, Any] | None:
+def _read_snapshot(store: Store, name: str) -> tuple[dict[str, Records], dict[str, Any]] | None:
+    """A build's rows (units with their vectors, terms with theirs) and its manifest, from its
+    snapshot; None when there is none of this format or it cannot be read."""
     folder = store.snapshot_dir(name)
     try:
-        data = json.loads((folder / "rows.json").read_text(encoding="utf-8"))
-        if data.get("format") != SNAPSHOT_FORMAT:
+        header, *lines = (folder / "rows.txt").read_text(encoding="utf-8").split("\n")
+        head = json.loads(header)
+        if head.get("format") != SNAPSHOT_FORMAT:
             return None
+        parts: dict[str, list[tuple[str, str]]] = {"chunks": [], "terms": []}
+        for line in lines:
+            part, id_, row = line.split("\t", 2)
+            parts[part].append((id_, row))
+        if {part: len(parts[part]) for part in parts} != head["rows"]:  # cut short
+            raise ValueError("rows are missing")
+        rows = {part: _row_records(parts[part]) for part in ("chunks", "terms")}
+        rows["units"] = _expand_units(rows["chunks"])
         with np.load(folder / "vectors.npz", allow_pickle=False) as vectors:
-            data["units"]["embeddings"] = vectors["units"][vectors["units_at"]]
-            data["terms"]["embeddings"] = vectors["terms"]
-        return data  # type: ignore[no-any-return]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+            position = {h.decode(): k for k, h in enumerate(vectors["unit_hashes"].tolist())}
+            at = [position[m["content_hash"]] for m in rows["units"].metadatas]
+            rows["units"].embeddings = vectors["units"][np.asarray(at, dtype=np.int64)]
+            rows["terms"].embeddings = vectors["terms"]
+        return rows, head["manifest"]
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
         if folder.exists():
             log.warning("the snapshot of build %s is unreadable (%s); reading Chroma", name, exc)
         return None
@@ -1025,16 +1062,14 @@ def _normalised(vectors: Any) -> Any:
 
 
 def _load(store: Store, name: str, client: Any, collections: dict[str, Any],
-          saved: dict[str, Any] | None, manifest: dict[str, Any]) -> IndexSnapshot:
+          saved: tuple[dict[str, Records], dict[str, Any]] | None, manifest: dict[str, Any]
+          ) -> IndexSnapshot:
     if saved is None:
         read = read_rows(collections, vectors=("units", "terms"))
-        _save_snapshot(store, name, read, manifest)
+        _save_snapshot(store, name, _layout(read), manifest)
         _prune_snapshots(store, name)
     else:
-        read = {part: Records(saved[part]["ids"], saved[part]["documents"],
-                              saved[part]["metadatas"], saved[part].get("embeddings", []))
-                for part in PARTS}
-        manifest = saved["manifest"]
+        read, manifest = saved
     chunk_rows = read["chunks"]
     chunks = {}
     for id_, text, meta in zip(chunk_rows.ids, chunk_rows.documents, chunk_rows.metadatas,

@@ -549,17 +549,22 @@ def test_a_server_starts_from_the_builds_snapshot_which_matches_chroma(make_corp
     report = build_index(settings, embeddings_factory=lambda: embeddings)
     store = Store(settings)
     folder = store.snapshot_dir(report.build)
-    assert (folder / "rows.json").is_file() and (folder / "vectors.npz").is_file()
+    assert (folder / "rows.txt").is_file() and (folder / "vectors.npz").is_file()
     from_files = open_index(settings)
     assert len(from_files.phrase_chunks) > 0  # the long bullet's clauses are in it
 
     shutil.rmtree(folder)  # without it, start-up reads Chroma, and keeps the snapshot again
     from_chroma = open_index(settings)
     same_snapshot(from_files, from_chroma)
-    assert (folder / "rows.json").is_file()
+    assert (folder / "rows.txt").is_file()
     same_snapshot(open_index(settings), from_chroma)
 
-    (folder / "vectors.npz").write_bytes(b"not an array file")  # damaged: Chroma is read
+    rows = (folder / "rows.txt").read_text(encoding="utf-8")
+    for cut in (rows[:len(rows) // 2], rows[:rows.rindex("\n")]):  # cut short, mid-row or not
+        (folder / "rows.txt").write_text(cut, encoding="utf-8")
+        same_snapshot(open_index(settings), from_chroma)  # Chroma is read, the snapshot kept
+        assert (folder / "rows.txt").read_text(encoding="utf-8") == rows
+    (folder / "vectors.npz").write_bytes(b"not an array file")
     same_snapshot(open_index(settings), from_chroma)
 
 
