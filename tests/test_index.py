@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import selectors
 import shutil
@@ -539,6 +540,34 @@ def same_snapshot(a: IndexSnapshot, b: IndexSnapshot) -> None:
     for name in ("unit_vectors", "phrase_vectors", "term_vectors"):
         assert getattr(a, name).shape == getattr(b, name).shape, name
         assert np.allclose(getattr(a, name), getattr(b, name), atol=1e-6), name
+
+
+def test_stored_rows_give_back_every_unit_text_inside_its_chunk_or_not():
+    """Units are stored inside their chunk's row, a text that is part of the chunk's text as
+    where it is; reading the rows back gives every unit as it was."""
+    from assistant.index import ROW, UNITS, _expand_units, _layout, _row_records
+
+    chunk = {"source": "pay.md", "section": "Pay", "kind": "section", "order": 0,
+             "chunk_id": "c1", "content_hash": "h"}
+    texts = ["Salary 10 to 20", "10 to 20", "Pay", "Not in the chunk's text", ""]
+    units = Records()
+    for k, text in enumerate(texts):
+        units.add(f"c1-u{k:03d}", text, {"chunk_id": "c1", "source": "pay.md",
+                                         "chunk_kind": "section", "depth": 0, "links": "",
+                                         "section": "Pay", "kind": "bullet", "label": "",
+                                         "line": 3, "order": k, "content_hash": f"x{k}"})
+        units.embeddings.append(np.full(2, k, dtype=np.float32))
+    rows = {"chunks": Records(["c1"], ["Pay\n- Salary 10 to 20"], [chunk], [np.ones(2)]),
+            "units": units, "terms": Records(["salary"], ["salary"], [{"content_hash": "s"}],
+                                            [np.ones(2)])}
+    layout = _layout(rows)
+    stored = _row_records([("c1", layout["chunks"].metadatas[0][ROW])])
+    kept = [unit[1] for unit in json.loads(layout["chunks"].metadatas[0][ROW])[UNITS]]
+    assert kept == [[6, 21], [13, 21], [0, 3], "Not in the chunk's text", ""]
+    back = _expand_units(stored)
+    assert (back.ids, back.documents, back.metadatas) == (units.ids, units.documents,
+                                                          units.metadatas)
+    assert stored.documents == ["Pay\n- Salary 10 to 20"] and stored.metadatas == [chunk]
 
 
 @pytest.mark.slow
