@@ -378,9 +378,19 @@ class HybridRetriever(BaseRetriever):
         keys = [s.key for s in self.vocabulary.specifics(query)]
         if not keys:
             return out
-        patterns = [re.compile(phrase_pattern(k)) for k in keys]
-        for i, c in enumerate(chunks):
-            if any(p.search(self._paths[int(c)]) for p in patterns):
+        # one pattern, read once per distinct path (postings share most section names), and
+        # the paths list fetched once: `self._paths` in the loop went through pydantic's
+        # attribute lookup per chunk, and this loop was 0.26 s of a 0.34 s question at 1,000
+        # documents (benchmarks/bench_growth.py)
+        pattern = re.compile("|".join(f"(?:{phrase_pattern(k)})" for k in keys))
+        paths = self._paths
+        named: dict[str, bool] = {}
+        for i, c in enumerate(chunks.tolist()):
+            path = paths[c]
+            hit = named.get(path)
+            if hit is None:
+                hit = named[path] = pattern.search(path) is not None
+            if hit:
                 out[i] = 1.0
         return out
 

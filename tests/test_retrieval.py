@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from assistant.retrieval import HybridRetriever
@@ -177,6 +178,35 @@ def test_a_passage_holding_the_kind_of_value_asked_for_ranks_first(make_corpus, 
     assert first("deadline to apply?").endswith("Basic information")
     assert first("how do i apply?").endswith("How to apply")
     assert first("deadline to apply?", asked="and then?").endswith("How to apply")
+
+
+def test_a_section_whose_heading_names_a_specific_of_the_question_is_marked(make_corpus,
+                                                                           embeddings):
+    """The section-naming signal marks each chunk whose path (within its document) names one of
+    the question's specifics, in every document that has such a section, and no other."""
+    from assistant.vocabulary import load_vocabulary
+
+    def posting(role: str) -> str:
+        return (f"# {role}\n## Pay\n### IC2\n- Band A\n### IC4\n- Band C\n"
+                "## Benefits\n- Paid leave\n")
+
+    settings, snapshot = _indexed(make_corpus, embeddings, {
+        "analyst.md": posting("Analyst"), "designer.md": posting("Designer")}, "named")
+    retriever = HybridRetriever(snapshot=snapshot, embeddings=embeddings, settings=settings,
+                                vocabulary=load_vocabulary())
+    chunks = np.arange(len(snapshot.chunk_order))
+    paths = [retriever._paths[int(c)] for c in chunks]
+
+    def marked(question: str) -> list[str]:
+        return sorted(p for p, v in zip(paths, retriever._named_sections(question, chunks),
+                                        strict=True) if v)
+
+    assert marked("what is the band at ic4?") and all("ic4" in p for p in marked(
+        "what is the band at ic4?"))
+    assert len(marked("what is the band at ic4?")) == 2  # one in each posting
+    both = marked("ic2 or ic4, which pays more?")
+    assert len(both) == 4 and {p.rsplit(" > ", 1)[-1] for p in both} == {"ic2", "ic4"}
+    assert marked("what are the benefits?") == []  # no specific named: nothing marked
 
 
 def test_how_far_ahead_a_keyword_match_is_counts_not_only_its_rank(retriever, role_settings):
