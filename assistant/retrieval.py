@@ -90,6 +90,7 @@ class HybridRetriever(BaseRetriever):
     _vectors: dict[str, list[float]] = PrivateAttr(default_factory=dict)
     _cache_lock: Any = PrivateAttr(default_factory=threading.Lock)
     _children: dict[int, Any] = PrivateAttr(default_factory=dict)
+    _child_pairs: Any = PrivateAttr(default=None)  # (overview, descendant) rows, int64
     _parent_of: list[int] = PrivateAttr(default_factory=list)
     _parents: list[list[int]] = PrivateAttr(default_factory=list)
     _parent_tokens: list[int] = PrivateAttr(default_factory=list)
@@ -163,6 +164,9 @@ class HybridRetriever(BaseRetriever):
                 self._children[int(o)] = np.array(
                     [j for j in members if snap.chunks[self._chunk_ids[j]]["section"]
                      .startswith(prefix)], dtype=np.int64)
+        self._child_pairs = np.array(
+            [(o, c) for o, children in self._children.items() for c in children.tolist()],
+            dtype=np.int64).reshape(-1, 2)
 
     # ------------------------------------------------------------------------------------
     def scoped(self, scope: Scope) -> HybridRetriever:
@@ -418,24 +422,25 @@ class HybridRetriever(BaseRetriever):
         Only to its own: against other sections the overview keeps its full score, so a broad
         question ("what are the challenges?") still gets the overview that lists them all.
         """
+        # array operations over (overview, descendant) pairs in scope: a loop over every
+        # overview of the corpus took 9 ms of a 45 ms question at 1,000 documents
         out = composite.copy()
-        yielded: set[int] = set()
-        position = {int(c): i for i, c in enumerate(signals.chunks)}
-        for o, children in self._children.items():
-            here = position.get(o)
-            if here is None or not children.size:
-                continue
-            mine = [position[int(c)] for c in children if int(c) in position]
-            if not mine:
-                continue
-            best = float(composite[mine].max())
-            if signals.own is not None and \
-                    float(signals.own[here]) > float(signals.best_unit[mine].max()):
-                continue
-            if best >= composite[here] - margin:
-                out[here] = min(composite[here], best - 1e-4)
-                yielded.add(o)
-        signals.yielded = frozenset(yielded)
+        position = np.full(len(self._chunk_ids), -1, dtype=np.int64)
+        position[signals.chunks] = np.arange(len(signals.chunks))
+        over, under = position[self._child_pairs[:, 0]], position[self._child_pairs[:, 1]]
+        both = (over >= 0) & (under >= 0)
+        over, under = over[both], under[both]
+        best = np.full(len(composite), -np.inf)
+        np.maximum.at(best, over, composite[under].astype(np.float64))
+        here = np.unique(over)
+        yields = best[here] >= composite[here] - margin
+        if signals.own is not None:  # the overview's own text matches better: it stays
+            best_unit = np.full(len(composite), -np.inf)
+            np.maximum.at(best_unit, over, signals.best_unit[under].astype(np.float64))
+            yields &= ~(signals.own[here] > best_unit[here])
+        here = here[yields]
+        out[here] = np.minimum(composite[here], best[here] - 1e-4)
+        signals.yielded = frozenset(int(c) for c in signals.chunks[here])
         return out
 
     def _document(self, chunk_id: str, score: float, relevance: float) -> Document:
