@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 BATCH = 4000  # rows per write to Chroma (at most what the server takes)
 READ_PAGE = 5000  # rows per read of a collection
 PARTS = ("chunks", "units", "terms")  # the collections of one build (see `_write_parts`)
+ROW_PARTS = ("chunks", "terms")  # those whose rows are one JSON value each (see `_layout`)
 ROW, TEXT = "row", "\x1ftext"  # a row's one JSON metadata value, and its text within it
 UNITS = "\x1funits"  # a chunk row's units in its JSON value: [id, text or [start, end], metadata]
 _ABSENT = object()
@@ -367,12 +368,17 @@ def _expand_units(chunks: Records) -> Records:
     return units
 
 
+def _unpacked(row: str) -> tuple[str, dict[str, Any]]:
+    """A stored row's JSON value (see `_layout`) as its document and its metadata."""
+    meta = json.loads(row)
+    return meta.pop(TEXT), meta
+
+
 def _row_records(lines: list[tuple[str, str]]) -> Records:
-    """Rows from (id, JSON row value) pairs: the value's text is the row's document."""
+    """Rows from (id, JSON row value) pairs."""
     records = Records()
     for id_, row in lines:
-        meta = json.loads(row)
-        records.add(id_, meta.pop(TEXT), meta)
+        records.add(id_, *_unpacked(row))
     return records
 
 
@@ -402,9 +408,8 @@ def get_all(collection, include_embeddings: bool = True) -> Records:  # type: ig
         metadatas = data["metadatas"] or [None] * len(data["ids"])
         for document, meta in zip(documents, metadatas, strict=True):
             meta = meta or {}  # a unit vector's row has none
-            if ROW in meta:  # a row kept as one JSON value (see _write_parts)
-                meta = json.loads(meta[ROW])
-                document = meta.pop(TEXT)
+            if ROW in meta:  # a row kept as one JSON value (see _layout)
+                document, meta = _unpacked(meta[ROW])
             records.documents.append(document or "")
             records.metadatas.append(dict(meta))
         if include_embeddings:
@@ -1011,9 +1016,9 @@ def _save_snapshot(store: Store, name: str, layout: dict[str, Records],
     temporary = folder.with_name(folder.name + f".tmp-{uuid.uuid4().hex[:6]}")
     try:
         temporary.mkdir(parents=True)
-        counts = {part: len(layout[part].ids) for part in ("chunks", "terms")}
+        counts = {part: len(layout[part].ids) for part in ROW_PARTS}
         lines = [json.dumps({"format": SNAPSHOT_FORMAT, "manifest": manifest, "rows": counts})]
-        for part in ("chunks", "terms"):  # ids have no tab: chunk ids are hex, terms words
+        for part in ROW_PARTS:  # ids have no tab: chunk ids are hex, terms words
             lines += [f"{part}\t{id_}\t{meta[ROW]}" for id_, meta in zip(
                 layout[part].ids, layout[part].metadatas, strict=True)]
         (temporary / "rows.txt").write_text("\n".join(lines), encoding="utf-8")
@@ -1037,13 +1042,13 @@ def _read_snapshot(store: Store, name: str) -> tuple[dict[str, Records], dict[st
         head = json.loads(header)
         if head.get("format") != SNAPSHOT_FORMAT:
             return None
-        parts: dict[str, list[tuple[str, str]]] = {"chunks": [], "terms": []}
+        parts: dict[str, list[tuple[str, str]]] = {part: [] for part in ROW_PARTS}
         for line in lines:
             part, id_, row = line.split("\t", 2)
             parts[part].append((id_, row))
         if {part: len(parts[part]) for part in parts} != head["rows"]:  # cut short
             raise ValueError("rows are missing")
-        rows = {part: _row_records(parts[part]) for part in ("chunks", "terms")}
+        rows = {part: _row_records(parts[part]) for part in ROW_PARTS}
         rows["units"] = _expand_units(rows["chunks"])
         with np.load(folder / "vectors.npz", allow_pickle=False) as vectors:
             position = {h.decode(): k for k, h in enumerate(vectors["unit_hashes"].tolist())}
