@@ -48,12 +48,15 @@ PARTS = ("chunks", "units", "terms")  # the collections of one build (see `_writ
 ROW_PARTS = ("chunks", "terms")  # those whose rows are one JSON value each (see `_layout`)
 ROW, TEXT = "row", "\x1ftext"  # a row's one JSON metadata value, and its text within it
 UNITS = "\x1funits"  # a chunk row's units in its JSON value: [id, text or [start, end], metadata]
+SAME = "\x1fsame"  # a chunk row's copies in its JSON value: [id, row], chunks with its vector
+COPY_OF = "same_vector_as"  # a copy's metadata once read: the chunk whose row holds it
 _ABSENT = object()
 _CHUNK_FIELDS = frozenset(("chunk_id", "source", "chunk_kind"))  # a unit row restores them
 TEXT_SUFFIXES = (".txt", ".text", ".md", ".markdown")  # the naive baseline splits these as written
 # Bump when what a build stores changes shape, so that old builds are rebuilt, not misread.
-INDEX_FORMAT = 6  # 5: units live in their chunk's row, the units collection holds vectors;
-# 6: a unit's text that is part of its chunk's is kept as where it is
+INDEX_FORMAT = 7  # 5: units live in their chunk's row, the units collection holds vectors;
+# 6: a unit's text that is part of its chunk's is kept as where it is; 7: one chunk row per
+# distinct chunk vector, its copies inside it, `source` the list of their documents
 
 
 @dataclass
@@ -343,7 +346,7 @@ def read_rows(collections: dict[str, Any], vectors: tuple[str, ...] = PARTS
               ) -> dict[str, Records]:
     """A build's rows as the pipeline sees them (chunks, units, vocabulary words), from the
     collections `_write_parts` laid them out in; with their vectors for the parts named."""
-    chunks = get_all(collections["chunks"], "chunks" in vectors)
+    chunks = _expand_copies(get_all(collections["chunks"], "chunks" in vectors))
     units = _expand_units(chunks)
     if "units" in vectors:
         stored = get_all(collections["units"])
@@ -351,6 +354,22 @@ def read_rows(collections: dict[str, Any], vectors: tuple[str, ...] = PARTS
         units.embeddings = [by_hash[m["content_hash"]] for m in units.metadatas]
     return {"chunks": chunks, "units": units,
             "terms": get_all(collections["terms"], "terms" in vectors)}
+
+
+def _expand_copies(chunks: Records) -> Records:
+    """The chunk rows kept inside the row of a chunk with the same vector (see `_layout`),
+    each after the row that held it, marked with its id (`COPY_OF`) and given its vector."""
+    out = Records()
+    for i, (id_, text, meta) in enumerate(zip(chunks.ids, chunks.documents, chunks.metadatas,
+                                              strict=True)):
+        copies = meta.pop(SAME, [])
+        out.add(id_, text, meta)
+        for copy_id, row in copies:
+            copy_text = row.pop(TEXT)
+            out.add(copy_id, copy_text, row | {COPY_OF: id_})
+        if chunks.embeddings:
+            out.embeddings.extend([chunks.embeddings[i]] * (1 + len(copies)))
+    return out
 
 
 def _expand_units(chunks: Records) -> Records:
@@ -544,7 +563,7 @@ def _build_from(  # noqa: PLR0913 - the build's inputs, split from _build to rel
             log.warning("%s", exc.message)
     seen = {**old_files, **{s: v[0] for s, v in old_failed.items()}}
     if not force and same_shape and previous and seen == hashes and not errors:
-        chunk_count = old["chunks"].count() if old else 0
+        chunk_count = int((old_manifest or {}).get("chunks", 0))  # Chroma's rows: distinct vectors
         _collect_garbage(store, previous, keep=store.previous())
         return BuildReport(previous, True, len(old_files), chunk_count, 0, 0,
                            errors={s: v[1] for s, v in old_failed.items()},
@@ -697,6 +716,7 @@ def _build_from(  # noqa: PLR0913 - the build's inputs, split from _build to rel
     for part in rows:
         rows[part].embeddings[:0] = [cache[_sha(t)] for t in embed_texts[part]]
 
+    manifest["chunks"] = len(rows["chunks"].ids)
     name = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
     try:
         layout = _layout(rows)
@@ -824,7 +844,12 @@ def _layout(rows: dict[str, Records]) -> dict[str, Records]:
     scored in memory. So:
     - chunks: the vector, `source` (the filter) and the rest as one JSON value, the chunk's
       units (bullets, clauses, titles) inside it; no document, so no full-text index (a
-      metadata byte costs too: a 3.5 kB row wrote in twice the time of a 100-byte one);
+      metadata byte costs too: a 3.5 kB row wrote in twice the time of a 100-byte one).
+      Chunks with the same vector (a section postings repeat word for word) are one row, the
+      others inside it, and `source` lists their documents: in Chroma's HNSW graph, a group
+      of identical vectors fills its members' neighbour lists with each other and cuts itself
+      off, and a search then missed true nearest chunks (a 1,000-document corpus has 1,919
+      distinct vectors among 8,222 chunks; `benchmarks/ann_recall.py`);
     - units: one vector per distinct unit text, keyed by its content hash, no metadata (a
       corpus of templated postings repeats most of its bullets: 78,306 unit rows were 12,622
       vectors), in a graph built as cheaply as Chroma allows;
@@ -833,6 +858,16 @@ def _layout(rows: dict[str, Records]) -> dict[str, Records]:
     as the server takes (12,000 rows: 14.2 s -> 2.9 s), by `_write_parts`."""
     chunks = rows["chunks"]
     first = _first_by_hash(rows["units"])
+    # rows read back from a build carry the copy marks `_expand_copies` gave them: they group
+    # rows when no vectors were read (a replica writing its snapshot), are never stored
+    marks = [meta.get(COPY_OF) for meta in chunks.metadatas]
+    if chunks.embeddings:
+        keys: list[Any] = [np.asarray(v, dtype=np.float32).tobytes() for v in chunks.embeddings]
+    else:
+        keys = [mark or id_ for mark, id_ in zip(marks, chunks.ids, strict=True)]
+    groups: dict[Any, list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
     defaults = {id_: _unit_defaults(meta) for id_, meta in zip(chunks.ids, chunks.metadatas,
                                                                 strict=True)}
     texts = dict(zip(chunks.ids, chunks.documents, strict=True))
@@ -853,12 +888,19 @@ def _layout(rows: dict[str, Records]) -> dict[str, Records]:
         at = texts[chunk_id].find(text) if text else -1
         kept = [at, at + len(text)] if at >= 0 else text
         units.setdefault(chunk_id, []).append([id_.removeprefix(f"{chunk_id}-"), kept, own])
+
+    def row(i: int) -> dict[str, Any]:
+        meta = {k: v for k, v in chunks.metadatas[i].items() if k != COPY_OF}
+        return {**meta, TEXT: chunks.documents[i], UNITS: units.get(chunks.ids[i], [])}
+
+    heads = [members[0] for members in groups.values()]
     return {
-        "chunks": Records(chunks.ids, embeddings=chunks.embeddings, metadatas=[
-            {"source": meta["source"],
-             ROW: json.dumps({**meta, TEXT: text, UNITS: units.get(id_, [])})}
-            for id_, text, meta in zip(chunks.ids, chunks.documents, chunks.metadatas,
-                                       strict=True)]),
+        "chunks": Records([chunks.ids[i] for i in heads], embeddings=[
+            chunks.embeddings[i] for i in heads] if chunks.embeddings else [], metadatas=[
+            {"source": sorted({chunks.metadatas[m]["source"] for m in members}),
+             ROW: json.dumps(row(members[0]) | (
+                 {SAME: [[chunks.ids[m], row(m)] for m in members[1:]]} if members[1:] else {}))}
+            for members in groups.values()]),
         "units": Records(list(first), embeddings=[rows["units"].embeddings[i]
                                                   for i in first.values()]),
         "terms": Records(rows["terms"].ids, embeddings=rows["terms"].embeddings, metadatas=[
@@ -1049,6 +1091,7 @@ def _read_snapshot(store: Store, name: str) -> tuple[dict[str, Records], dict[st
         if {part: len(parts[part]) for part in parts} != head["rows"]:  # cut short
             raise ValueError("rows are missing")
         rows = {part: _row_records(parts[part]) for part in ROW_PARTS}
+        rows["chunks"] = _expand_copies(rows["chunks"])
         rows["units"] = _expand_units(rows["chunks"])
         with np.load(folder / "vectors.npz", allow_pickle=False) as vectors:
             position = {h.decode(): k for k, h in enumerate(vectors["unit_hashes"].tolist())}

@@ -22,7 +22,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, PrivateAttr
 
 from assistant.chunking import count_tokens, within
-from assistant.index import IndexSnapshot
+from assistant.index import COPY_OF, IndexSnapshot
 from assistant.settings import Settings
 from assistant.text import fact_label, normalize, phrase_pattern, stems
 from assistant.types import Passage, PassageUnit, passage_chunks
@@ -85,6 +85,8 @@ class HybridRetriever(BaseRetriever):
     _is_item: Any = PrivateAttr(default=None)
     _phrase_chunk: Any = PrivateAttr(default=None)
     _chunks_of: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _copies: dict[str, Any] = PrivateAttr(default_factory=dict)  # chunk row id -> chunk indices
+    _sources: list[str] = PrivateAttr(default_factory=list)  # each chunk's document
     _units_of: dict[str, Any] = PrivateAttr(default_factory=dict)
     _phrases_of: dict[str, Any] = PrivateAttr(default_factory=dict)
     _vectors: dict[str, list[float]] = PrivateAttr(default_factory=dict)
@@ -127,6 +129,9 @@ class HybridRetriever(BaseRetriever):
         # holds no document (see index._write_parts) and a search needs only ids and distances
         self._collection = snap.client.get_collection(snap.chunk_collection)
         self._index = index = {c: i for i, c in enumerate(self._chunk_ids)}
+        # Chroma holds one row per distinct chunk vector (index._layout): a row found stands
+        # for every chunk with that vector, in corpus order
+        self._copies = _positions([snap.chunks[c].get(COPY_OF, c) for c in self._chunk_ids])
         self._unit_chunk = np.array([index[m["chunk_id"]] for m in snap.unit_meta], dtype=np.int64)
         self._is_body = np.array([m["kind"] != "title" for m in snap.unit_meta], dtype=bool)
         self._is_item = np.array([m["kind"] in ("item", "heading") for m in snap.unit_meta],
@@ -135,7 +140,7 @@ class HybridRetriever(BaseRetriever):
         self._fact_list = np.array([_lists_facts(snap.chunks[c]["text"],
                                                  self.settings.fact_list_share)
                                     for c in self._chunk_ids], dtype=bool)
-        sources = [snap.chunks[c]["source"] for c in self._chunk_ids]
+        self._sources = sources = [snap.chunks[c]["source"] for c in self._chunk_ids]
         self._chunks_of = _positions(sources)
         self._units_of = _positions([sources[i] for i in self._unit_chunk])
         self._phrases_of = _positions([sources[i] for i in self._phrase_chunk])
@@ -230,8 +235,8 @@ class HybridRetriever(BaseRetriever):
         if not chunks.size:
             return []
         if cfg.retrieval == "dense":  # the naive baseline: Chroma's order, nothing else
-            return [self._document(chunk_id, similarity, similarity) for chunk_id, similarity
-                    in self._nearest(vector, min(k, int(chunks.size)), scope)]
+            return [self._document(self._chunk_ids[i], similarity, similarity) for i, similarity
+                    in self._nearest(vector, min(k, int(chunks.size)), scope)[:k]]
         signals = self.signals(query, vector, max(cfg.fetch_k, k), scope)
         fused = self.fuse_signals(signals, cfg, k)
         position = {int(c): i for i, c in enumerate(signals.chunks)}
@@ -282,12 +287,16 @@ class HybridRetriever(BaseRetriever):
         order = sorted(range(len(passages)), key=lambda i: -keys[i])
         return [passages[i] for i in order]
 
-    def _nearest(self, vector: list[float], k: int, scope: Scope) -> list[tuple[str, float]]:
-        """Chroma's k nearest chunks in `scope`, as (chunk id, cosine similarity)."""
+    def _nearest(self, vector: list[float], k: int, scope: Scope) -> list[tuple[int, float]]:
+        """The chunks in `scope` of Chroma's k nearest distinct chunk vectors there, as (chunk
+        position, cosine similarity), nearest first: k vectors may stand for more chunks."""
         found = self._collection.query(query_embeddings=[vector], n_results=k,
                                        where=_where(scope), include=["distances"])
-        return [(id_, 1.0 - float(distance))  # Chroma gives cosine distance
-                for id_, distance in zip(found["ids"][0], found["distances"][0], strict=True)]
+        wanted = None if scope is None else set(scope)
+        sources = self._sources
+        return [(int(i), 1.0 - float(distance))  # Chroma gives cosine distance
+                for id_, distance in zip(found["ids"][0], found["distances"][0], strict=True)
+                for i in self._copies.get(id_, ()) if wanted is None or sources[i] in wanted]
 
     def signals(self, query: str, vector: list[float], fetch: int, scope: Scope = None) -> Signals:
         """Every per-chunk score the ranking is made of, for the chunks in `scope`."""
@@ -299,9 +308,8 @@ class HybridRetriever(BaseRetriever):
         chunk_sim = dict(self._nearest(vector, min(fetch, n), scope))
         floor = min(chunk_sim.values()) if chunk_sim else 0.0
         chunk = np.full(n, floor, dtype=np.float32)
-        for chunk_id, similarity in chunk_sim.items():
-            if chunk_id in self._index and position[self._index[chunk_id]] >= 0:
-                chunk[position[self._index[chunk_id]]] = similarity
+        for i, similarity in chunk_sim.items():
+            chunk[position[i]] = similarity
         q = self._unit(vector)
         units = _in_scope(scope, self._units_of, len(self._unit_chunk))
         unit_scores = _rows(self.snapshot.unit_vectors, units, scope) @ q
@@ -588,11 +596,12 @@ def _positions(keys: list[str]) -> dict[str, np.ndarray]:
 
 
 def _where(scope: Scope) -> dict[str, Any] | None:
-    """Chroma's metadata filter for a document scope."""
+    """Chroma's metadata filter for a document scope: a chunk row's `source` lists the
+    documents of the chunks that share its vector (index._layout)."""
     if scope is None:
         return None
-    sources = sorted(scope)
-    return {"source": sources[0]} if len(sources) == 1 else {"source": {"$in": sources}}
+    each = [{"source": {"$contains": source}} for source in sorted(scope)]
+    return each[0] if len(each) == 1 else {"$or": each}
 
 
 def fuse(rankings: list[list[Document]], rrf_k: int, k: int) -> list[Document]:

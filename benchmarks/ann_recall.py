@@ -4,9 +4,10 @@
 
 Reads the growth corpus's index that `bench_growth.py --sizes N` left in
 index/bench-growth/size-N/index (run that first), embeds the questions of both evaluation
-corpora's dev sets (no history), and compares, per question, the chunks Chroma returns for an
-unscoped search with the exact top `k` by cosine similarity over every chunk vector of the same
-collection (the baseline, computed in the same run). Prints mean and worst recall@k and how
+corpora's dev sets (no history), and compares, per question, the rows Chroma returns for an
+unscoped search with the exact top `k` by cosine similarity over every vector of the same
+collection (the baseline, computed in the same run). Since index format 7 a row is a distinct
+chunk vector, standing for every chunk that has it. Prints mean and worst recall@k and how
 many questions lost their true nearest chunk. With `--ef-search`, the collection's search
 setting is changed for the run and put back after (Chroma applies it to an index it loads
 afterwards, so the measure runs in a fresh process).
@@ -69,7 +70,7 @@ def main() -> int:
         similarities = [1.0 - d for d in found["distances"][0]]
         recalls.append(sum(s >= threshold - 1e-6 for s in similarities) / args.k)
         lost += max(similarities) < float(exact.max()) - 1e-5
-    print(f"{len(stored['ids'])} chunks, {len(questions)} questions, ef_search {ef}: "
+    print(f"{len(stored['ids'])} chunk vectors, {len(questions)} questions, ef_search {ef}: "
           f"recall@{args.k} mean {np.mean(recalls):.3f}, worst {min(recalls):.2f}; true "
           f"nearest chunk missed for {lost} (exact search, the baseline: 1.000, 1.00, 0)")
     return 0
