@@ -917,7 +917,9 @@ def _write_parts(store: Store, client: Any, name: str, layout: dict[str, Records
     def write(part: str) -> None:
         records = layout[part]
         hnsw: dict[str, Any] = {"space": "cosine"}
-        if part != "chunks":
+        if part == "chunks":
+            hnsw["ef_search"] = store.settings.chunk_search_ef
+        else:
             hnsw |= {"ef_construction": 8, "max_neighbors": 4}
         metadata = {"manifest": json.dumps(manifest)} if part == "chunks" else None
         collection = client.create_collection(store.collection_name(name, part),

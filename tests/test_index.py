@@ -713,3 +713,17 @@ def test_chunks_with_one_vector_share_a_row_and_each_is_found_in_its_scope(make_
     for source in sorted(set(files) - {holder}):
         top = bot.retrieve(question, k=1, scope=source)[0]
         assert top.source == source and top.section.endswith("Benefits")
+
+
+@pytest.mark.slow
+def test_the_chunk_search_setting_is_written_with_a_build_and_a_change_rebuilds(
+        make_corpus, embeddings, no_model):
+    settings = make_corpus(chunk_search_ef=123)
+    report = build_index(settings, embeddings_factory=lambda: embeddings)
+    chunks = Store(settings).collections(report.build)["chunks"]
+    assert chunks.configuration["hnsw"]["ef_search"] == 123
+    changed = settings.model_copy(update={"chunk_search_ef": 321})
+    again = build_index(changed, embeddings_factory=no_model)  # every vector is reused
+    assert not again.up_to_date and again.build != report.build and again.embedded == 0
+    chunks = Store(changed).collections(again.build)["chunks"]
+    assert chunks.configuration["hnsw"]["ef_search"] == 321
