@@ -979,12 +979,26 @@ class IndexSnapshot:
     unit_ids: list[str]
     unit_texts: list[str]
     unit_meta: list[dict[str, Any]]
-    unit_vectors: Any  # numpy (n_units, dim), normalised
+    # each distinct unit and clause vector once, normalised (a corpus of postings repeats most
+    # of its bullets: at 1,000 documents, 12,622 of 78,306), and the row of each unit and
+    # clause in it: a question is scored against the distinct vectors only
+    vectors: Any  # numpy (n_distinct, dim)
+    unit_rows: Any  # numpy int64 (n_units,)
     phrase_chunks: list[str]  # the chunk each clause of a long bullet belongs to
-    phrase_vectors: Any  # numpy (n_phrases, dim), normalised
+    phrase_rows: Any  # numpy int64 (n_phrases,)
     terms: list[str]
     term_vectors: Any  # numpy (n_terms, dim), normalised
     manifest: dict[str, Any]
+
+    @property
+    def unit_vectors(self) -> Any:
+        """Every unit's vector, a row each (a copy: for inspection, not for a question)."""
+        return self.vectors[self.unit_rows]
+
+    @property
+    def phrase_vectors(self) -> Any:
+        """Every clause's vector, a row each (a copy, as `unit_vectors`)."""
+        return self.vectors[self.phrase_rows]
 
 
 def _close(client: Any) -> None:
@@ -1140,8 +1154,15 @@ def _load(store: Store, name: str, client: Any, collections: dict[str, Any],
                     key=lambda i: (units.metadatas[i]["source"], units.metadatas[i]["order"]))
     terms = read["terms"]
 
+    rows: dict[str, int] = {}  # content hash -> its row among the distinct vectors
+    at = np.asarray([rows.setdefault(m["content_hash"], len(rows)) for m in units.metadatas],
+                    dtype=np.int64)
+    first = np.zeros(len(rows), dtype=np.int64)
+    first[at] = np.arange(len(at))  # a unit of each row (those of one hash share one vector)
+    stacked = _stack(units.embeddings)
     # picking no rows (a corpus without long bullets) still gives (0, dim)
-    unit_matrix, term_matrix = _normalised(units.embeddings), _normalised(terms.embeddings)
+    distinct = _normalised(stacked[first] if len(first) else stacked)
+    term_matrix = _normalised(terms.embeddings)
 
     return IndexSnapshot(
         build=name,
@@ -1152,9 +1173,10 @@ def _load(store: Store, name: str, client: Any, collections: dict[str, Any],
         unit_ids=[units.ids[i] for i in ranked],
         unit_texts=[units.documents[i] for i in ranked],
         unit_meta=[units.metadatas[i] for i in ranked],
-        unit_vectors=unit_matrix[ranked],
+        vectors=distinct,
+        unit_rows=at[np.asarray(ranked, dtype=np.int64)],
         phrase_chunks=[units.metadatas[i]["chunk_id"] for i in phrases],
-        phrase_vectors=unit_matrix[phrases],
+        phrase_rows=at[np.asarray(phrases, dtype=np.int64)],
         terms=terms.ids,
         term_vectors=term_matrix,
         manifest=manifest,

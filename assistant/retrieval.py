@@ -312,7 +312,8 @@ class HybridRetriever(BaseRetriever):
             chunk[position[i]] = similarity
         q = self._unit(vector)
         units = _in_scope(scope, self._units_of, len(self._unit_chunk))
-        unit_scores = _rows(self.snapshot.unit_vectors, units, scope) @ q
+        distinct = self.snapshot.vectors @ q if scope is None else None
+        unit_scores = self._scored(q, distinct, self.snapshot.unit_rows, units)
         owner = position[self._unit_chunk[units]]
         body = self._is_body[units]
         best_unit = np.full(n, -1.0, dtype=np.float32)
@@ -333,7 +334,7 @@ class HybridRetriever(BaseRetriever):
         if cfg.phrases and self._phrase_chunk.size:
             phrases = _in_scope(scope, self._phrases_of, len(self._phrase_chunk))
             if phrases.size:
-                phrase_scores = (_rows(self.snapshot.phrase_vectors, phrases, scope) @ q
+                phrase_scores = (self._scored(q, distinct, self.snapshot.phrase_rows, phrases)
                                  - cfg.phrase_discount)
                 np.maximum.at(best_part, position[self._phrase_chunk[phrases]], phrase_scores)
         terms = [t for t in stems(query) if t in self._idf]
@@ -524,9 +525,21 @@ class HybridRetriever(BaseRetriever):
 
     def unit_scores(self, vector: list[float], units: Any = None) -> np.ndarray:
         """Cosine similarity of units (all, or the given indices) to a query embedding."""
-        matrix = self.snapshot.unit_vectors if units is None else \
-            self.snapshot.unit_vectors[np.asarray(units, dtype=np.int64)]
-        return matrix @ self._unit(vector)
+        rows = self.snapshot.unit_rows
+        if units is None:
+            return (self.snapshot.vectors @ self._unit(vector))[rows]
+        return self.snapshot.vectors[rows[np.asarray(units, dtype=np.int64)]] @ self._unit(vector)
+
+    def _scored(self, q: np.ndarray, distinct: np.ndarray | None, rows: np.ndarray,
+                indices: np.ndarray) -> np.ndarray:
+        """Similarities of the units (or clauses) at `indices`, whose vectors are `rows` of the
+        distinct vectors. Unscoped (`indices` all of them), `distinct` holds every distinct
+        vector's score, computed once for units and clauses alike (a 1,000-document corpus:
+        12,622 products, not 78,306), spread here to the rows; scoped, the rows of the scope's
+        units are scored."""
+        if distinct is not None:
+            return distinct[rows]
+        return self.snapshot.vectors[rows[indices]] @ q
 
     def units_of_chunks(self, chunk_ids: set[str], titles: bool = False) -> np.ndarray:
         """Indices of the units that belong to these chunks (and their section titles)."""
@@ -579,12 +592,6 @@ def _okapi_idf(frequency: dict[str, int], total: int) -> dict[str, float]:
     idf = {w: float(np.log(total - f + 0.5) - np.log(f + 0.5)) for w, f in frequency.items()}
     floor = 0.25 * (sum(idf.values()) / len(idf)) if idf else 0.0
     return {w: v if v >= 0 else floor for w, v in idf.items()}
-
-
-def _rows(matrix: np.ndarray, indices: np.ndarray, scope: Scope) -> np.ndarray:
-    """The rows of `matrix` at `indices`: the matrix itself for all of them (unscoped), since
-    picking rows copies them (at 1,000 documents, 120 MB and 30 ms a question)."""
-    return matrix if scope is None else matrix[indices]
 
 
 def _positions(keys: list[str]) -> dict[str, np.ndarray]:

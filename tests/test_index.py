@@ -624,6 +624,11 @@ def test_a_unit_text_repeated_across_roles_is_stored_once(make_corpus, embedding
     leave = [m["content_hash"] for t, m in zip(snapshot.unit_texts, snapshot.unit_meta,
                                                strict=True) if t.startswith("Twenty five")]
     assert len(leave) == 4 and len(set(leave)) == 1  # a unit of each role, one content
+    # in memory too, one vector for the four: a question scores each distinct vector once
+    rows = {int(snapshot.unit_rows[i]) for i, t in enumerate(snapshot.unit_texts)
+            if t.startswith("Twenty five")}
+    hashes = {m["content_hash"] for m in snapshot.unit_meta}
+    assert len(rows) == 1 and len(snapshot.vectors) == len(hashes) < len(snapshot.unit_ids)
     collections = Store(settings).collections(report.build)
     units = read_rows(collections)["units"]
     stored = get_all(collections["units"])
