@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 
 Scope = frozenset[str] | None  # the documents (sources) retrieval may use; None: all
+Vector = np.ndarray | list[float]  # a query embedding: cached (float32), or as a model gives it
 _VALUE_CANDIDATES = 3  # times fetch_k: the chunks read for the values a question asks for
 SCOPES_KEPT = 256  # scopes whose keyword weights are kept (a memory bound, not a tuned value)
 
@@ -89,7 +90,7 @@ class HybridRetriever(BaseRetriever):
     _sources: list[str] = PrivateAttr(default_factory=list)  # each chunk's document
     _units_of: dict[str, Any] = PrivateAttr(default_factory=dict)
     _phrases_of: dict[str, Any] = PrivateAttr(default_factory=dict)
-    _vectors: dict[str, list[float]] = PrivateAttr(default_factory=dict)
+    _vectors: dict[str, np.ndarray] = PrivateAttr(default_factory=dict)
     _cache_lock: Any = PrivateAttr(default_factory=threading.Lock)
     _children: dict[int, Any] = PrivateAttr(default_factory=dict)
     _child_pairs: Any = PrivateAttr(default=None)  # (overview, descendant) rows, int64
@@ -190,31 +191,33 @@ class HybridRetriever(BaseRetriever):
         with self._cache_lock:
             self._vectors.clear()
 
-    def embed_many(self, texts: list[str]) -> list[list[float]]:
+    def embed_many(self, texts: list[str]) -> list[np.ndarray]:
         """Embed several short texts in one model call, reusing cached vectors."""
         with self._cache_lock:
             known = {t: self._vectors[t] for t in texts if t in self._vectors}
         missing = [t for t in dict.fromkeys(texts) if t not in known]
         if missing:
             for text, vector in zip(missing, self.embeddings.embed_documents(missing), strict=True):
-                known[text] = vector
-                self._remember(text, vector)
+                known[text] = self._remember(text, vector)
         return [known[t] for t in texts]
 
-    def _remember(self, text: str, vector: list[float]) -> None:
-        """Cache a vector (thread-safe; the server answers several questions at once)."""
+    def _remember(self, text: str, vector: Any) -> np.ndarray:
+        """Cache a vector (thread-safe; the server answers several questions at once), as
+        float32: the model's list of Python floats took 12 kB a vector, 1.6 kB as an array
+        (a full cache: 12 MB, which a server's memory grew by during a soak)."""
+        array = np.asarray(vector, dtype=np.float32)
         with self._cache_lock:
             if len(self._vectors) >= 1024:
                 self._vectors.pop(next(iter(self._vectors)), None)
-            self._vectors[text] = vector
+            self._vectors[text] = array
+        return array
 
-    def embed(self, query: str) -> list[float]:
+    def embed(self, query: str) -> np.ndarray:
         """Embed a query once; the chain's later steps reuse the vector from a small cache."""
         with self._cache_lock:
             vector = self._vectors.get(query)
         if vector is None:
-            vector = self.embeddings.embed_query(query)
-            self._remember(query, vector)
+            vector = self._remember(query, self.embeddings.embed_query(query))
         return vector
 
     # ------------------------------------------------------------------------------------
@@ -222,7 +225,7 @@ class HybridRetriever(BaseRetriever):
         """Indices of the chunks of the documents in `scope` (all chunks for None)."""
         return _in_scope(scope, self._chunks_of, len(self._chunk_ids))
 
-    def search(self, query: str, vector: list[float], k: int, scope: Scope = None) -> list[Document]:
+    def search(self, query: str, vector: Vector, k: int, scope: Scope = None) -> list[Document]:
         """Top-k chunks in `scope` for a query whose embedding is already known.
 
         Dense side: Chroma's chunk similarity, plus the best bullet (or clause of a long
@@ -287,7 +290,7 @@ class HybridRetriever(BaseRetriever):
         order = sorted(range(len(passages)), key=lambda i: -keys[i])
         return [passages[i] for i in order]
 
-    def _nearest(self, vector: list[float], k: int, scope: Scope) -> list[tuple[int, float]]:
+    def _nearest(self, vector: Vector, k: int, scope: Scope) -> list[tuple[int, float]]:
         """The chunks in `scope` of Chroma's k nearest distinct chunk vectors there, as (chunk
         position, cosine similarity), nearest first: k vectors may stand for more chunks."""
         found = self._collection.query(query_embeddings=[vector], n_results=k,
@@ -298,7 +301,7 @@ class HybridRetriever(BaseRetriever):
                 for id_, distance in zip(found["ids"][0], found["distances"][0], strict=True)
                 for i in self._copies.get(id_, ()) if wanted is None or sources[i] in wanted]
 
-    def signals(self, query: str, vector: list[float], fetch: int, scope: Scope = None) -> Signals:
+    def signals(self, query: str, vector: Vector, fetch: int, scope: Scope = None) -> Signals:
         """Every per-chunk score the ranking is made of, for the chunks in `scope`."""
         cfg = self.settings
         chunks = self.in_scope(scope)
@@ -523,7 +526,7 @@ class HybridRetriever(BaseRetriever):
             best = max(best, sum(w for t, w in weights.items() if t in have) / total)
         return best
 
-    def unit_scores(self, vector: list[float], units: Any = None) -> np.ndarray:
+    def unit_scores(self, vector: Vector, units: Any = None) -> np.ndarray:
         """Cosine similarity of units (all, or the given indices) to a query embedding."""
         rows = self.snapshot.unit_rows
         if units is None:
@@ -566,7 +569,7 @@ class HybridRetriever(BaseRetriever):
         return out
 
     @staticmethod
-    def _unit(vector: list[float]) -> np.ndarray:
+    def _unit(vector: Vector) -> np.ndarray:
         q = np.asarray(vector, dtype=np.float32)
         return q / max(float(np.linalg.norm(q)), 1e-9)
 

@@ -39,6 +39,17 @@ def test_k_is_respected(bot, retriever, k):
                                 retriever.embed("What does the role pay?"), k)) == k
 
 
+def test_query_vectors_are_cached_once_as_float32(retriever, embeddings):
+    retriever.clear_cache()
+    vector = retriever.embed("whats the pay like")
+    assert isinstance(vector, np.ndarray) and vector.dtype == np.float32
+    assert np.allclose(vector, embeddings.embed_query("whats the pay like"), atol=1e-6)
+    assert retriever.embed("whats the pay like") is vector  # the cached array itself
+    both = retriever.embed_many(["whats the pay like", "remote?"])
+    assert both[0] is vector and both[1].dtype == np.float32
+    assert retriever.embed("remote?") is both[1]
+
+
 def test_retriever_invoke_returns_top_k_documents(retriever, role_settings):
     documents = retriever.invoke("What are the best practices for deploying models?")
     assert len(documents) == role_settings.top_k
