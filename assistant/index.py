@@ -1112,7 +1112,10 @@ def _read_snapshot(store: Store, name: str) -> tuple[dict[str, Records], dict[st
         with np.load(folder / "vectors.npz", allow_pickle=False) as vectors:
             position = {h.decode(): k for k, h in enumerate(vectors["unit_hashes"].tolist())}
             at = [position[m["content_hash"]] for m in rows["units"].metadatas]
-            rows["units"].embeddings = vectors["units"][np.asarray(at, dtype=np.int64)]
+            # a view of its distinct vector for each unit: no copy of the shared ones (at
+            # 1,000 documents, 78,306 rows would be 120 MB; the distinct ones are 19 MB)
+            matrix = vectors["units"]
+            rows["units"].embeddings = [matrix[k] for k in at]
             rows["terms"].embeddings = vectors["terms"]
         return rows, head["manifest"]
     except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
@@ -1159,9 +1162,7 @@ def _load(store: Store, name: str, client: Any, collections: dict[str, Any],
                     dtype=np.int64)
     first = np.zeros(len(rows), dtype=np.int64)
     first[at] = np.arange(len(at))  # a unit of each row (those of one hash share one vector)
-    stacked = _stack(units.embeddings)
-    # picking no rows (a corpus without long bullets) still gives (0, dim)
-    distinct = _normalised(stacked[first] if len(first) else stacked)
+    distinct = _normalised([units.embeddings[i] for i in first.tolist()])
     term_matrix = _normalised(terms.embeddings)
 
     return IndexSnapshot(
