@@ -860,11 +860,11 @@ def _layout(rows: dict[str, Records]) -> dict[str, Records]:
     first = _first_by_hash(rows["units"])
     # rows read back from a build carry the copy marks `_expand_copies` gave them: they group
     # rows when no vectors were read (a replica writing its snapshot), are never stored
-    marks = [meta.get(COPY_OF) for meta in chunks.metadatas]
     if chunks.embeddings:
         keys: list[Any] = [np.asarray(v, dtype=np.float32).tobytes() for v in chunks.embeddings]
     else:
-        keys = [mark or id_ for mark, id_ in zip(marks, chunks.ids, strict=True)]
+        keys = [meta.get(COPY_OF) or id_ for meta, id_ in zip(chunks.metadatas, chunks.ids,
+                                                               strict=True)]
     groups: dict[Any, list[int]] = {}
     for i, key in enumerate(keys):
         groups.setdefault(key, []).append(i)
@@ -1157,12 +1157,10 @@ def _load(store: Store, name: str, client: Any, collections: dict[str, Any],
                     key=lambda i: (units.metadatas[i]["source"], units.metadatas[i]["order"]))
     terms = read["terms"]
 
-    rows: dict[str, int] = {}  # content hash -> its row among the distinct vectors
-    at = np.asarray([rows.setdefault(m["content_hash"], len(rows)) for m in units.metadatas],
-                    dtype=np.int64)
-    first = np.zeros(len(rows), dtype=np.int64)
-    first[at] = np.arange(len(at))  # a unit of each row (those of one hash share one vector)
-    distinct = _normalised([units.embeddings[i] for i in first.tolist()])
+    first = _first_by_hash(units)  # units of one content hash share one vector
+    row_of = {content_hash: k for k, content_hash in enumerate(first)}
+    at = np.asarray([row_of[m["content_hash"]] for m in units.metadatas], dtype=np.int64)
+    distinct = _normalised([units.embeddings[i] for i in first.values()])
     term_matrix = _normalised(terms.embeddings)
 
     return IndexSnapshot(
